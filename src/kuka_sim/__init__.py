@@ -1,0 +1,20 @@
+"""Simulated KUKA LBR iiwa: physics, cameras, controllers and demonstrations (numpy + pybullet)."""
+
+from kuka_sim.camera import CameraConfig, ViewLayout, make_cameras
+from kuka_sim.demo import DemoConfig, episode_seed, plan_trajectory, record_demonstration
+from kuka_sim.episode import Episode
+from kuka_sim.sim import ControlMode, KukaSim, SimConfig
+
+__all__ = [
+    "CameraConfig",
+    "ControlMode",
+    "DemoConfig",
+    "Episode",
+    "KukaSim",
+    "SimConfig",
+    "ViewLayout",
+    "episode_seed",
+    "make_cameras",
+    "plan_trajectory",
+    "record_demonstration",
+]

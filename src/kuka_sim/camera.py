@@ -1,0 +1,144 @@
+"""Camera configuration: one object that renders demonstrations and agent frames alike.
+
+A :class:`CameraConfig` fully determines what a camera sees (pose, field of view,
+image size, clipping planes and renderer). Every recording stores the configs
+of its views, and everything that renders frames for comparison with a
+recording rebuilds the camera from that stored config, so demonstration and
+agent frames can never come from different cameras.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pybullet
+
+RENDERERS = {"tiny": pybullet.ER_TINY_RENDERER, "opengl": pybullet.ER_BULLET_HARDWARE_OPENGL}
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    """A pinhole camera looking at the robot.
+
+    The pose is either orbit-style (``distance``, ``yaw``, ``pitch`` around
+    ``target``, PyBullet's convention, z up) or explicit (``eye`` looking at
+    ``target``). ``fov`` is the vertical field of view in degrees.
+    """
+
+    name: str = "camera"
+    width: int = 128
+    height: int = 128
+    fov: float = 60.0
+    distance: float = 1.5
+    yaw: float = 50.0
+    pitch: float = -20.0
+    target: tuple[float, float, float] = (0.0, 0.0, 0.6)
+    eye: tuple[float, float, float] | None = None
+    near: float = 0.05
+    far: float = 6.0
+    renderer: str = "tiny"
+
+    def __post_init__(self) -> None:
+        if self.width <= 0 or self.height <= 0:
+            raise ValueError(f"camera size must be positive, got {self.width}x{self.height}")
+        if not 0.0 < self.fov < 180.0:
+            raise ValueError(f"camera fov must be in (0, 180) degrees, got {self.fov}")
+        if not 0.0 < self.near < self.far:
+            raise ValueError(f"need 0 < near < far, got near={self.near} far={self.far}")
+        if self.renderer not in RENDERERS:
+            raise ValueError(
+                f"unknown renderer {self.renderer!r}; expected one of {sorted(RENDERERS)}"
+            )
+        # Normalise sequences (e.g. lists from YAML/JSON) so equality and hashing work.
+        object.__setattr__(self, "target", tuple(float(v) for v in self.target))
+        if self.eye is not None:
+            object.__setattr__(self, "eye", tuple(float(v) for v in self.eye))
+
+    @cached_property
+    def view_matrix(self) -> tuple[float, ...]:
+        """OpenGL view matrix (16 floats, column-major) as PyBullet expects it."""
+        if self.eye is not None:
+            return tuple(pybullet.computeViewMatrix(self.eye, self.target, (0.0, 0.0, 1.0)))
+        return tuple(
+            pybullet.computeViewMatrixFromYawPitchRoll(
+                cameraTargetPosition=self.target,
+                distance=self.distance,
+                yaw=self.yaw,
+                pitch=self.pitch,
+                roll=0.0,
+                upAxisIndex=2,
+            )
+        )
+
+    @cached_property
+    def projection_matrix(self) -> tuple[float, ...]:
+        """OpenGL projection matrix (16 floats) for ``fov``, the aspect ratio and clip planes."""
+        return tuple(
+            pybullet.computeProjectionMatrixFOV(
+                fov=self.fov, aspect=self.width / self.height, nearVal=self.near, farVal=self.far
+            )
+        )
+
+    @property
+    def renderer_id(self) -> int:
+        return RENDERERS[self.renderer]
+
+    def intrinsics(self) -> np.ndarray:
+        """The 3x3 pinhole matrix ``K`` (square pixels, principal point at the centre)."""
+        fy = self.height / (2.0 * math.tan(math.radians(self.fov) / 2.0))
+        return np.array(
+            [[fy, 0.0, self.width / 2.0], [0.0, fy, self.height / 2.0], [0.0, 0.0, 1.0]]
+        )
+
+    def with_size(self, width: int, height: int | None = None) -> CameraConfig:
+        return replace(self, width=width, height=width if height is None else height)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["target"] = list(self.target)
+        data["eye"] = None if self.eye is None else list(self.eye)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CameraConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(
+                f"unknown camera config keys {sorted(unknown)}; known: {sorted(known)}"
+            )
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class ViewLayout:
+    """How ``n`` views are placed: the first at ``base``, the others ``yaw_step`` degrees apart.
+
+    Multi-view TCN needs views that differ substantially; 75 degrees apart keeps
+    the arm visible from all of them while changing its silhouette a lot.
+    """
+
+    base: CameraConfig = field(default_factory=CameraConfig)
+    yaw_step: float = 75.0
+
+    def cameras(self, n_views: int, image_size: int | None = None) -> list[CameraConfig]:
+        if n_views < 1:
+            raise ValueError(f"need at least one view, got {n_views}")
+        base = self.base if image_size is None else self.base.with_size(image_size)
+        return [
+            replace(
+                base,
+                name="camera" if i == 0 else f"camera_{i}",
+                yaw=base.yaw + i * self.yaw_step,
+            )
+            for i in range(n_views)
+        ]
+
+
+def make_cameras(n_views: int = 1, image_size: int = 128) -> list[CameraConfig]:
+    """The default camera rig: ``n_views`` square cameras of ``image_size`` pixels."""
+    return ViewLayout().cameras(n_views, image_size)

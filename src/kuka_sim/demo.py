@@ -1,0 +1,157 @@
+"""Demonstrations as in the paper: random start pose to random goal pose, smooth motion.
+
+A demonstration samples a collision-free start and goal configuration, plans a
+minimum-jerk joint trajectory between them (Flash & Hogan 1985:
+``s(tau) = 10 tau^3 - 15 tau^4 + 6 tau^5``) over the first ``motion_fraction``
+of the episode, holds the goal for the rest, and has the simulated arm track it
+in position mode, so every recorded state is physically reachable by an agent.
+The same seed gives identical frames and joints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from kuka_sim.camera import CameraConfig
+from kuka_sim.episode import Episode
+from kuka_sim.sim import ControlMode, KukaSim, SimConfig
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """How demonstrations are generated.
+
+    Attributes:
+        frames: frames per episode (one per control period).
+        joint_range_fraction: start and goal are drawn uniformly from this
+            central fraction of each joint's range.
+        min_joint_distance: minimum L2 distance (rad) between start and goal,
+            so every demonstration visibly moves.
+        motion_fraction: fraction of the episode spent moving; the arm holds
+            the goal for the rest.
+        min_link_height: every link origin stays this high above the floor (m).
+        max_tries: rejection-sampling budget for a valid configuration.
+    """
+
+    frames: int = 100
+    joint_range_fraction: float = 0.6
+    min_joint_distance: float = 1.0
+    motion_fraction: float = 0.8
+    min_link_height: float = 0.1
+    max_tries: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.frames < 2:
+            raise ValueError(f"frames must be at least 2, got {self.frames}")
+        if not 0.0 < self.joint_range_fraction <= 1.0:
+            raise ValueError(
+                f"joint_range_fraction must be in (0, 1], got {self.joint_range_fraction}"
+            )
+        if not 0.0 < self.motion_fraction <= 1.0:
+            raise ValueError(f"motion_fraction must be in (0, 1], got {self.motion_fraction}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DemoConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown demo config keys {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**data)
+
+
+def minimum_jerk(tau: np.ndarray) -> np.ndarray:
+    """Minimum-jerk progress ``s(tau)`` for ``tau`` in [0, 1] (clipped)."""
+    tau = np.clip(tau, 0.0, 1.0)
+    return 10 * tau**3 - 15 * tau**4 + 6 * tau**5
+
+
+def plan_trajectory(start: np.ndarray, goal: np.ndarray, config: DemoConfig) -> np.ndarray:
+    """Joint targets ``(frames, 7)``: minimum jerk from start to goal, then hold."""
+    moving = max(1, round(config.motion_fraction * (config.frames - 1)))
+    tau = np.arange(config.frames) / moving
+    return start + (goal - start) * minimum_jerk(tau)[:, None]
+
+
+def sample_configuration(sim: KukaSim, rng: np.random.Generator, config: DemoConfig) -> np.ndarray:
+    """A random joint configuration clear of the floor and of self-collision."""
+    centre = (sim.lower_limits + sim.upper_limits) / 2
+    half = (sim.upper_limits - sim.lower_limits) / 2 * config.joint_range_fraction
+    for _ in range(config.max_tries):
+        q = rng.uniform(centre - half, centre + half)
+        sim.reset(q)
+        if sim.link_heights()[1:].min() >= config.min_link_height and not sim.in_collision():
+            return q
+    raise RuntimeError(
+        f"no valid configuration in {config.max_tries} tries; "
+        f"lower min_link_height ({config.min_link_height}) or joint_range_fraction"
+    )
+
+
+def sample_start_goal(
+    sim: KukaSim, rng: np.random.Generator, config: DemoConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    start = sample_configuration(sim, rng, config)
+    for _ in range(config.max_tries):
+        goal = sample_configuration(sim, rng, config)
+        if np.linalg.norm(goal - start) >= config.min_joint_distance:
+            return start, goal
+    raise RuntimeError(
+        f"no goal at least {config.min_joint_distance} rad from the start in "
+        f"{config.max_tries} tries; lower min_joint_distance"
+    )
+
+
+def episode_seed(seed: int, index: int) -> np.random.SeedSequence:
+    """The seed of episode ``index`` of a dataset seeded ``seed`` (independent of workers)."""
+    return np.random.SeedSequence([seed, index])
+
+
+def record_demonstration(
+    seed: np.random.SeedSequence | int,
+    cameras: list[CameraConfig],
+    sim_config: SimConfig | None = None,
+    demo_config: DemoConfig | None = None,
+) -> Episode:
+    """Generate one demonstration episode; deterministic in ``seed``."""
+    demo_config = demo_config or DemoConfig()
+    sim_config = sim_config or SimConfig()
+    rng = np.random.default_rng(seed)
+    with KukaSim(sim_config, cameras) as sim:
+        start, goal = sample_start_goal(sim, rng, demo_config)
+        targets = plan_trajectory(start, goal, demo_config)
+        sim.reset(start)
+        sim.set_control_mode(ControlMode.POSITION)
+        frames: list[list[np.ndarray]] = [[] for _ in cameras]
+        positions, velocities, efforts = [], [], []
+        for k in range(demo_config.frames):
+            if k > 0:
+                sim.step(targets[k])
+            q, qd = sim.joint_state()
+            positions.append(q)
+            velocities.append(qd)
+            efforts.append(sim.gravity_torques(q))
+            for view, image in zip(frames, sim.render_all(), strict=True):
+                view.append(image)
+        joint_names = sim.joint_names
+    return Episode(
+        frames=[np.stack(view) for view in frames],
+        joint_positions=np.array(positions),
+        joint_velocities=np.array(velocities),
+        timestamps=np.arange(demo_config.frames) / sim_config.control_rate,
+        cameras=list(cameras),
+        joint_names=joint_names,
+        joint_efforts=np.array(efforts),
+        info={
+            "start": start.tolist(),
+            "goal": goal.tolist(),
+            "targets": targets.tolist(),
+            "sim": sim_config.to_dict(),
+            "demo": demo_config.to_dict(),
+        },
+    )

@@ -1,0 +1,381 @@
+"""A simulated KUKA LBR iiwa in PyBullet (DIRECT mode, no display).
+
+Usage::
+
+    from kuka_sim import KukaSim, SimConfig, make_cameras
+
+    with KukaSim(SimConfig(control_mode="torque"), make_cameras(1, 64)) as sim:
+        sim.reset(np.zeros(7))
+        sim.step(np.array([0, 40.0, 0, 0, 0, 0, 0]))   # Nm, on top of gravity compensation
+        rgb = sim.render()                             # (64, 64, 3) uint8
+
+Control modes (one control period = ``physics_hz / control_rate`` physics steps):
+
+* ``torque``: the default motor servos are switched off (``VELOCITY_CONTROL``
+  with force 0) so commanded torques move the arm; optional gravity
+  compensation makes the command an overlay, as on a real iiwa with FRI.
+* ``position``: joint position targets tracked by PyBullet's motor with the
+  iiwa's torque limits.
+* ``position_delta``: targets relative to the measured joint positions.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field, fields
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pybullet
+import pybullet_data
+from pybullet_utils.bullet_client import BulletClient
+
+from kuka_sim.camera import CameraConfig
+
+log = logging.getLogger(__name__)
+
+DEFAULT_URDF = "kuka_iiwa/model.urdf"
+# KUKA LBR iiwa 14 R820 data sheet: maximum joint torques (Nm).
+IIWA14_MAX_TORQUES = (320.0, 320.0, 176.0, 176.0, 110.0, 40.0, 40.0)
+# Same data sheet: maximum joint speeds (85, 85, 100, 75, 130, 135, 135 deg/s) in rad/s.
+IIWA14_MAX_VELOCITIES = (1.48, 1.48, 1.75, 1.31, 2.27, 2.36, 2.36)
+
+
+class ControlMode(str, Enum):
+    TORQUE = "torque"
+    POSITION = "position"
+    POSITION_DELTA = "position_delta"
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Physics and control settings of :class:`KukaSim`.
+
+    Attributes:
+        urdf: robot description; a path, or a path inside ``pybullet_data``.
+        physics_hz: physics steps per second (1/240 s steps, PyBullet's default).
+        control_rate: control periods per second; must divide ``physics_hz``.
+        control_mode: ``torque``, ``position`` or ``position_delta``.
+        gravity_compensation: in torque mode, add the gravity torques of the
+            measured pose to the command (FRI-style overlay).
+        max_torques: per-joint torque limits (Nm); torque commands are clamped
+            to them and position motors use them as their force limit.
+        max_velocities: per-joint speed limits (rad/s) enforced by the physics.
+        max_position_delta: per-step limit (rad) of ``position_delta`` commands;
+            deltas accumulate on the previous target, as a forward position
+            controller integrates them, starting from the pose at reset.
+        limit_margin: joint-limit guard (rad): in torque mode a torque pushing a
+            joint further into a limit within this margin is cut, and a stiff
+            spring pushes back a joint past it (PyBullet's own limit is soft).
+        ground_plane: load PyBullet's plane under the robot.
+    """
+
+    urdf: str = DEFAULT_URDF
+    physics_hz: int = 240
+    control_rate: float = 20.0
+    control_mode: ControlMode = ControlMode.POSITION
+    gravity_compensation: bool = True
+    max_torques: tuple[float, ...] = IIWA14_MAX_TORQUES
+    max_velocities: tuple[float, ...] = IIWA14_MAX_VELOCITIES
+    max_position_delta: float = 0.1
+    limit_margin: float = 0.01
+    ground_plane: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "control_mode", ControlMode(self.control_mode))
+        object.__setattr__(self, "max_torques", tuple(float(t) for t in self.max_torques))
+        object.__setattr__(self, "max_velocities", tuple(float(v) for v in self.max_velocities))
+        if self.control_rate <= 0 or self.physics_hz <= 0:
+            raise ValueError(
+                f"rates must be positive, got physics_hz={self.physics_hz} "
+                f"control_rate={self.control_rate}"
+            )
+        ratio = self.physics_hz / self.control_rate
+        if abs(ratio - round(ratio)) > 1e-9:
+            raise ValueError(
+                f"control_rate={self.control_rate} must divide physics_hz={self.physics_hz} "
+                f"(e.g. 10, 20, 30, 40, 60, 120, 240)"
+            )
+        for name in ("max_torques", "max_velocities"):
+            values = getattr(self, name)
+            if len(values) != 7 or any(v <= 0 for v in values):
+                raise ValueError(f"{name} needs 7 positive values, got {values}")
+        if self.max_position_delta <= 0:
+            raise ValueError(f"max_position_delta must be positive, got {self.max_position_delta}")
+
+    @property
+    def substeps(self) -> int:
+        """Physics steps per control period."""
+        return round(self.physics_hz / self.control_rate)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["control_mode"] = self.control_mode.value
+        data["max_torques"] = list(self.max_torques)
+        data["max_velocities"] = list(self.max_velocities)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SimConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown sim config keys {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**data)
+
+
+@dataclass
+class ClampCounter:
+    """How often commands were clamped, per joint (reported by nodes as diagnostics)."""
+
+    torque: np.ndarray = field(default_factory=lambda: np.zeros(7, dtype=np.int64))
+    position_delta: np.ndarray = field(default_factory=lambda: np.zeros(7, dtype=np.int64))
+
+
+def resolve_urdf(urdf: str) -> str:
+    """A path to the URDF: as given if it exists, else inside ``pybullet_data``."""
+    if Path(urdf).is_file():
+        return str(Path(urdf).resolve())
+    bundled = Path(pybullet_data.getDataPath()) / urdf
+    if bundled.is_file():
+        return str(bundled)
+    raise FileNotFoundError(
+        f"robot description {urdf!r} not found as a file nor inside pybullet_data "
+        f"({pybullet_data.getDataPath()}); pass an existing URDF path"
+    )
+
+
+class KukaSim:
+    """One PyBullet physics client with a fixed-base iiwa and a set of cameras."""
+
+    def __init__(
+        self, config: SimConfig | None = None, cameras: list[CameraConfig] | None = None
+    ) -> None:
+        self.config = config or SimConfig()
+        self.cameras: list[CameraConfig] = list(cameras or [])
+        self._client = BulletClient(connection_mode=pybullet.DIRECT)
+        c = self._client
+        c.setAdditionalSearchPath(pybullet_data.getDataPath())
+        c.setPhysicsEngineParameter(deterministicOverlappingPairs=1)
+        c.setGravity(0.0, 0.0, -9.81)
+        c.setTimeStep(1.0 / self.config.physics_hz)
+        if self.config.ground_plane:
+            c.loadURDF("plane.urdf")
+        self.robot = c.loadURDF(
+            resolve_urdf(self.config.urdf),
+            useFixedBase=True,
+            flags=pybullet.URDF_USE_INERTIA_FROM_FILE
+            | pybullet.URDF_USE_SELF_COLLISION
+            | pybullet.URDF_USE_SELF_COLLISION_EXCLUDE_PARENT,
+        )
+        revolute = [
+            j
+            for j in range(c.getNumJoints(self.robot))
+            if c.getJointInfo(self.robot, j)[2] == pybullet.JOINT_REVOLUTE
+        ]
+        if len(revolute) != 7:
+            raise ValueError(
+                f"{self.config.urdf}: expected a 7-DoF arm, found {len(revolute)} revolute joints"
+            )
+        self.joint_indices = revolute
+        for j, speed in zip(revolute, self.config.max_velocities, strict=True):
+            c.changeDynamics(self.robot, j, maxJointVelocity=speed)
+        infos = [c.getJointInfo(self.robot, j) for j in revolute]
+        self.joint_names = [info[1].decode() for info in infos]
+        self.lower_limits = np.array([info[8] for info in infos])
+        self.upper_limits = np.array([info[9] for info in infos])
+        self.ee_link = revolute[-1]
+        self.max_torques = np.array(self.config.max_torques)
+        self.clamps = ClampCounter()
+        self.last_torques = np.zeros(7)
+        self._mode: ControlMode | None = None
+        self.set_control_mode(self.config.control_mode)
+
+    # ------------------------------------------------------------------ lifecycle
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.disconnect()
+            self._client = None
+
+    def __enter__(self) -> KukaSim:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+    # ------------------------------------------------------------------ state
+    @property
+    def control_mode(self) -> ControlMode:
+        assert self._mode is not None
+        return self._mode
+
+    def set_control_mode(self, mode: ControlMode | str) -> None:
+        """Switch control mode; torque mode switches the default motor servos off."""
+        mode = ControlMode(mode)
+        if mode is ControlMode.TORQUE:
+            # PyBullet drives every joint with a velocity motor by default; its force
+            # must be zero or commanded torques are fought and nothing moves.
+            self._client.setJointMotorControlArray(
+                self.robot, self.joint_indices, pybullet.VELOCITY_CONTROL, forces=[0.0] * 7
+            )
+        self._mode = mode
+        self._hold_target = self.joint_positions()
+
+    def reset(self, positions: np.ndarray, velocities: np.ndarray | None = None) -> None:
+        """Teleport the arm to ``positions`` (7,) rad, at rest unless ``velocities`` given."""
+        positions = self._check_vector(positions, "positions")
+        if np.any(positions < self.lower_limits) or np.any(positions > self.upper_limits):
+            raise ValueError(
+                f"reset positions {np.round(positions, 3).tolist()} outside joint limits "
+                f"[{np.round(self.lower_limits, 3).tolist()}, "
+                f"{np.round(self.upper_limits, 3).tolist()}]"
+            )
+        velocities = (
+            np.zeros(7) if velocities is None else self._check_vector(velocities, "velocities")
+        )
+        for j, q, qd in zip(self.joint_indices, positions, velocities, strict=True):
+            self._client.resetJointState(self.robot, j, float(q), float(qd))
+        self.last_torques = np.zeros(7)
+        self.set_control_mode(self._mode or self.config.control_mode)
+
+    def joint_positions(self) -> np.ndarray:
+        return np.array(
+            [s[0] for s in self._client.getJointStates(self.robot, self.joint_indices)]
+        )
+
+    def joint_velocities(self) -> np.ndarray:
+        return np.array(
+            [s[1] for s in self._client.getJointStates(self.robot, self.joint_indices)]
+        )
+
+    def joint_state(self) -> tuple[np.ndarray, np.ndarray]:
+        """Positions and velocities (7,) each, read in one call."""
+        states = self._client.getJointStates(self.robot, self.joint_indices)
+        return np.array([s[0] for s in states]), np.array([s[1] for s in states])
+
+    def ee_position(self) -> np.ndarray:
+        """World position (3,) of the flange link."""
+        return np.array(self._client.getLinkState(self.robot, self.ee_link)[4])
+
+    def link_heights(self) -> np.ndarray:
+        """World z of each arm link origin (7,)."""
+        return np.array(
+            [self._client.getLinkState(self.robot, j)[4][2] for j in self.joint_indices]
+        )
+
+    def in_collision(self) -> bool:
+        """Whether the arm touches itself or the ground at the current state."""
+        self._client.performCollisionDetection()
+        return bool(self._client.getContactPoints(bodyA=self.robot))
+
+    def gravity_torques(self, positions: np.ndarray) -> np.ndarray:
+        """Torques (7,) that hold the arm still at ``positions`` (inverse dynamics)."""
+        zeros = [0.0] * 7
+        return np.array(
+            self._client.calculateInverseDynamics(self.robot, list(positions), zeros, zeros)
+        )
+
+    # ------------------------------------------------------------------ control
+    def step(self, action: np.ndarray) -> None:
+        """Apply one command for one control period (``config.substeps`` physics steps).
+
+        ``action`` (7,) is Nm in torque mode, rad in position mode, rad relative
+        to the measured positions in position-delta mode. Non-finite commands are
+        rejected with ``ValueError`` before anything is applied.
+        """
+        action = self._check_vector(action, "action")
+        mode = self.control_mode
+        if mode is ControlMode.TORQUE:
+            self._step_torque(action)
+            return
+        if mode is ControlMode.POSITION_DELTA:
+            limit = self.config.max_position_delta
+            limited = np.clip(action, -limit, limit)
+            self.clamps.position_delta += limited != action
+            target = self._hold_target + limited
+        else:
+            target = action
+        self._step_position(np.clip(target, self.lower_limits, self.upper_limits))
+
+    def hold(self) -> None:
+        """One control period holding the pose at which holding began (watchdog, e-stop)."""
+        if self.control_mode is ControlMode.TORQUE:
+            self._step_torque(np.zeros(7))
+        else:
+            self._step_position(self._hold_target)
+
+    def _step_position(self, target: np.ndarray) -> None:
+        self._hold_target = target
+        c = self._client
+        c.setJointMotorControlArray(
+            self.robot,
+            self.joint_indices,
+            pybullet.POSITION_CONTROL,
+            targetPositions=target.tolist(),
+            forces=self.max_torques.tolist(),
+        )
+        for _ in range(self.config.substeps):
+            c.stepSimulation()
+
+    def _step_torque(self, torques: np.ndarray) -> None:
+        clipped = np.clip(torques, -self.max_torques, self.max_torques)
+        self.clamps.torque += clipped != torques
+        c = self._client
+        margin = self.config.limit_margin
+        dt = 1.0 / self.config.physics_hz
+        for _ in range(self.config.substeps):
+            q, qd = self.joint_state()
+            overlay = clipped.copy()
+            # Joint-limit guard, looking one physics step ahead: no pushing into a
+            # limit, and a stiff spring-damper back from beyond it (PyBullet's limit
+            # constraint alone lets strong torques overshoot by several centi-radians).
+            ahead = q + qd * dt
+            high = ahead > self.upper_limits - margin
+            low = ahead < self.lower_limits + margin
+            overlay[high & (overlay > 0)] = 0.0
+            overlay[low & (overlay < 0)] = 0.0
+            over = np.maximum(q - (self.upper_limits - margin), 0.0)
+            under = np.minimum(q - (self.lower_limits + margin), 0.0)
+            overlay -= 2000.0 * (over + under) + 20.0 * qd * (high | low)
+            tau = overlay + (self.gravity_torques(q) if self.config.gravity_compensation else 0.0)
+            c.setJointMotorControlArray(
+                self.robot, self.joint_indices, pybullet.TORQUE_CONTROL, forces=tau.tolist()
+            )
+            c.stepSimulation()
+        self.last_torques = clipped
+
+    # ------------------------------------------------------------------ cameras
+    def render(self, view: int | CameraConfig = 0) -> np.ndarray:
+        """RGB frame ``(H, W, 3)`` uint8 from camera ``view`` (an index or a config)."""
+        camera = self.cameras[view] if isinstance(view, int) else view
+        _, _, rgba, _, _ = self._client.getCameraImage(
+            camera.width,
+            camera.height,
+            viewMatrix=camera.view_matrix,
+            projectionMatrix=camera.projection_matrix,
+            renderer=camera.renderer_id,
+            flags=pybullet.ER_NO_SEGMENTATION_MASK,
+        )
+        return np.asarray(rgba, dtype=np.uint8).reshape(camera.height, camera.width, 4)[..., :3]
+
+    def render_all(self) -> list[np.ndarray]:
+        """One frame per configured camera."""
+        return [self.render(i) for i in range(len(self.cameras))]
+
+    # ------------------------------------------------------------------ helpers
+    @staticmethod
+    def _check_vector(values: np.ndarray, name: str) -> np.ndarray:
+        array = np.asarray(values, dtype=np.float64).reshape(-1)
+        if array.shape != (7,):
+            raise ValueError(f"{name}: expected 7 values (one per joint), got {array.shape[0]}")
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"{name}: non-finite values rejected: {array.tolist()}")
+        return array

@@ -1,0 +1,5 @@
+import sys
+
+from tcn.cli import main
+
+sys.exit(main())

@@ -1,0 +1,75 @@
+"""``tcn``: one console command, one module per verb under ``tcn.commands``.
+
+Run ``tcn COMMAND --help`` for each verb's options and copy-paste examples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from tcn import __version__
+from tcn.errors import TcnError
+
+# Verb -> module in tcn.commands. Each module defines HELP, add_arguments(parser) and run(args).
+COMMANDS = {
+    "record": "record",
+    "inspect": "inspect",
+}
+
+EPILOG = """examples:
+  tcn record --out data/demos --episodes 200 --val-episodes 10 --workers 2
+  tcn inspect data/demos
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tcn",
+        description="Teach a KUKA iiwa to imitate a demonstration video with a "
+        "Time-Contrastive Network reward.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"tcn {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for verb, module_name in COMMANDS.items():
+        module = importlib.import_module(f"tcn.commands.{module_name}")
+        doc = module.__doc__ or ""
+        command = sub.add_parser(
+            verb,
+            help=module.HELP,
+            description=doc,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.add_arguments(command)
+        command.set_defaults(func=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except (TcnError, FileNotFoundError, FileExistsError, ValueError) as exc:
+        if os.environ.get("TCN_DEBUG"):
+            raise
+        print(f"tcn {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"tcn {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,194 @@
+"""The simulated iiwa: control modes, limits, cameras, determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kuka_sim import (
+    CameraConfig,
+    ControlMode,
+    DemoConfig,
+    KukaSim,
+    SimConfig,
+    episode_seed,
+    make_cameras,
+    plan_trajectory,
+    record_demonstration,
+)
+
+HOME = np.array([0.0, 0.5, 0.0, -1.0, 0.0, 0.5, 0.0])
+
+
+def run(sim: KukaSim, action: np.ndarray, steps: int) -> np.ndarray:
+    for _ in range(steps):
+        sim.step(action)
+    return sim.joint_positions()
+
+
+def test_torques_move_the_arm_with_servos_off():
+    """The published code left PyBullet's velocity servos on and its torques moved nothing."""
+    with KukaSim(SimConfig(control_mode="torque")) as sim:
+        sim.reset(HOME)
+        torque = np.zeros(7)
+        torque[0] = 30.0  # base yaw: no gravity load, so only the command can move it
+        q = run(sim, torque, 10)  # 0.5 s
+        assert q[0] - HOME[0] > 0.3
+        sim.reset(HOME)
+        q = run(sim, -torque, 10)
+        assert HOME[0] - q[0] > 0.3
+
+
+def test_servo_left_on_would_block_torques():
+    """The control: the same torque with PyBullet's default velocity servo barely moves."""
+    with KukaSim(SimConfig(control_mode="torque")) as sim:
+        sim.reset(HOME)
+        sim._client.setJointMotorControlArray(  # what the published implementation did
+            sim.robot, sim.joint_indices, 2, targetVelocities=[0.0] * 7, forces=[500.0] * 7
+        )
+        sim._client.setJointMotorControl2(sim.robot, 0, 3, force=30.0)
+        for _ in range(120):
+            sim._client.stepSimulation()
+        assert abs(sim.joint_positions()[0] - HOME[0]) < 0.05
+
+
+def test_gravity_compensation_makes_torques_an_overlay():
+    def drop(gravity_compensation: bool) -> float:
+        with KukaSim(
+            SimConfig(control_mode="torque", gravity_compensation=gravity_compensation)
+        ) as sim:
+            sim.reset(HOME)
+            return float(np.abs(run(sim, np.zeros(7), 5) - HOME).max())  # 0.25 s
+
+    assert drop(True) < 0.05
+    assert drop(False) > 5 * drop(True)
+
+
+def test_joint_limits_hold_under_maximum_torque():
+    with KukaSim(SimConfig(control_mode="torque")) as sim:
+        for sign in (1.0, -1.0):
+            sim.reset(np.zeros(7))
+            for _ in range(40):  # 2 s at full torque
+                sim.step(sign * sim.max_torques)
+                q = sim.joint_positions()
+                assert np.all(q <= sim.upper_limits + 0.02), q - sim.upper_limits
+                assert np.all(q >= sim.lower_limits - 0.02), q - sim.lower_limits
+        assert sim.clamps.torque.sum() == 0  # max torque itself is within limits
+
+
+def test_torque_commands_are_clamped_and_counted():
+    with KukaSim(SimConfig(control_mode="torque")) as sim:
+        sim.reset(HOME)
+        sim.step(np.full(7, 1000.0))
+        np.testing.assert_allclose(sim.last_torques, sim.max_torques)
+        assert sim.clamps.torque.tolist() == [1] * 7
+
+
+@pytest.mark.parametrize("mode", ["torque", "position", "position_delta"])
+def test_non_finite_commands_are_rejected(mode):
+    with KukaSim(SimConfig(control_mode=mode)) as sim:
+        sim.reset(HOME)
+        before = sim.joint_positions()
+        for bad in (np.nan, np.inf):
+            action = np.zeros(7)
+            action[3] = bad
+            with pytest.raises(ValueError, match="non-finite"):
+                sim.step(action)
+        np.testing.assert_array_equal(sim.joint_positions(), before)
+        with pytest.raises(ValueError, match="7 values"):
+            sim.step(np.zeros(6))
+
+
+def test_position_mode_reaches_target_and_delta_mode_moves_by_delta():
+    target = np.array([0.4, 0.7, -0.3, -1.2, 0.2, 0.6, 0.1])
+    with KukaSim(SimConfig(control_mode="position")) as sim:
+        sim.reset(HOME)
+        np.testing.assert_allclose(run(sim, target, 20), target, atol=0.01)
+        sim.set_control_mode(ControlMode.POSITION_DELTA)
+        delta = np.full(7, 0.05)
+        q0 = sim.joint_positions()
+        run(sim, delta, 4)
+        for _ in range(3):
+            sim.hold()  # deltas accumulate on the target; let the arm settle on it
+        np.testing.assert_allclose(sim.joint_positions(), q0 + 4 * delta, atol=0.01)
+        sim.step(np.full(7, 1.0))  # beyond max_position_delta: clamped and counted
+        assert sim.clamps.position_delta.tolist() == [1] * 7
+
+
+def test_position_targets_are_clipped_to_joint_limits():
+    with KukaSim(SimConfig(control_mode="position")) as sim:
+        sim.reset(np.zeros(7))
+        q = run(sim, np.full(7, 10.0), 40)
+        assert np.all(q <= sim.upper_limits + 0.02)
+
+
+def test_reset_outside_limits_is_an_error():
+    with KukaSim() as sim, pytest.raises(ValueError, match="outside joint limits"):
+        sim.reset(np.full(7, 4.0))
+
+
+def test_render_shape_and_that_the_camera_sees_the_arm():
+    cameras = make_cameras(2, 40)
+    with KukaSim(cameras=cameras) as sim:
+        sim.reset(HOME)
+        a = sim.render(0)
+        sim.reset(np.array([1.5, 1.0, 0.0, 0.5, 0.0, 0.0, 0.0]))
+        b = sim.render(0)
+        views = sim.render_all()
+    assert a.shape == (40, 40, 3) and a.dtype == np.uint8
+    assert len(views) == 2 and not np.array_equal(views[0], views[1])
+    assert np.abs(a.astype(int) - b).mean() > 1.0  # a different pose looks different
+
+
+def test_camera_config_round_trip_and_validation():
+    camera = CameraConfig(name="side", width=96, height=64, fov=45, eye=(1.0, 1.0, 1.0))
+    again = CameraConfig.from_dict(camera.to_dict())
+    assert again == camera and again.view_matrix == camera.view_matrix
+    k = camera.intrinsics()
+    assert k[0, 2] == 48 and k[1, 2] == 32
+    with pytest.raises(ValueError, match="fov"):
+        CameraConfig(fov=0)
+    with pytest.raises(ValueError, match="unknown camera config keys"):
+        CameraConfig.from_dict({"widht": 3})
+    yaws = [c.yaw for c in make_cameras(3, 32)]
+    assert yaws[1] - yaws[0] == yaws[2] - yaws[1] >= 60  # views differ substantially
+
+
+def test_sim_config_validation():
+    with pytest.raises(ValueError, match="must divide"):
+        SimConfig(control_rate=7)
+    with pytest.raises(ValueError, match="control_mode|is not a valid"):
+        SimConfig(control_mode="velocity")
+    assert SimConfig.from_dict(SimConfig(control_rate=30).to_dict()) == SimConfig(control_rate=30)
+
+
+def test_demonstration_is_deterministic_and_smooth(small_demo):
+    again = record_demonstration(
+        episode_seed(7, 0), make_cameras(2, 48), demo_config=DemoConfig(frames=40)
+    )
+    for a, b in zip(small_demo.frames, again.frames, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(small_demo.joint_positions, again.joint_positions)
+    other = record_demonstration(
+        episode_seed(7, 1), make_cameras(2, 48), demo_config=DemoConfig(frames=40)
+    )
+    assert not np.array_equal(other.joint_positions, small_demo.joint_positions)
+
+    q = small_demo.joint_positions
+    start, goal = np.array(small_demo.info["start"]), np.array(small_demo.info["goal"])
+    np.testing.assert_allclose(q[0], start, atol=1e-6)
+    assert np.linalg.norm(q[-1] - goal) < 0.05
+    assert np.linalg.norm(goal - start) >= DemoConfig().min_joint_distance
+    # Smooth: the arm tracks the minimum-jerk plan closely.
+    targets = np.array(small_demo.info["targets"])
+    assert np.abs(q - targets).max() < 0.1
+    assert small_demo.frames[0].shape == (40, 48, 48, 3)
+
+
+def test_plan_is_minimum_jerk_and_holds_the_goal():
+    start, goal = np.zeros(7), np.ones(7)
+    plan = plan_trajectory(start, goal, DemoConfig(frames=11, motion_fraction=0.5))
+    np.testing.assert_allclose(plan[0], start)
+    np.testing.assert_allclose(plan[5:], np.ones((6, 7)))
+    assert np.all(np.diff(plan[:, 0]) >= 0)
+    np.testing.assert_allclose(plan[:6, 0], [0, 0.05792, 0.31744, 0.68256, 0.94208, 1], atol=1e-5)

@@ -1,0 +1,121 @@
+"""`tcn record`: datasets that are deterministic, parallel, resumable and never half-written."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+
+from kuka_sim import DemoConfig, make_cameras
+from tcn.bags import read_episode
+from tcn.cli import main
+from tcn.dataset import episode_paths, load_index
+from tcn.errors import DatasetError
+from tcn.record import record_dataset
+
+DEMO = DemoConfig(frames=32)
+
+
+def record(out, workers=1, **kwargs):
+    return record_dataset(
+        out, 3, make_cameras(1, 32), seed=3, demo=DEMO, workers=workers, **kwargs
+    )
+
+
+def frames_of(directory):
+    return [read_episode(p).frames[0] for p in episode_paths(directory)]
+
+
+def test_workers_do_not_change_the_data(tmp_path):
+    one = record(tmp_path / "one", workers=1)
+    two = record(tmp_path / "two", workers=2)
+    assert (
+        one.episodes
+        == two.episodes
+        == {"episode_0000": "train", "episode_0001": "train", "episode_0002": "val"}
+    )
+    for a, b in zip(frames_of(tmp_path / "one"), frames_of(tmp_path / "two"), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_index_records_seed_cameras_and_split(tmp_path):
+    record(tmp_path / "d", val_episodes=1)
+    index = load_index(tmp_path / "d")
+    assert index.seed == 3 and index.cameras == make_cameras(1, 32)
+    assert index.settings["demo"]["frames"] == 32
+    assert [p.name for p in episode_paths(tmp_path / "d", "val")] == ["episode_0002"]
+    assert len(episode_paths(tmp_path / "d", "train")) == 2
+    episode = read_episode(tmp_path / "d" / "episode_0001")
+    assert episode.cameras == index.cameras and episode.info["episode_index"] == 1
+
+
+def test_interrupted_recording_keeps_complete_episodes_and_resumes(tmp_path):
+    out = tmp_path / "d"
+
+    def interrupt_after_first(name):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        record(out, on_episode=interrupt_after_first)
+    index = yaml.safe_load((out / "dataset.yaml").read_text())
+    assert [e["name"] for e in index["episodes"]] == ["episode_0000"]
+    (out / ".episode_0001.partial" / "episode_0001").mkdir(parents=True)  # a bag cut off mid-write
+    record(out)
+    assert not list(out.glob(".*partial"))
+    assert load_index(out).names() == ["episode_0000", "episode_0001", "episode_0002"]
+    record(tmp_path / "whole")
+    for a, b in zip(frames_of(out), frames_of(tmp_path / "whole"), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_other_settings_in_the_same_directory_are_refused(tmp_path):
+    record(tmp_path / "d")
+    with pytest.raises(DatasetError, match="other settings"):
+        record_dataset(tmp_path / "d", 3, make_cameras(1, 32), seed=4, demo=DEMO)
+
+
+def test_dataset_without_index_reads_every_bag(tmp_path):
+    record(tmp_path / "d")
+    (tmp_path / "d" / "dataset.yaml").unlink()
+    assert len(episode_paths(tmp_path / "d", "val")) == 3  # no split: all episodes
+
+
+def test_cli_record_and_inspect(tmp_path, capsys):
+    out = tmp_path / "cli"
+    args = [
+        "record",
+        "--out",
+        str(out),
+        "--episodes",
+        "2",
+        "--frames",
+        "31",
+        "--image-size",
+        "24",
+        "--views",
+        "2",
+        "--no-progress",
+    ]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "2/2 episodes (1 train, 1 val)" in printed and "episode_0001    val" in printed
+    assert main(["inspect", str(out / "episode_0000")]) == 0
+    printed = capsys.readouterr().out
+    assert "/camera_1/image_raw" in printed and "sensor_msgs/msg/JointState" in printed
+
+
+def test_cli_reports_errors_without_traceback(tmp_path, capsys):
+    assert main(["inspect", str(tmp_path / "missing")]) == 2
+    assert "no such bag or dataset directory" in capsys.readouterr().err
+    assert main(["record", "--out", str(tmp_path), "--episodes", "0"]) == 2
+    assert "episodes must be at least 1" in capsys.readouterr().err
+
+
+def test_help_lists_subcommands_with_examples(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "record" in out and "inspect" in out and "examples:" in out
+    with pytest.raises(SystemExit):
+        main(["record", "--help"])
+    assert "tcn record --out" in capsys.readouterr().out
