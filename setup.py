@@ -41,6 +41,8 @@ setup(
     entry_points={
         "console_scripts": [
             "tcn = tcn.cli:main",
+            "kuka_sim_node = tcn.nodes.kuka_sim_node:main",
+            "demo_player = tcn.nodes.demo_player:main",
         ],
     },
 )

@@ -1,0 +1,103 @@
+"""Small helpers every node shares: parameters, stamps, Image/CameraInfo <-> numpy.
+
+Images convert with :mod:`tcn.images` (the same code that reads bags), so a live
+``sensor_msgs/Image`` and a recorded one decode identically; cv_bridge is not used
+(it does not load with NumPy 2).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import rclpy
+import rclpy.logging
+from builtin_interfaces.msg import Time
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Header
+
+from kuka_sim import CameraConfig
+from tcn.bags import camera_info_fields
+from tcn.errors import TcnError
+from tcn.images import image_to_rgb, rgb_image_fields
+
+__all__ = [
+    "camera_info_msg",
+    "declare",
+    "header",
+    "image_msg",
+    "image_to_rgb",
+    "keep_discovery_local",
+    "run_node",
+    "stamp_from_seconds",
+]
+
+
+def keep_discovery_local() -> None:
+    """Default DDS discovery to this machine unless the environment already chose a range.
+
+    Call before ``rclpy.init``. A real robot on another host sets
+    ``ROS_AUTOMATIC_DISCOVERY_RANGE=SUBNET`` explicitly, which this leaves alone.
+    """
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+
+
+def declare(node: Node, name: str, default: Any, description: str) -> Any:
+    """Declare parameter ``name`` with ``default`` and a described descriptor; return its value."""
+    descriptor = ParameterDescriptor(name=name, description=description)
+    return node.declare_parameter(name, default, descriptor).value
+
+
+def stamp_from_seconds(seconds: float) -> Time:
+    """A ``builtin_interfaces/Time`` for ``seconds`` (non-negative)."""
+    ns = int(round(seconds * 1e9))
+    return Time(sec=ns // 10**9, nanosec=ns % 10**9)
+
+
+def header(stamp: Time, frame_id: str = "") -> Header:
+    return Header(stamp=stamp, frame_id=frame_id)
+
+
+def image_msg(rgb: np.ndarray, msg_header: Header) -> Image:
+    """An ``rgb8`` Image for a ``(H, W, 3)`` uint8 array."""
+    msg = Image(header=msg_header)
+    for key, value in rgb_image_fields(rgb).items():
+        setattr(msg, key, value.tobytes() if key == "data" else value)
+    return msg
+
+
+def camera_info_msg(camera: CameraConfig, msg_header: Header) -> CameraInfo:
+    """The CameraInfo (plumb-bob, no distortion) of a modelled camera, as bags record it."""
+    msg = CameraInfo(header=msg_header)
+    for key, value in camera_info_fields(camera).items():
+        setattr(msg, key, value.tolist() if isinstance(value, np.ndarray) else value)
+    return msg
+
+
+def run_node(factory: Callable[[], Node], name: str, args: list[str] | None = None) -> int:
+    """Console-script body: init rclpy, build the node, spin until Ctrl-C, shut down cleanly.
+
+    A node whose parameters are invalid raises ``ValueError`` or :class:`TcnError` in
+    ``__init__``; its message is logged as fatal and the exit status is 1.
+    """
+    keep_discovery_local()
+    rclpy.init(args=args)
+    try:
+        node = factory()
+    except (ValueError, TcnError) as exc:
+        rclpy.logging.get_logger(name).fatal(str(exc))
+        rclpy.try_shutdown()
+        return 1
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
