@@ -19,11 +19,16 @@ from tcn.errors import TcnError
 COMMANDS = {
     "record": "record",
     "inspect": "inspect",
+    "train-embedding": "train_embedding",
+    "embed": "embed",
+    "evaluate-embedding": "evaluate_embedding",
 }
 
 EPILOG = """examples:
   tcn record --out data/demos --episodes 200 --val-episodes 10 --workers 2
   tcn inspect data/demos
+  tcn train-embedding --data data/demos --out runs/tcn --preset cpu
+  tcn evaluate-embedding --model runs/tcn --data data/demos --out runs/tcn/eval
 """
 
 

@@ -1,0 +1,53 @@
+"""Evaluate a TCN embedding the way the papers did, on the validation episodes.
+
+Writes metrics.json (triplet_accuracy and triplet_accuracy_margin: 1000 triplets,
+paper protocol; joint_probe_r2; classification_error; alignment_error for
+multi-view data; definitions in ARCHITECTURE.md) and the pictures: tsne.png
+(one validation trajectory, coloured by frame), distance_matrix.png and, for a
+run, training_curves.png. Uses the dataset's validation split, or every episode
+when the directory has no split.
+
+examples:
+  tcn evaluate-embedding --model runs/tcn_cpu --data data/paper --out runs/tcn_cpu/eval
+  tcn evaluate-embedding --model runs/mv/checkpoints/best.pt --data data/mv --out eval_mv
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+HELP = "metrics.json and pictures for a trained embedding"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, required=True, help="run directory or checkpoint")
+    parser.add_argument("--data", type=Path, required=True, help="dataset directory or bag")
+    parser.add_argument("--out", type=Path, required=True, help="directory for metrics and PNGs")
+    parser.add_argument("--image-topic", action="append", default=None, help="image topic(s)")
+    parser.add_argument(
+        "--probe-episodes",
+        type=int,
+        default=50,
+        help="training episodes the joint probe is fit on (default 50)",
+    )
+    parser.add_argument(
+        "--margin", type=float, default=None, help="triplet margin (default: the run's, else 2.0)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from tcn.embedding_run import evaluate_embedding
+
+    metrics = evaluate_embedding(
+        args.model,
+        args.data,
+        args.out,
+        image_topics=args.image_topic,
+        probe_episodes=args.probe_episodes,
+        margin=args.margin,
+    )
+    print(json.dumps({k: v for k, v in metrics.items() if not isinstance(v, dict)}, indent=2))
+    print(f"wrote {args.out}/metrics.json and pictures")
+    return 0

@@ -1,0 +1,101 @@
+"""Train the Time-Contrastive Network embedding on recorded demonstrations.
+
+Starts from a preset (`config/presets/embedding_<name>.yaml`, or a YAML path);
+every preset field can be overridden with its own flag (`--lr 0.01`,
+`--no-freeze-backbone`, `--head-channels 128 32`, `--pretrained none`). The run
+directory gets config.yaml, checkpoints/last.pt and best.pt (atomic), history.jsonl,
+TensorBoard logs (logs/) and training_curves.png. --resume continues an interrupted
+run exactly where its last checkpoint left it. Uses CUDA when available (bfloat16
+autocast, channels_last).
+
+examples:
+  tcn train-embedding --data data/paper --out runs/tcn_cpu --preset cpu
+  tcn train-embedding --data data/paper --out runs/tcn_cpu --preset cpu --resume
+  tcn train-embedding --data data/paper --out runs/tcn96 --preset cpu --epochs 50 --image-size 96
+  tcn train-embedding --data data/mv --out runs/mv --preset cpu --loss npairs
+  tcn train-embedding --data data/paper --out runs/paper --preset paper \\
+      --pretrained ~/.cache/torch/hub/checkpoints/inception_v3_google-0cc3c7bd.pth
+  tensorboard --logdir runs/
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+HELP = "train the TCN embedding (presets: cpu, paper)"
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> list[str]:
+    """One flag per TrainConfig field, default None (= take the preset's value)."""
+    from tcn.embedding_run import config_fields
+
+    group = parser.add_argument_group("training configuration (overrides the preset)")
+    names = []
+    for field in config_fields():
+        flag = "--" + field.name.replace("_", "-")
+        doc = f"(preset field {field.name})"
+        default = field.default
+        if isinstance(default, bool):
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=doc)
+        elif isinstance(default, tuple):
+            group.add_argument(flag, type=int, nargs="+", default=None, help=doc)
+        elif isinstance(default, int):
+            group.add_argument(flag, type=int, default=None, help=doc)
+        elif isinstance(default, float):
+            group.add_argument(flag, type=float, default=None, help=doc)
+        else:
+            group.add_argument(flag, type=str, default=None, help=doc)
+        names.append(field.name)
+    return names
+
+
+def config_from_args(args: argparse.Namespace, names: list[str]) -> Any:
+    from tcn.embedding_run import load_preset
+    from tcn_embedding.train import TrainConfig
+
+    values: dict[str, Any] = load_preset(args.preset)
+    values.update({n: getattr(args, n) for n in names if getattr(args, n) is not None})
+    return TrainConfig.from_dict(values)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, required=True, help="dataset directory (tcn record)")
+    parser.add_argument("--out", type=Path, required=True, help="run directory")
+    parser.add_argument("--preset", default="cpu", help="preset name or YAML file (default cpu)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out")
+    parser.add_argument(
+        "--image-topic",
+        action="append",
+        default=None,
+        help="image topic(s) to train on (default: the recorded views)",
+    )
+    parser.add_argument(
+        "--checkpoint-every", type=int, default=1, help="epochs between checkpoints"
+    )
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--no-progress", action="store_true")
+    parser.set_defaults(config_names=add_config_flags(parser))
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from tcn.embedding_run import train_embedding_run
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = config_from_args(args, args.config_names)
+    last = train_embedding_run(
+        args.data,
+        args.out,
+        config,
+        resume=args.resume,
+        image_topics=args.image_topic,
+        checkpoint_every=args.checkpoint_every,
+        progress=not args.no_progress,
+    )
+    shown = {k: round(v, 4) for k, v in last.items() if isinstance(v, float)}
+    print(f"trained {args.out} to epoch {last.get('epoch', 0)}: {shown}")
+    return 0

@@ -1,0 +1,294 @@
+"""Embedding runs on disk: train (with resume), load, embed, evaluate.
+
+The pure pieces (network, trainer, metrics) live in ``tcn_embedding``; this
+module owns the run directory, bags, TensorBoard, progress bars and pictures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from tcn.dataset import load_index
+from tcn.errors import TcnError
+from tcn.frames import Split, load_split
+from tcn.runs import (
+    BEST,
+    LAST,
+    checkpoint_dir,
+    latest_checkpoint,
+    read_history,
+    resolve_checkpoint,
+    run_of,
+    write_config,
+    write_history,
+    write_json_atomic,
+)
+
+log = logging.getLogger(__name__)
+
+# Fields a resumed run may change; everything else must match the checkpoint.
+RESUMABLE_CHANGES = {"epochs", "eval_every", "device", "eval_triplets"}
+
+
+# --------------------------------------------------------------------------- presets
+def preset_path(name_or_path: str) -> Path:
+    """A preset by name (``config/presets/embedding_<name>.yaml``) or by path."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise TcnError(f"preset file {path} not found")
+        return path
+    from tcn.paths import share_path
+
+    candidate = share_path(f"config/presets/embedding_{name_or_path}.yaml")
+    if candidate is None:
+        available = _available_presets()
+        raise TcnError(f"unknown preset {name_or_path!r}; available: {', '.join(available)}")
+    return candidate
+
+
+def _available_presets() -> list[str]:
+    from tcn.paths import share_path
+
+    directory = share_path("config/presets")
+    if directory is None:
+        return []
+    return sorted(p.stem.removeprefix("embedding_") for p in directory.glob("embedding_*.yaml"))
+
+
+def load_preset(name_or_path: str) -> dict[str, Any]:
+    return yaml.safe_load(preset_path(name_or_path).read_text()) or {}
+
+
+# --------------------------------------------------------------------------- training
+def _differences(a: dict[str, Any], b: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+
+
+def _score(record: dict[str, Any]) -> float:
+    """Model selection: validation triplet accuracy with margin, then without."""
+    if "val/triplet_accuracy_margin" not in record:
+        return -math.inf
+    return record["val/triplet_accuracy_margin"] + 1e-3 * record["val/triplet_accuracy"]
+
+
+def train_embedding_run(
+    data: Path,
+    run: Path,
+    config: Any,
+    *,
+    resume: bool = False,
+    image_topics: Sequence[str] | None = None,
+    checkpoint_every: int = 1,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train (or resume) an embedding run; returns the last history record."""
+    from torch.utils.tensorboard import SummaryWriter
+    from tqdm import tqdm
+
+    from tcn_embedding.checkpoint import load_checkpoint, save_checkpoint
+    from tcn_embedding.train import EmbeddingTrainer
+
+    run = Path(run)
+    last = latest_checkpoint(run)
+    state = None
+    if last is not None and not resume:
+        raise TcnError(
+            f"{run} already holds a run; pass --resume to continue it or pick a new --out"
+        )
+    if last is not None:
+        state = load_checkpoint(last)
+        saved = state["train_config"]
+        changed = {
+            k: v
+            for k, v in _differences(saved, config.to_dict()).items()
+            if k not in RESUMABLE_CHANGES
+        }
+        if changed:
+            raise TcnError(
+                f"{run}: --resume with settings that differ from the checkpoint: "
+                + ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
+            )
+    elif resume:
+        log.info("%s has no checkpoint yet: starting a new run", run)
+
+    index = load_index(data) if Path(data).is_dir() else None
+    has_split = index is not None and index.names("val")
+    train = load_split(data, "train" if has_split else None, image_topics)
+    val = load_split(data, "val", image_topics) if has_split else train
+    if not has_split:
+        log.warning("%s has no validation split: validating on the training episodes", data)
+    log.info(
+        "loaded %d training and %d validation episodes (%d views)",
+        len(train),
+        len(val),
+        train.num_views,
+    )
+
+    write_config(
+        run,
+        {
+            "kind": "embedding",
+            "data": str(data),
+            "image_topics": list(image_topics) if image_topics else None,
+            "train": config.to_dict(),
+        },
+    )
+    trainer = EmbeddingTrainer(config, train.frames, val.frames)
+    history: list[dict[str, Any]] = []
+    best = -math.inf
+    if state is not None:
+        trainer.load_state_dict(state)
+        history = list(state.get("history", []))
+        best = float(state.get("best", -math.inf))
+        log.info("resumed %s at epoch %d", run, trainer.epoch)
+    if trainer.epoch >= config.epochs:
+        log.info("%s already trained for %d epochs", run, trainer.epoch)
+        return history[-1] if history else {}
+
+    writer = SummaryWriter(str(run / "logs"), purge_step=trainer.epoch + 1)
+    ckpts = checkpoint_dir(run)
+    ckpts.mkdir(parents=True, exist_ok=True)
+    bar = tqdm(
+        total=config.epochs,
+        initial=trainer.epoch,
+        desc="train-embedding",
+        unit="epoch",
+        disable=not progress,
+    )
+    try:
+        while trainer.epoch < config.epochs:
+            record: dict[str, Any] = {"epoch": trainer.epoch + 1, **trainer.train_epoch()}
+            final = trainer.epoch == config.epochs
+            if config.eval_every and (trainer.epoch % config.eval_every == 0 or final):
+                record.update(trainer.evaluate())
+            history.append(record)
+            for key, value in record.items():
+                if key != "epoch":
+                    writer.add_scalar(key, value, trainer.epoch)
+            improved = _score(record) > best
+            if improved:
+                best = _score(record)
+            if improved or final or trainer.epoch % checkpoint_every == 0:
+                checkpoint = {**trainer.state_dict(), "history": history, "best": best}
+                save_checkpoint(ckpts / LAST, checkpoint)
+                if improved:
+                    save_checkpoint(ckpts / BEST, checkpoint)
+                write_history(run, history)
+            bar.update(1)
+            bar.set_postfix(
+                {
+                    k.split("/")[-1]: f"{v:.3g}"
+                    for k, v in record.items()
+                    if k in ("train/loss", "val/triplet_accuracy", "val/triplet_accuracy_margin")
+                }
+            )
+    finally:
+        bar.close()
+        writer.close()
+    from tcn.plots import plot_training_curves
+
+    plot_training_curves(history, run / "training_curves.png")
+    return history[-1]
+
+
+# --------------------------------------------------------------------------- loading
+def load_embedding_model(run_or_checkpoint: Path | str) -> Any:
+    """A trained :class:`~tcn_embedding.model.TCN` in eval mode, on the CPU."""
+    from tcn_embedding.checkpoint import load_checkpoint
+    from tcn_embedding.model import TCN
+
+    path = resolve_checkpoint(run_or_checkpoint)
+    try:
+        state = load_checkpoint(path)
+        model = TCN.from_checkpoint_state(state)
+    except (KeyError, RuntimeError, ValueError, OSError) as exc:
+        raise TcnError(f"{path}: not a TCN checkpoint ({exc})") from exc
+    return model.eval()
+
+
+def embed_split(model: Any, split: Split) -> list[list[np.ndarray]]:
+    """Embeddings ``[episode][view] -> (T, D)`` float32."""
+    return [[model.embed(view).numpy() for view in episode] for episode in split.frames]
+
+
+# --------------------------------------------------------------------------- evaluation
+def evaluate_embedding(
+    model_path: Path | str,
+    data: Path | str,
+    out: Path | str,
+    *,
+    image_topics: Sequence[str] | None = None,
+    probe_episodes: int = 50,
+    margin: float | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Metrics of ARCHITECTURE.md on the validation split, plus the paper's pictures."""
+    from tcn.plots import plot_distance_matrix, plot_training_curves, plot_tsne
+    from tcn_embedding.metrics import (
+        classification_errors,
+        joint_attributes_for_episodes,
+        joint_probe_r2,
+        mean_alignment_error,
+        triplet_accuracy,
+    )
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint = resolve_checkpoint(model_path)
+    model = load_embedding_model(checkpoint)
+    index = load_index(data) if Path(data).is_dir() else None
+    has_split = index is not None and index.names("val")
+    val = load_split(data, "val" if has_split else None, image_topics)
+    val_emb = embed_split(model, val)
+    primary = [views[0] for views in val_emb]
+    if margin is None:
+        run = run_of(checkpoint)
+        margin = 2.0
+        if run is not None:
+            margin = float(yaml.safe_load((run / "config.yaml").read_text())["train"]["margin"])
+    acc, acc_margin = triplet_accuracy(primary, n_triplets=1000, margin=margin, seed=seed)
+    metrics: dict[str, Any] = {
+        "checkpoint": str(checkpoint),
+        "data": str(data),
+        "split": "val" if has_split else "all",
+        "episodes": len(val),
+        "views": val.num_views,
+        "triplet_accuracy": acc,
+        "triplet_accuracy_margin": acc_margin,
+        "margin": margin,
+    }
+    if has_split:
+        train = load_split(data, "train", image_topics, limit=probe_episodes)
+        train_emb = [views[0] for views in embed_split(model, train)]
+        metrics["joint_probe_r2"] = joint_probe_r2(train_emb, train.joints, primary, val.joints)
+        metrics["joint_probe_train_episodes"] = len(train)
+    if len(val) >= 2 and val.joints[0].size:
+        attributes = joint_attributes_for_episodes(val.joints)
+        errors = classification_errors(primary, attributes)
+        metrics["classification_error"] = float(np.mean(list(errors.values())))
+        metrics["classification_error_per_attribute"] = errors
+    if val.num_views > 1:
+        metrics["alignment_error"] = mean_alignment_error(val_emb)
+
+    plot_tsne(primary[0], out / "tsne.png", title=f"t-SNE of {val.names[0]} (colour: frame)")
+    plot_distance_matrix(primary[0], out / "distance_matrix.png", title=val.names[0])
+    run = run_of(checkpoint)
+    if run is not None and read_history(run):
+        plot_training_curves(read_history(run), out / "training_curves.png")
+    write_json_atomic(out / "metrics.json", metrics)
+    return metrics
+
+
+def config_fields() -> list[dataclasses.Field]:
+    from tcn_embedding.train import TrainConfig
+
+    return list(dataclasses.fields(TrainConfig))

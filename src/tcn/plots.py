@@ -1,0 +1,84 @@
+"""The paper's pictures as PNG files: t-SNE, distance matrix, training curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def plot_tsne(embeddings: np.ndarray, path: Path, title: str = "", seed: int = 0) -> None:
+    """t-SNE of one trajectory ``(T, D)`` coloured by frame index.
+
+    The paper's settings: perplexity 30, learning rate 200, 1000 iterations
+    (perplexity is lowered for trajectories shorter than 91 frames, as t-SNE needs
+    ``perplexity < T / 3``).
+    """
+    from sklearn.manifold import TSNE
+
+    perplexity = min(30.0, max(2.0, (len(embeddings) - 1) / 3))
+    points = TSNE(
+        n_components=2,
+        perplexity=perplexity,
+        learning_rate=200.0,
+        max_iter=1000,
+        init="pca",
+        random_state=seed,
+    ).fit_transform(np.asarray(embeddings, dtype=np.float64))
+    fig, ax = plt.subplots(figsize=(5, 4.5), dpi=120)
+    sc = ax.scatter(points[:, 0], points[:, 1], c=np.arange(len(points)), cmap="viridis", s=14)
+    ax.plot(points[:, 0], points[:, 1], color="0.7", lw=0.6, zorder=0)
+    fig.colorbar(sc, ax=ax, label="frame")
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_distance_matrix(embeddings: np.ndarray, path: Path, title: str = "") -> None:
+    """Squared-L2 distances between every pair of frames of one trajectory."""
+    e = np.asarray(embeddings, dtype=np.float64)
+    d = ((e[:, None, :] - e[None, :, :]) ** 2).sum(-1)
+    fig, ax = plt.subplots(figsize=(5, 4.5), dpi=120)
+    im = ax.imshow(d, cmap="magma")
+    fig.colorbar(im, ax=ax, label="squared L2 distance")
+    ax.set_xlabel("frame")
+    ax.set_ylabel("frame")
+    ax.set_title(f"embedding distances {title}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_training_curves(history: list[dict[str, Any]], path: Path) -> None:
+    """Loss per epoch and validation triplet accuracies, from a run's history."""
+    epochs = [r["epoch"] for r in history]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.5), dpi=120)
+    ax_loss.plot(epochs, [r.get("train/loss", np.nan) for r in history], lw=1)
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("training loss")
+    ax_loss.set_yscale("log")
+    evals = [r for r in history if "val/triplet_accuracy" in r]
+    if evals:
+        x = [r["epoch"] for r in evals]
+        ax_acc.plot(x, [r["val/triplet_accuracy"] for r in evals], "o-", ms=3, label="no margin")
+        ax_acc.plot(
+            x, [r["val/triplet_accuracy_margin"] for r in evals], "s-", ms=3, label="with margin"
+        )
+        ax_acc.axhline(0.930, color="0.6", ls=":", lw=1)
+        ax_acc.axhline(0.736, color="0.6", ls="--", lw=1)
+        ax_acc.set_ylim(0, 1.01)
+        ax_acc.legend(loc="lower right", fontsize=8)
+    ax_acc.set_xlabel("epoch")
+    ax_acc.set_ylabel("validation triplet accuracy")
+    ax_acc.set_title("paper: 0.930 (dotted), 0.736 with margin (dashed)", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,97 @@
+"""Run directories: ``config.yaml``, checkpoints, ``metrics.json``, history, logs, pictures.
+
+Layout of a run ``RUN/``::
+
+    config.yaml              the full configuration the run was started with
+    checkpoints/last.pt      latest state (written atomically every checkpoint)
+    checkpoints/best.pt      best validation score so far
+    history.jsonl            one JSON line per epoch (rewritten from the checkpoint)
+    logs/                    TensorBoard event files
+    *.png, metrics.json      pictures and evaluations
+
+``--model RUN_OR_CKPT`` anywhere takes a run directory (its latest checkpoint)
+or a checkpoint file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tcn.dataset import write_yaml_atomic
+from tcn.errors import TcnError
+
+CONFIG = "config.yaml"
+LAST = "last.pt"
+BEST = "best.pt"
+
+
+def checkpoint_dir(run: Path) -> Path:
+    return Path(run) / "checkpoints"
+
+
+def latest_checkpoint(run: Path) -> Path | None:
+    path = checkpoint_dir(run) / LAST
+    return path if path.is_file() else None
+
+
+def resolve_checkpoint(run_or_checkpoint: Path | str) -> Path:
+    """The checkpoint a ``--model`` argument names."""
+    path = Path(run_or_checkpoint)
+    if path.is_file():
+        return path
+    if path.is_dir():
+        latest = latest_checkpoint(path)
+        if latest is None:
+            raise TcnError(f"{path}: run directory without {checkpoint_dir(path).name}/{LAST}")
+        return latest
+    raise TcnError(f"{path}: no such run directory or checkpoint file")
+
+
+def run_of(checkpoint: Path) -> Path | None:
+    """The run directory a checkpoint belongs to, if it sits in one."""
+    run = checkpoint.parent.parent
+    return run if (run / CONFIG).is_file() else None
+
+
+def write_config(run: Path, config: dict[str, Any]) -> None:
+    Path(run).mkdir(parents=True, exist_ok=True)
+    write_yaml_atomic(Path(run) / CONFIG, config)
+
+
+def read_config(run: Path) -> dict[str, Any]:
+    return yaml.safe_load((Path(run) / CONFIG).read_text())
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    fd, tmp = tempfile.mkstemp(dir=Path(path).parent, prefix=f".{Path(path).name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_history(run: Path, history: list[dict[str, Any]]) -> None:
+    """Rewrite ``history.jsonl`` (the checkpoint holds the same list, the source of truth)."""
+    path = Path(run) / "history.jsonl"
+    fd, tmp = tempfile.mkstemp(dir=run, prefix=".history.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        for record in history:
+            f.write(json.dumps(record) + "\n")
+    os.replace(tmp, path)
+
+
+def read_history(run: Path) -> list[dict[str, Any]]:
+    path = Path(run) / "history.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -1,0 +1,99 @@
+"""Time-Contrastive Network embedding: network, sampling, losses, training, evaluation, reward.
+
+Pure: depends on torch, torchvision, numpy and scikit-learn only (never rclpy, rosbags,
+``tcn`` or ``kuka_sim``). Frames are ``(T, H, W, 3) uint8 RGB`` per episode and view, joint
+positions ``(T, 7)``.
+
+Modules:
+    model       ``TCN``, ``TCNConfig``, ``SpatialSoftArgmax``, backbone weights loading.
+    losses      ``triplet_loss``, ``npairs_loss``, ``squared_l2``.
+    sampling    single-/multi-view triplet and n-pairs index samplers.
+    metrics     triplet accuracy, alignment error, classification error, joint probe.
+    reward      ``tcn_reward``, ``embedding_reward``, ``RewardConfig``.
+    checkpoint  atomic ``save_checkpoint`` / ``load_checkpoint`` (weights_only).
+"""
+
+from tcn_embedding.checkpoint import load_checkpoint, save_checkpoint
+from tcn_embedding.losses import (
+    DEFAULT_MARGIN,
+    DEFAULT_NPAIRS_L2_REG,
+    Distance,
+    npairs_loss,
+    squared_l2,
+    triplet_loss,
+)
+from tcn_embedding.metrics import (
+    alignment_error,
+    classification_error,
+    classification_errors,
+    joint_attributes,
+    joint_attributes_for_episodes,
+    joint_probe_r2,
+    mean_alignment_error,
+    mean_classification_error,
+    triplet_accuracy,
+)
+from tcn_embedding.model import (
+    BACKBONES,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    TCN,
+    IncompatibleWeightsError,
+    SpatialSoftArgmax,
+    TCNConfig,
+    WeightsUnavailableError,
+    count_parameters,
+    imagenet_weights_file,
+    preprocess_frames,
+)
+from tcn_embedding.reward import RewardConfig, embedding_reward, tcn_reward
+from tcn_embedding.sampling import (
+    DEFAULT_MIN_SEPARATION,
+    DEFAULT_NEG_MARGIN,
+    DEFAULT_POS_RANGE,
+    sample_multi_view_npairs,
+    sample_multi_view_triplets,
+    sample_single_view_triplets,
+    valid_anchor_times,
+)
+
+__all__ = [
+    "BACKBONES",
+    "DEFAULT_MARGIN",
+    "DEFAULT_MIN_SEPARATION",
+    "DEFAULT_NEG_MARGIN",
+    "DEFAULT_NPAIRS_L2_REG",
+    "DEFAULT_POS_RANGE",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "TCN",
+    "Distance",
+    "IncompatibleWeightsError",
+    "RewardConfig",
+    "SpatialSoftArgmax",
+    "TCNConfig",
+    "WeightsUnavailableError",
+    "alignment_error",
+    "classification_error",
+    "classification_errors",
+    "count_parameters",
+    "embedding_reward",
+    "imagenet_weights_file",
+    "joint_attributes",
+    "joint_attributes_for_episodes",
+    "joint_probe_r2",
+    "load_checkpoint",
+    "mean_alignment_error",
+    "mean_classification_error",
+    "npairs_loss",
+    "preprocess_frames",
+    "sample_multi_view_npairs",
+    "sample_multi_view_triplets",
+    "sample_single_view_triplets",
+    "save_checkpoint",
+    "squared_l2",
+    "tcn_reward",
+    "triplet_accuracy",
+    "triplet_loss",
+    "valid_anchor_times",
+]

@@ -1,0 +1,415 @@
+"""Training of the TCN embedding: the paper's schedule, single- or multi-view, resumable.
+
+The trainer is pure: it takes episodes as uint8 frame arrays already in memory
+(decoded once, so the model and not the loader sets the pace), and exposes
+``train_epoch``, ``evaluate``, ``state_dict`` and ``load_state_dict``. Where
+checkpoints and logs go is the caller's business (``tcn train-embedding``).
+
+An epoch follows Sermanet et al.'s published schedule: draw
+``videos_per_epoch`` training videos, sample ``triplets_per_video`` triplets
+from each, and make ``passes`` passes over those triplets in batches of
+``batch_size``. With several views per episode the triplets are multi-view
+(positive = same time in another view) or, with ``loss="npairs"``, batches of
+time-aligned anchor/positive pairs from two views.
+
+Resuming restores the model, optimiser, schedule and every random generator, so
+a run interrupted after epoch ``k`` and resumed continues exactly as if it had
+not stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from tcn_embedding.losses import npairs_loss, triplet_loss
+from tcn_embedding.metrics import triplet_accuracy
+from tcn_embedding.model import TCN, TCNConfig
+from tcn_embedding.sampling import (
+    DEFAULT_MIN_SEPARATION,
+    sample_multi_view_npairs,
+    sample_multi_view_triplets,
+    sample_single_view_triplets,
+)
+
+log = logging.getLogger(__name__)
+
+Episodes = Sequence[Sequence[np.ndarray]]
+"""Episodes x views, each view ``(T, H, W, 3)`` uint8 RGB."""
+
+LOSSES = ("triplet", "npairs")
+OPTIMIZERS = ("sgd", "adam")
+
+
+@dataclass
+class TrainConfig:
+    """Every hyperparameter of an embedding training run (a preset is one of these).
+
+    Model fields are passed to :class:`TCNConfig`; the defaults are the paper's.
+    """
+
+    # --- model
+    backbone: str = "inception"
+    """``inception`` (Inception-v3 to Mixed_5d, the paper) or ``resnet18`` (to layer2, CPU)."""
+    pretrained: str | None = "imagenet"
+    """Backbone weights: ``imagenet``, a state-dict file, or None (random initialisation)."""
+    freeze_backbone: bool = True
+    """Keep the backbone fixed (the published configuration)."""
+    embedding_dim: int = 32
+    alpha: float = 10.0
+    """Norm of every embedding."""
+    head_channels: tuple[int, ...] = (512, 512)
+    """Channels of the two 3x3 conv + BatchNorm + ReLU layers before the soft-argmax."""
+    hidden_units: int = 2048
+    image_size: int = 299
+    """Square side of the network's input; frames are resized to it."""
+    # --- objective
+    loss: str = "triplet"
+    """``triplet`` (single- or multi-view triplets) or ``npairs`` (multi-view only)."""
+    margin: float = 2.0
+    """Triplet margin on squared L2 distances."""
+    pos_range: int = 10
+    """Single-view positives lie within this many frames of the anchor."""
+    neg_margin: int = 30
+    """Negatives lie at least this many frames from the anchor."""
+    npairs_l2_reg: float = 0.002
+    """Weight of the embedding L2 regulariser of the n-pairs loss."""
+    # --- schedule
+    epochs: int = 2000
+    batch_size: int = 64
+    """Triplets (or n-pairs) per optimisation step."""
+    videos_per_epoch: int = 5
+    triplets_per_video: int = 200
+    passes: int = 5
+    """Passes over each epoch's triplets."""
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    lr_decay_every: int = 500
+    """Divide the learning rate by ``1 / lr_decay`` every this many epochs..."""
+    lr_decay: float = 0.1
+    min_lr: float = 1e-4
+    """...down to this floor."""
+    augment: bool = False
+    """Random shifts (pad 4 %, crop back) and brightness/contrast jitter of training frames."""
+    # --- bookkeeping
+    eval_every: int = 10
+    """Epochs between validation triplet accuracies (0: never)."""
+    eval_triplets: int = 1000
+    seed: int = 0
+    device: str = "auto"
+    """``auto`` (CUDA when available), ``cpu`` or ``cuda[:i]``."""
+    amp: bool = True
+    """Mixed precision (bfloat16 autocast) and channels_last on CUDA; ignored on CPU."""
+
+    def __post_init__(self) -> None:
+        self.head_channels = tuple(int(c) for c in self.head_channels)
+        if self.pretrained in ("", "none", "None"):
+            self.pretrained = None
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        for name in (
+            "epochs",
+            "batch_size",
+            "videos_per_epoch",
+            "triplets_per_video",
+            "passes",
+            "lr_decay_every",
+            "pos_range",
+            "neg_margin",
+        ):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
+        if self.eval_every < 0:
+            raise ValueError(f"eval_every must be >= 0, got {self.eval_every}")
+        if not (self.lr > 0 and 0 < self.lr_decay <= 1 and 0 < self.min_lr <= self.lr):
+            raise ValueError(
+                f"need lr > 0, 0 < lr_decay <= 1 and 0 < min_lr <= lr; got lr={self.lr}, "
+                f"lr_decay={self.lr_decay}, min_lr={self.min_lr}"
+            )
+        if self.neg_margin <= self.pos_range:
+            raise ValueError(
+                f"neg_margin ({self.neg_margin}) must exceed pos_range ({self.pos_range})"
+            )
+        self.model_config()  # validates the model fields too
+
+    def model_config(self) -> TCNConfig:
+        return TCNConfig(
+            backbone=self.backbone,
+            embedding_dim=self.embedding_dim,
+            alpha=self.alpha,
+            head_channels=self.head_channels,
+            hidden_units=self.hidden_units,
+            image_size=self.image_size,
+            pretrained=self.pretrained,
+            freeze_backbone=self.freeze_backbone,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["head_channels"] = list(self.head_channels)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown training config fields {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _check_episodes(episodes: Episodes, what: str, config: TrainConfig) -> int:
+    if not episodes:
+        raise ValueError(f"no {what} episodes")
+    views = {len(e) for e in episodes}
+    if len(views) != 1:
+        raise ValueError(f"{what} episodes have different numbers of views: {sorted(views)}")
+    for i, episode in enumerate(episodes):
+        lengths = {len(v) for v in episode}
+        if len(lengths) != 1:
+            raise ValueError(f"{what} episode {i}: views have different lengths {sorted(lengths)}")
+        if next(iter(lengths)) <= config.neg_margin:
+            raise ValueError(
+                f"{what} episode {i} has {next(iter(lengths))} frames; triplets need more than "
+                f"neg_margin={config.neg_margin} (record longer episodes or lower --neg-margin)"
+            )
+    n_views = views.pop()
+    if config.loss == "npairs" and n_views < 2:
+        raise ValueError("loss 'npairs' needs multi-view episodes (record with --views 2 or more)")
+    return n_views
+
+
+class EmbeddingTrainer:
+    """Trains a :class:`TCN` on in-memory episodes; see the module docstring."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        train_episodes: Episodes,
+        val_episodes: Episodes | None = None,
+        model: TCN | None = None,
+    ) -> None:
+        self.config = config
+        self.n_views = _check_episodes(train_episodes, "training", config)
+        if val_episodes:
+            _check_episodes(val_episodes, "validation", config)
+        self.train_episodes = train_episodes
+        self.val_episodes = val_episodes or []
+        self.device = resolve_device(config.device)
+        torch.manual_seed(config.seed)
+        self.rng = np.random.default_rng(config.seed)
+        self.model = (model or TCN(config.model_config())).to(self.device)
+        self.use_amp = config.amp and self.device.type == "cuda"
+        if self.use_amp:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if config.optimizer == "sgd":
+            self.optimizer: torch.optim.Optimizer = torch.optim.SGD(
+                params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+            )
+        else:
+            self.optimizer = torch.optim.Adam(
+                params, lr=config.lr, weight_decay=config.weight_decay
+            )
+        self.epoch = 0  # epochs completed
+        self.step = 0  # optimisation steps completed
+
+    # ------------------------------------------------------------------ schedule
+    def learning_rate(self, epoch: int) -> float:
+        """Step decay: ``lr * lr_decay ** (epoch // lr_decay_every)``, floored at ``min_lr``."""
+        c = self.config
+        return max(c.lr * c.lr_decay ** (epoch // c.lr_decay_every), c.min_lr)
+
+    # ------------------------------------------------------------------ batches
+    def _frames(self, items: np.ndarray) -> np.ndarray:
+        """uint8 frames ``(N, H, W, 3)`` for rows ``(episode, view, t)``."""
+        return np.stack([self.train_episodes[e][v][t] for e, v, t in items])
+
+    def _epoch_tuples(self) -> tuple[np.ndarray, int]:
+        """This epoch's training tuples as rows of ``(episode, view, t)`` per member.
+
+        Returns ``(tuples (N, k, 3), k)``: k = 3 for triplets (anchor, positive,
+        negative), 2 for n-pairs (anchor, positive).
+        """
+        c = self.config
+        count = min(c.videos_per_epoch, len(self.train_episodes))
+        videos = self.rng.choice(len(self.train_episodes), size=count, replace=False)
+        chunks = []
+        for e in videos:
+            length = len(self.train_episodes[e][0])
+            if c.loss == "npairs":
+                # One n-pairs batch per chunk: its time steps are distinct classes, so
+                # at most as many as fit DEFAULT_MIN_SEPARATION frames apart.
+                fits = (length - 1) // DEFAULT_MIN_SEPARATION + 1
+                per_batch = min(c.batch_size, fits)
+                for _ in range(max(1, c.triplets_per_video // per_batch)):
+                    anchor, positive = sample_multi_view_npairs(
+                        length, self.n_views, per_batch, self.rng
+                    )
+                    chunks.append(_with_episode(e, np.stack([anchor, positive], axis=1)))
+            elif self.n_views > 1:
+                anchor, positive, negative = sample_multi_view_triplets(
+                    length,
+                    self.n_views,
+                    c.triplets_per_video,
+                    self.rng,
+                    neg_margin=c.neg_margin,
+                )
+                chunks.append(_with_episode(e, np.stack([anchor, positive, negative], axis=1)))
+            else:
+                triplets = sample_single_view_triplets(
+                    length,
+                    c.triplets_per_video,
+                    self.rng,
+                    pos_range=c.pos_range,
+                    neg_margin=c.neg_margin,
+                )
+                views = np.zeros_like(triplets)
+                chunks.append(_with_episode(e, np.stack([views, triplets], axis=-1)))
+        if c.loss == "npairs":
+            return np.stack(chunks), 2  # (batches, B, 2, 3): each chunk is one batch
+        return np.concatenate(chunks), 3
+
+    def _augment(self, x: Tensor) -> Tensor:
+        """Random shifts and brightness/contrast jitter of normalised images ``(B, 3, S, S)``."""
+        b, _, s, _ = x.shape
+        pad = max(1, s // 25)
+        padded = F.pad(x, (pad, pad, pad, pad), mode="replicate")
+        gen = torch.Generator().manual_seed(int(self.rng.integers(2**31)))
+        ox = torch.randint(0, 2 * pad + 1, (b,), generator=gen)
+        oy = torch.randint(0, 2 * pad + 1, (b,), generator=gen)
+        rows = torch.stack([padded[i, :, oy[i] : oy[i] + s, ox[i] : ox[i] + s] for i in range(b)])
+        scale = 1.0 + 0.2 * (torch.rand(b, 1, 1, 1, generator=gen) - 0.5)
+        shift = 0.2 * (torch.rand(b, 1, 1, 1, generator=gen) - 0.5)
+        return (rows * scale.to(x) + shift.to(x)).contiguous()
+
+    def _embed_batch(self, frames: np.ndarray) -> Tensor:
+        x = self.model.preprocess(frames)
+        if self.config.augment:
+            x = self._augment(x)
+        if self.use_amp:
+            x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                return self.model(x).float()
+        return self.model(x)
+
+    # ------------------------------------------------------------------ training
+    def train_epoch(self) -> dict[str, float]:
+        """One epoch; returns ``train/loss``, ``train/lr``, ``time/images_per_s``."""
+        c = self.config
+        lr = self.learning_rate(self.epoch)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.model.train()
+        tuples, k = self._epoch_tuples()
+        losses, images, start = [], 0, time.perf_counter()
+        for _ in range(c.passes):
+            if k == 2:
+                batches = [tuples[i] for i in self.rng.permutation(len(tuples))]
+            else:
+                order = self.rng.permutation(len(tuples))
+                batches = [
+                    tuples[order[i : i + c.batch_size]] for i in range(0, len(order), c.batch_size)
+                ]
+            for batch in batches:
+                if len(batch) < 2:
+                    continue  # BatchNorm needs more than one sample
+                frames = self._frames(batch.reshape(-1, 3))
+                z = self._embed_batch(frames).view(len(batch), k, -1)
+                if k == 2:
+                    loss = npairs_loss(z[:, 0], z[:, 1], l2_reg=c.npairs_l2_reg)
+                else:
+                    loss = triplet_loss(z[:, 0], z[:, 1], z[:, 2], margin=c.margin)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(
+                        f"non-finite loss at epoch {self.epoch}, step {self.step}; "
+                        f"lower --lr (now {lr})"
+                    )
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.optimizer.step()
+                losses.append(float(loss.detach()))
+                images += len(frames)
+                self.step += 1
+        seconds = time.perf_counter() - start
+        self.epoch += 1
+        return {
+            "train/loss": float(np.mean(losses)) if losses else math.nan,
+            "train/lr": lr,
+            "train/steps": float(self.step),
+            "time/images_per_s": images / seconds if seconds > 0 else math.nan,
+        }
+
+    # ------------------------------------------------------------------ evaluation
+    @torch.no_grad()
+    def embed_episodes(self, episodes: Episodes, view: int = 0) -> list[np.ndarray]:
+        return [self.model.embed(e[view]).numpy() for e in episodes]
+
+    def evaluate(self) -> dict[str, float]:
+        """Validation triplet accuracy (paper protocol) with and without margin."""
+        if not self.val_episodes:
+            return {}
+        embeddings = self.embed_episodes(self.val_episodes)
+        acc, acc_margin = triplet_accuracy(
+            embeddings,
+            n_triplets=self.config.eval_triplets,
+            margin=self.config.margin,
+            seed=self.config.seed,
+        )
+        return {"val/triplet_accuracy": acc, "val/triplet_accuracy_margin": acc_margin}
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly: weights, optimiser, counters, RNG states."""
+        return {
+            # "config" and "model": what TCN.from_checkpoint_state reads.
+            **self.model.checkpoint_state(),
+            "train_config": self.config.to_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "numpy_rng": _plain(self.rng.bit_generator.state),
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.epoch = int(state["epoch"])
+        self.step = int(state["step"])
+        self.rng.bit_generator.state = state["numpy_rng"]
+        torch.set_rng_state(state["torch_rng"])
+
+
+def _with_episode(episode: int, rows: np.ndarray) -> np.ndarray:
+    """Prefix ``(view, t)`` rows (..., 2) with the episode index -> (..., 3)."""
+    return np.concatenate([np.full(rows.shape[:-1] + (1,), episode, dtype=np.int64), rows], -1)
+
+
+def _plain(value: Any) -> Any:
+    """numpy generator state as plain python (loadable with ``weights_only=True``)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, np.integer):
+        return int(value)
+    return value

@@ -1,0 +1,152 @@
+"""A tiny train -> resume -> embed -> evaluate through the `tcn` CLI, multi-view."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tcn.cli import main
+from tcn.runs import read_history
+from tcn_embedding.checkpoint import load_checkpoint
+
+TINY = [
+    "--image-size",
+    "32",
+    "--head-channels",
+    "8",
+    "8",
+    "--hidden-units",
+    "16",
+    "--batch-size",
+    "6",
+    "--videos-per-epoch",
+    "2",
+    "--triplets-per-video",
+    "6",
+    "--eval-every",
+    "1",
+    "--eval-triplets",
+    "60",
+    "--no-progress",
+]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    out = tmp_path_factory.mktemp("data") / "mv"
+    assert (
+        main(
+            [
+                "record",
+                "--out",
+                str(out),
+                "--episodes",
+                "4",
+                "--val-episodes",
+                "2",
+                "--frames",
+                "36",
+                "--image-size",
+                "32",
+                "--views",
+                "2",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    return out
+
+
+def test_train_resume_embed_evaluate(dataset, tmp_path, capsys):
+    run = tmp_path / "run"
+    train = [
+        "train-embedding",
+        "--data",
+        str(dataset),
+        "--out",
+        str(run),
+        "--preset",
+        "cpu",
+        *TINY,
+    ]
+    assert main([*train, "--epochs", "1"]) == 0
+    assert main([*train, "--epochs", "2"]) == 2  # an existing run needs --resume
+    assert "pass --resume" in capsys.readouterr().err
+    assert main([*train, "--epochs", "2", "--resume"]) == 0  # continue, as after an interruption
+    assert [r["epoch"] for r in read_history(run)] == [1, 2]
+    state = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert state["epoch"] == 2 and state["train_config"]["image_size"] == 32
+    assert (run / "config.yaml").is_file() and list((run / "logs").iterdir())
+    assert (run / "training_curves.png").stat().st_size > 0
+
+    assert (
+        main(["embed", "--model", str(run), "--data", str(dataset), "--out", str(tmp_path / "e")])
+        == 0
+    )
+    embedding = np.load(tmp_path / "e" / "episode_0000.npy")
+    assert embedding.shape == (36, 32) and embedding.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(embedding, axis=1), 10.0, rtol=1e-4)
+
+    out = tmp_path / "eval"
+    assert (
+        main(
+            [
+                "evaluate-embedding",
+                "--model",
+                str(run / "checkpoints" / "best.pt"),
+                "--data",
+                str(dataset),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["split"] == "val" and metrics["episodes"] == 2 and metrics["views"] == 2
+    for key in (
+        "triplet_accuracy",
+        "triplet_accuracy_margin",
+        "alignment_error",
+        "classification_error",
+    ):
+        assert 0.0 <= metrics[key] <= 1.0, key
+    assert np.isfinite(metrics["joint_probe_r2"])
+    for picture in ("tsne.png", "distance_matrix.png", "training_curves.png"):
+        assert (out / picture).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_unknown_preset_and_bad_model_are_clear_errors(dataset, tmp_path, capsys):
+    assert (
+        main(
+            [
+                "train-embedding",
+                "--data",
+                str(dataset),
+                "--out",
+                str(tmp_path / "r"),
+                "--preset",
+                "gpu-xl",
+            ]
+        )
+        == 2
+    )
+    assert "unknown preset 'gpu-xl'; available: cpu, paper" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "embed",
+                "--model",
+                str(tmp_path / "nothing"),
+                "--data",
+                str(dataset),
+                "--out",
+                str(tmp_path / "e"),
+            ]
+        )
+        == 2
+    )
+    assert "no such run directory or checkpoint file" in capsys.readouterr().err

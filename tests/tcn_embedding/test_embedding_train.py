@@ -1,0 +1,120 @@
+"""The embedding trainer: the loss goes down, resume is exact, configs are validated."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tcn_embedding.train import EmbeddingTrainer, TrainConfig
+
+TINY = dict(
+    backbone="resnet18",
+    pretrained=None,
+    freeze_backbone=False,
+    head_channels=(8, 8),
+    hidden_units=16,
+    image_size=32,
+    epochs=3,
+    batch_size=6,
+    videos_per_epoch=2,
+    triplets_per_video=6,
+    passes=1,
+    optimizer="adam",
+    lr=1e-3,
+    eval_every=1,
+    eval_triplets=50,
+    augment=True,
+    device="cpu",
+)
+
+
+def synthetic_episodes(n: int, views: int = 1, frames: int = 40) -> list[list[np.ndarray]]:
+    """A bright square sliding across the image: position encodes time."""
+    episodes = []
+    for e in range(n):
+        per_view = []
+        for v in range(views):
+            video = np.zeros((frames, 32, 32, 3), np.uint8)
+            for t in range(frames):
+                x = int(t * 24 / frames) + (e % 3)
+                video[t, 4 + 8 * v : 12 + 8 * v, x : x + 6] = 255
+            per_view.append(video)
+        episodes.append(per_view)
+    return episodes
+
+
+def weights(trainer: EmbeddingTrainer) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in trainer.model.state_dict().values()]
+
+
+def test_resume_continues_exactly():
+    data = synthetic_episodes(3)
+    straight = EmbeddingTrainer(TrainConfig(**TINY), data, data[:1])
+    for _ in range(2):
+        straight.train_epoch()
+
+    first = EmbeddingTrainer(TrainConfig(**TINY), data, data[:1])
+    first.train_epoch()
+    state = first.state_dict()
+    resumed = EmbeddingTrainer(TrainConfig(**TINY), data, data[:1])
+    resumed.load_state_dict(state)
+    resumed.train_epoch()
+    assert resumed.epoch == straight.epoch == 2
+    for a, b in zip(weights(straight), weights(resumed), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_training_lowers_the_loss_and_reports_accuracy():
+    data = synthetic_episodes(3)
+    config = TrainConfig(**{**TINY, "epochs": 4, "triplets_per_video": 12, "augment": False})
+    trainer = EmbeddingTrainer(config, data, data[:2])
+    losses = [trainer.train_epoch()["train/loss"] for _ in range(4)]
+    assert losses[-1] < losses[0]
+    metrics = trainer.evaluate()
+    assert 0.0 <= metrics["val/triplet_accuracy_margin"] <= metrics["val/triplet_accuracy"] <= 1
+
+
+def test_multi_view_npairs_trains():
+    data = synthetic_episodes(2, views=2)
+    trainer = EmbeddingTrainer(TrainConfig(**{**TINY, "loss": "npairs"}), data, data[:1])
+    stats = trainer.train_epoch()
+    assert np.isfinite(stats["train/loss"]) and stats["train/steps"] > 0
+
+
+def test_learning_rate_schedule_is_the_papers_step_decay():
+    trainer = EmbeddingTrainer(
+        TrainConfig(**{**TINY, "lr": 0.1, "lr_decay_every": 500, "lr_decay": 0.1, "min_lr": 1e-4}),
+        synthetic_episodes(2),
+    )
+    assert [trainer.learning_rate(e) for e in (0, 499, 500, 1000, 1500, 5000)] == pytest.approx(
+        [0.1, 0.1, 0.01, 0.001, 1e-4, 1e-4]
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"loss": "contrastive"}, "loss must be one of"),
+        ({"neg_margin": 5}, "neg_margin .* must exceed pos_range"),
+        ({"min_lr": 1.0}, "min_lr <= lr"),
+        ({"backbone": "vgg"}, "backbone"),
+    ],
+)
+def test_bad_configs_say_what_is_wrong(change, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**{**TINY, **change})
+
+
+def test_short_episodes_and_single_view_npairs_are_refused():
+    with pytest.raises(ValueError, match="has 20 frames; triplets need more than neg_margin=30"):
+        EmbeddingTrainer(TrainConfig(**TINY), synthetic_episodes(2, frames=20))
+    with pytest.raises(ValueError, match="npairs' needs multi-view"):
+        EmbeddingTrainer(TrainConfig(**{**TINY, "loss": "npairs"}), synthetic_episodes(2))
+
+
+def test_config_round_trip():
+    config = TrainConfig(**TINY)
+    assert TrainConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ValueError, match="unknown training config fields"):
+        TrainConfig.from_dict({"learning_rate": 1})
