@@ -229,6 +229,11 @@ class KukaSim:
         self._mode = mode
         self._hold_target = self.joint_positions()
 
+    @property
+    def position_target(self) -> np.ndarray:
+        """The current position target (7,): deltas accumulate on it; holds aim at it."""
+        return self._hold_target.copy()
+
     def reset(self, positions: np.ndarray, velocities: np.ndarray | None = None) -> None:
         """Teleport the arm to ``positions`` (7,) rad, at rest unless ``velocities`` given."""
         positions = self._check_vector(positions, "positions")

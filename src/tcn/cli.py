@@ -22,6 +22,8 @@ COMMANDS = {
     "train-embedding": "train_embedding",
     "embed": "embed",
     "evaluate-embedding": "evaluate_embedding",
+    "train-agent": "train_agent",
+    "evaluate-agent": "evaluate_agent",
 }
 
 EPILOG = """examples:

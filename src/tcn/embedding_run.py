@@ -6,7 +6,6 @@ module owns the run directory, bags, TensorBoard, progress bars and pictures.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 from collections.abc import Sequence
@@ -36,36 +35,6 @@ log = logging.getLogger(__name__)
 
 # Fields a resumed run may change; everything else must match the checkpoint.
 RESUMABLE_CHANGES = {"epochs", "eval_every", "device", "eval_triplets"}
-
-
-# --------------------------------------------------------------------------- presets
-def preset_path(name_or_path: str) -> Path:
-    """A preset by name (``config/presets/embedding_<name>.yaml``) or by path."""
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml"):
-        if not path.is_file():
-            raise TcnError(f"preset file {path} not found")
-        return path
-    from tcn.paths import share_path
-
-    candidate = share_path(f"config/presets/embedding_{name_or_path}.yaml")
-    if candidate is None:
-        available = _available_presets()
-        raise TcnError(f"unknown preset {name_or_path!r}; available: {', '.join(available)}")
-    return candidate
-
-
-def _available_presets() -> list[str]:
-    from tcn.paths import share_path
-
-    directory = share_path("config/presets")
-    if directory is None:
-        return []
-    return sorted(p.stem.removeprefix("embedding_") for p in directory.glob("embedding_*.yaml"))
-
-
-def load_preset(name_or_path: str) -> dict[str, Any]:
-    return yaml.safe_load(preset_path(name_or_path).read_text()) or {}
 
 
 # --------------------------------------------------------------------------- training
@@ -286,9 +255,3 @@ def evaluate_embedding(
         plot_training_curves(read_history(run), out / "training_curves.png")
     write_json_atomic(out / "metrics.json", metrics)
     return metrics
-
-
-def config_fields() -> list[dataclasses.Field]:
-    from tcn_embedding.train import TrainConfig
-
-    return list(dataclasses.fields(TrainConfig))

@@ -82,3 +82,34 @@ def plot_training_curves(history: list[dict[str, Any]], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def plot_rollout(result: Any, path: Path) -> None:
+    """Reward and joint-space error to the demonstration over one episode."""
+    fig, (ax_r, ax_e) = plt.subplots(1, 2, figsize=(9, 3.2), dpi=120)
+    ax_r.plot(np.arange(1, len(result.rewards) + 1), result.rewards, lw=1)
+    ax_r.set_xlabel("step")
+    ax_r.set_ylabel("reward")
+    ax_e.plot(result.joint_errors, lw=1)
+    ax_e.axhline(0.2, color="0.6", ls="--", lw=1, label="success threshold (final)")
+    ax_e.set_xlabel("step")
+    ax_e.set_ylabel("||q - q_demo|| (rad)")
+    ax_e.legend(fontsize=8)
+    fig.suptitle(
+        f"{result.demo}: final joint error {result.final_joint_error:.3f} rad", fontsize=9
+    )
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def write_side_by_side(
+    demo_frames: np.ndarray, agent_frames: list[np.ndarray], path: Path, fps: int = 10
+) -> None:
+    """An animated GIF: demonstration | agent, frame by frame."""
+    import imageio.v3 as iio
+
+    n = min(len(demo_frames), len(agent_frames))
+    gap = np.full((demo_frames.shape[1], 4, 3), 255, np.uint8)
+    frames = [np.concatenate([demo_frames[t], gap, agent_frames[t]], axis=1) for t in range(n)]
+    iio.imwrite(path, np.stack(frames), duration=1000 / fps, loop=0)

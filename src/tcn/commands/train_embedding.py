@@ -22,42 +22,8 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 HELP = "train the TCN embedding (presets: cpu, paper)"
-
-
-def add_config_flags(parser: argparse.ArgumentParser) -> list[str]:
-    """One flag per TrainConfig field, default None (= take the preset's value)."""
-    from tcn.embedding_run import config_fields
-
-    group = parser.add_argument_group("training configuration (overrides the preset)")
-    names = []
-    for field in config_fields():
-        flag = "--" + field.name.replace("_", "-")
-        doc = f"(preset field {field.name})"
-        default = field.default
-        if isinstance(default, bool):
-            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=doc)
-        elif isinstance(default, tuple):
-            group.add_argument(flag, type=int, nargs="+", default=None, help=doc)
-        elif isinstance(default, int):
-            group.add_argument(flag, type=int, default=None, help=doc)
-        elif isinstance(default, float):
-            group.add_argument(flag, type=float, default=None, help=doc)
-        else:
-            group.add_argument(flag, type=str, default=None, help=doc)
-        names.append(field.name)
-    return names
-
-
-def config_from_args(args: argparse.Namespace, names: list[str]) -> Any:
-    from tcn.embedding_run import load_preset
-    from tcn_embedding.train import TrainConfig
-
-    values: dict[str, Any] = load_preset(args.preset)
-    values.update({n: getattr(args, n) for n in names if getattr(args, n) is not None})
-    return TrainConfig.from_dict(values)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,17 +42,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--no-progress", action="store_true")
-    parser.set_defaults(config_names=add_config_flags(parser))
+    from tcn.presets import add_flags
+    from tcn_embedding.train import TrainConfig
+
+    add_flags(parser, TrainConfig)
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
 
     from tcn.embedding_run import train_embedding_run
+    from tcn.presets import config_from_args
+    from tcn_embedding.train import TrainConfig
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    config = config_from_args(args, args.config_names)
+    config = config_from_args("embedding", args, TrainConfig)
     last = train_embedding_run(
         args.data,
         args.out,

@@ -1,0 +1,294 @@
+"""The imitation environment: the simulated iiwa follows one demonstration per episode.
+
+Each episode takes a demonstration, resets the arm to its first joint positions
+and runs for its length. At step ``t`` the agent's frame is rendered with the
+demonstration's own stored camera (never a default one), so agent and
+demonstration frames always come from the same camera and renderer.
+
+Observation (flat float32, see :class:`ObsLayout`), as in the paper plus options:
+joint positions (7), joint velocities (7), ``w_t`` the embedding of the agent's
+frame, ``v_t`` the demonstration's embedding at ``t``, optionally ``v_{t+k}``
+(look-ahead) and ``t / T`` (time index).
+
+Reward (``reward``):
+
+* ``tcn``: ``R = -alpha * d - beta * sqrt(gamma + d)``, ``d = ||w_t - v_t||^2``
+  (Sermanet et al., eq. 2; :func:`tcn_embedding.reward.tcn_reward`);
+* ``oracle``: ``-||q_t - q*_t||``, simulator ground truth;
+* ``pixels``: ``-mean |frame_t - demo_frame_t| / 255``.
+
+Embedding the agent's frame is the expensive part. With ``embedder=None`` the
+env leaves ``w_t`` zero, puts the frame in ``info["frame"]`` and the TCN reward
+to be filled in by :class:`imitation_agent.batched_reward.BatchedEmbeddingReward`,
+which embeds all environments' frames in one forward pass in the main process.
+With an ``embedder`` the env does it itself, one frame at a time (the unbatched
+path, kept for comparison).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from kuka_sim import CameraConfig, ControlMode, KukaSim, SimConfig
+from tcn_embedding.reward import RewardConfig, embedding_reward
+
+Embedder = Callable[[np.ndarray], np.ndarray]
+"""uint8 frames ``(N, H, W, 3)`` -> embeddings ``(N, D)`` float32."""
+
+REWARDS = ("tcn", "oracle", "pixels")
+ACTIONS = ("position_delta", "torque")
+SUCCESS_THRESHOLD = 0.2  # rad, final joint-space L2 error (ARCHITECTURE.md)
+
+
+@dataclass
+class Demonstration:
+    """What the env needs of a demonstration (no frames unless the pixel reward needs them).
+
+    Attributes:
+        name: for reports.
+        joint_positions: ``(T, 7)`` rad (ground truth; used by the oracle reward and metrics).
+        embeddings: ``(T, D)`` embeddings of its frames, computed once and cached.
+        camera: the configuration that rendered it; the agent renders with it too.
+        sim: the simulator settings it was recorded with (control rate).
+        frames: ``(T, H, W, 3)`` uint8, only for the ``pixels`` reward and videos.
+    """
+
+    name: str
+    joint_positions: np.ndarray
+    embeddings: np.ndarray
+    camera: CameraConfig
+    sim: SimConfig = field(default_factory=SimConfig)
+    frames: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.joint_positions) != len(self.embeddings):
+            raise ValueError(
+                f"demo {self.name}: {len(self.joint_positions)} joint states but "
+                f"{len(self.embeddings)} embeddings"
+            )
+        if len(self.joint_positions) < 2:
+            raise ValueError(f"demo {self.name}: needs at least 2 frames")
+
+    def __len__(self) -> int:
+        return len(self.joint_positions)
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """Settings of :class:`ImitationEnv`.
+
+    Attributes:
+        reward: ``tcn`` (the paper), ``oracle`` or ``pixels``.
+        action: ``position_delta`` (actions in [-1, 1] scale ``max_position_delta`` rad per
+            step) or ``torque`` (actions scale ``torque_fraction`` of the iiwa's torque
+            limits, on top of gravity compensation; the paper's choice).
+        max_position_delta: rad per control step at action 1.
+        torque_fraction: fraction of each joint's torque limit at action 1.
+        lookahead: also observe the demonstration's embedding ``k`` steps ahead (0: no).
+        time_feature: also observe ``t / T``.
+        reward_alpha, reward_beta, reward_gamma: the TCN reward's constants.
+    """
+
+    reward: str = "tcn"
+    action: str = "position_delta"
+    max_position_delta: float = 0.1
+    torque_fraction: float = 0.25
+    lookahead: int = 1
+    time_feature: bool = True
+    reward_alpha: float = RewardConfig.alpha
+    reward_beta: float = RewardConfig.beta
+    reward_gamma: float = RewardConfig.gamma
+
+    def __post_init__(self) -> None:
+        if self.reward not in REWARDS:
+            raise ValueError(f"reward must be one of {REWARDS}, got {self.reward!r}")
+        if self.action not in ACTIONS:
+            raise ValueError(f"action must be one of {ACTIONS}, got {self.action!r}")
+        if self.lookahead < 0:
+            raise ValueError(f"lookahead must be >= 0, got {self.lookahead}")
+        if not 0 < self.torque_fraction <= 1:
+            raise ValueError(f"torque_fraction must be in (0, 1], got {self.torque_fraction}")
+        if self.max_position_delta <= 0:
+            raise ValueError(f"max_position_delta must be > 0, got {self.max_position_delta}")
+
+    @property
+    def reward_config(self) -> RewardConfig:
+        return RewardConfig(self.reward_alpha, self.reward_beta, self.reward_gamma)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EnvConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown env config fields {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class ObsLayout:
+    """Where each part lies in the flat observation vector."""
+
+    embedding_dim: int
+    lookahead: bool
+    time_feature: bool
+
+    @property
+    def q(self) -> slice:
+        return slice(0, 7)
+
+    @property
+    def qd(self) -> slice:
+        return slice(7, 14)
+
+    @property
+    def w(self) -> slice:
+        return slice(14, 14 + self.embedding_dim)
+
+    @property
+    def v(self) -> slice:
+        return slice(self.w.stop, self.w.stop + self.embedding_dim)
+
+    @property
+    def ahead(self) -> slice:
+        return slice(self.v.stop, self.v.stop + (self.embedding_dim if self.lookahead else 0))
+
+    @property
+    def size(self) -> int:
+        return self.ahead.stop + int(self.time_feature)
+
+
+class ImitationEnv(gym.Env):
+    """Gymnasium env: imitate one of ``demos`` per episode (see the module docstring).
+
+    ``reset(options={"demo": i})`` picks demonstration ``i``; otherwise one is drawn
+    at random from the env's generator (seeded by ``reset(seed=...)``).
+    """
+
+    metadata = {"render_modes": ["rgb_array"]}
+
+    def __init__(
+        self,
+        demos: Sequence[Demonstration],
+        config: EnvConfig | None = None,
+        embedder: Embedder | None = None,
+    ) -> None:
+        if not demos:
+            raise ValueError("ImitationEnv needs at least one demonstration")
+        self.demos = list(demos)
+        self.config = config or EnvConfig()
+        self.embedder = embedder
+        dims = {d.embeddings.shape[1] for d in self.demos}
+        if len(dims) != 1:
+            raise ValueError(f"demonstrations have different embedding sizes {sorted(dims)}")
+        rates = {d.sim.control_rate for d in self.demos}
+        if len(rates) != 1:
+            raise ValueError(f"demonstrations have different control rates {sorted(rates)}")
+        if self.config.reward == "pixels" and any(d.frames is None for d in self.demos):
+            raise ValueError("the pixels reward needs the demonstrations' frames")
+        self.layout = self.layout_for(self.demos, self.config)
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (self.layout.size,), np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (7,), np.float32)
+        mode = (
+            ControlMode.POSITION_DELTA
+            if self.config.action == "position_delta"
+            else ControlMode.TORQUE
+        )
+        base = self.demos[0].sim
+        self.sim = KukaSim(
+            SimConfig.from_dict(
+                {
+                    **base.to_dict(),
+                    "control_mode": mode.value,
+                    "max_position_delta": self.config.max_position_delta,
+                }
+            )
+        )
+        self.demo = self.demos[0]
+        self.demo_index = 0
+        self.t = 0
+
+    @staticmethod
+    def layout_for(demos: Sequence[Demonstration], config: EnvConfig) -> ObsLayout:
+        """The observation layout an env of ``demos`` with ``config`` produces."""
+        return ObsLayout(demos[0].embeddings.shape[1], config.lookahead > 0, config.time_feature)
+
+    # ------------------------------------------------------------------ gym API
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        if options and "demo" in options:
+            self.demo_index = int(options["demo"])
+        else:
+            self.demo_index = int(self.np_random.integers(len(self.demos)))
+        self.demo = self.demos[self.demo_index]
+        self.t = 0
+        self.sim.reset(self.demo.joint_positions[0])
+        return self._observe(reward=False)[0::2]
+
+    def step(self, action: np.ndarray):
+        action = np.asarray(action, dtype=np.float64)
+        if action.shape != (7,) or not np.all(np.isfinite(action)):
+            raise ValueError(f"action: expected 7 finite values in [-1, 1], got {action!r}")
+        action = np.clip(action, -1.0, 1.0)
+        if self.config.action == "position_delta":
+            self.sim.step(action * self.config.max_position_delta)
+        else:
+            self.sim.step(action * self.sim.max_torques * self.config.torque_fraction)
+        self.t += 1
+        obs, reward, info = self._observe(reward=True)
+        truncated = self.t >= len(self.demo) - 1
+        return obs, reward, False, truncated, info
+
+    def render(self) -> np.ndarray:
+        return self.sim.render(self.demo.camera)
+
+    def close(self) -> None:
+        self.sim.close()
+
+    # ------------------------------------------------------------------ internals
+    def _observe(self, reward: bool) -> tuple[np.ndarray, float, dict[str, Any]]:
+        demo, t, layout = self.demo, self.t, self.layout
+        q, qd = self.sim.joint_state()
+        frame = self.sim.render(demo.camera)
+        obs = np.zeros(layout.size, dtype=np.float32)
+        obs[layout.q] = q
+        obs[layout.qd] = qd
+        obs[layout.v] = demo.embeddings[t]
+        if layout.lookahead:
+            obs[layout.ahead] = demo.embeddings[min(t + self.config.lookahead, len(demo) - 1)]
+        if layout.time_feature:
+            obs[-1] = t / (len(demo) - 1)
+        joint_error = float(np.linalg.norm(q - demo.joint_positions[t]))
+        info: dict[str, Any] = {
+            "t": t,
+            "demo": self.demo_index,
+            "joint_error": joint_error,
+            "demo_embedding": demo.embeddings[t],
+        }
+        value = 0.0
+        if self.embedder is not None:
+            obs[layout.w] = self.embedder(frame[None])[0]
+        else:
+            info["frame"] = frame  # BatchedEmbeddingReward fills w_t (and the TCN reward)
+        if reward:
+            if self.config.reward == "oracle":
+                value = -joint_error
+            elif self.config.reward == "pixels":
+                diff = frame.astype(np.float32) - demo.frames[t].astype(np.float32)
+                value = -float(np.abs(diff).mean() / 255.0)
+            elif self.embedder is not None:
+                value = float(
+                    embedding_reward(
+                        obs[layout.w].astype(np.float64),
+                        demo.embeddings[t].astype(np.float64),
+                        self.config.reward_config,
+                    )
+                )
+        return obs, value, info

@@ -1,0 +1,305 @@
+"""Agent runs on disk: train PPO on the TCN reward (with resume), evaluate against ground truth.
+
+Run directory ``RUN/``::
+
+    config.yaml                 agent settings, the embedding checkpoint, the demos
+    checkpoints/last.zip        PPO (stable-baselines3 zip, loaded with weights_only tensors)
+    checkpoints/last_norm.npz   VecNormalize statistics (plain arrays, no pickle)
+    checkpoints/progress.json   timesteps done
+    logs/                       TensorBoard (rollout/, train/, time/, eval/)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kuka_sim import SimConfig
+from tcn.dataset import load_index
+from tcn.embedding_run import load_embedding_model
+from tcn.errors import TcnError
+from tcn.runs import read_config, resolve_checkpoint, write_config, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+LAST = "last.zip"
+NORM = "last_norm.npz"
+PROGRESS = "progress.json"
+RESUMABLE_CHANGES = {"timesteps", "device"}
+
+
+def load_demonstrations(
+    data: Path | str,
+    split: str | None,
+    model: Any,
+    keep_frames: bool = False,
+    limit: int | None = None,
+) -> list:
+    """Demonstrations of a dataset split with their embeddings, computed once here."""
+    from imitation_agent import Demonstration
+    from tcn.bags import read_episode
+    from tcn.dataset import episode_paths
+
+    demos = []
+    for path in episode_paths(data, split)[:limit]:
+        episode = read_episode(path)
+        camera = episode.cameras[0]
+        if camera is None:
+            raise TcnError(
+                f"{path}: the bag stores no camera configuration, so the agent cannot render "
+                f"the same view; record demonstrations with `tcn record`"
+            )
+        sim = SimConfig.from_dict(episode.info["sim"]) if "sim" in episode.info else SimConfig()
+        demos.append(
+            Demonstration(
+                name=path.name,
+                joint_positions=episode.joint_positions,
+                embeddings=model.embed(episode.frames[0]).numpy(),
+                camera=camera,
+                sim=sim,
+                frames=episode.frames[0] if keep_frames else None,
+            )
+        )
+    return demos
+
+
+def _splits(data: Path) -> tuple[str | None, str | None]:
+    index = load_index(data) if Path(data).is_dir() else None
+    if index is not None and index.names("val"):
+        return "train", "val"
+    log.warning("%s has no validation split: training and evaluating on every episode", data)
+    return None, None
+
+
+def embedder_of(model: Any):
+    def embed(frames: np.ndarray) -> np.ndarray:
+        return model.embed(frames).numpy()
+
+    return embed
+
+
+def _save_atomic(model: Any, venv: Any, directory: Path, timesteps: int) -> None:
+    from imitation_agent.train import normalization_state
+
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".zip")
+    os.close(fd)
+    model.save(tmp)
+    os.replace(tmp, directory / LAST)
+    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".npz")
+    with os.fdopen(fd, "wb") as f:
+        np.savez(f, **normalization_state(venv))
+    os.replace(tmp, directory / NORM)
+    write_json_atomic(directory / PROGRESS, {"timesteps": timesteps})
+
+
+def train_agent_run(
+    embedding: Path,
+    data: Path,
+    run: Path,
+    config: Any,
+    *,
+    resume: bool = False,
+    checkpoint_every: int = 20_000,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train (or resume) PPO; returns a summary with timesteps and wall time."""
+    import time
+
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.callbacks import BaseCallback
+    from tqdm import tqdm
+
+    from imitation_agent.train import load_normalization_state, make_vec_env, normalize
+
+    run = Path(run)
+    ckpts = run / "checkpoints"
+    has_checkpoint = (ckpts / LAST).is_file()
+    if has_checkpoint and not resume:
+        raise TcnError(
+            f"{run} already holds a run; pass --resume to continue it or pick a new --out"
+        )
+    embedding_ckpt = resolve_checkpoint(embedding)
+    if has_checkpoint:
+        saved = read_config(run)
+        changed = {
+            k: (v, config.to_dict().get(k))
+            for k, v in saved["agent"].items()
+            if k not in RESUMABLE_CHANGES and config.to_dict().get(k) != v
+        }
+        if changed:
+            raise TcnError(
+                f"{run}: --resume with settings that differ from the run: "
+                + ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
+            )
+
+    model_tcn = load_embedding_model(embedding_ckpt)
+    train_split, _ = _splits(data)
+    demos = load_demonstrations(
+        data, train_split, model_tcn, keep_frames=config.reward == "pixels"
+    )
+    log.info(
+        "training on %d demonstrations (%s split of %s)", len(demos), train_split or "all", data
+    )
+    write_config(
+        run,
+        {
+            "kind": "agent",
+            "embedding": str(embedding_ckpt),
+            "data": str(data),
+            "agent": config.to_dict(),
+        },
+    )
+
+    venv = normalize(make_vec_env(demos, config, embedder_of(model_tcn)), config)
+    done = 0
+    if has_checkpoint:
+        with np.load(ckpts / NORM) as state:
+            load_normalization_state(venv, dict(state))
+        model = PPO.load(ckpts / LAST, env=venv, device=config.device)
+        done = int(json.loads((ckpts / PROGRESS).read_text())["timesteps"])
+        log.info("resumed %s at %d timesteps", run, done)
+    else:
+        model = PPO(
+            "MlpPolicy", venv, tensorboard_log=str(run / "logs"), verbose=0, **config.ppo_kwargs()
+        )
+    remaining = config.timesteps - done
+    if remaining <= 0:
+        venv.close()
+        return {"timesteps": done}
+
+    class Checkpoints(BaseCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bar = tqdm(
+                total=config.timesteps,
+                initial=done,
+                unit="step",
+                desc="train-agent",
+                disable=not progress,
+            )
+            self.last_save = done
+
+        def _on_step(self) -> bool:
+            steps = self.model.num_timesteps
+            self.bar.update(steps - self.bar.n)
+            if steps - self.last_save >= checkpoint_every:
+                _save_atomic(self.model, venv, ckpts, steps)
+                self.last_save = steps
+            return True
+
+        def _on_training_end(self) -> None:
+            self.bar.close()
+
+    start = time.perf_counter()
+    callback = Checkpoints()
+    try:
+        model.learn(
+            remaining, callback=callback, reset_num_timesteps=not has_checkpoint, tb_log_name="ppo"
+        )
+    finally:
+        _save_atomic(model, venv, ckpts, model.num_timesteps)
+        venv.close()
+    seconds = time.perf_counter() - start
+    return {
+        "timesteps": model.num_timesteps,
+        "seconds": seconds,
+        "steps_per_s": (model.num_timesteps - done) / seconds,
+    }
+
+
+def evaluate_agent_run(
+    agent: Path | None,
+    data: Path,
+    out: Path,
+    *,
+    baseline: str | None = None,
+    embedding: Path | None = None,
+    episodes: int | None = None,
+    video: bool = True,
+) -> dict[str, Any]:
+    """Roll a trained agent (or a baseline policy) out on held-out demonstrations."""
+    from imitation_agent import EnvConfig, ImitationEnv
+    from imitation_agent.evaluate import (
+        DemoReplayPolicy,
+        IdlePolicy,
+        RandomPolicy,
+        evaluate,
+    )
+    from imitation_agent.train import AgentConfig, normalized_policy
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if agent is not None:
+        run = Path(agent)
+        saved = read_config(run)
+        config = AgentConfig.from_dict(saved["agent"])
+        embedding = Path(saved["embedding"]) if embedding is None else embedding
+    elif embedding is None:
+        raise TcnError("a baseline needs --embedding (the observation holds TCN embeddings)")
+    else:
+        config = AgentConfig()
+    model_tcn = load_embedding_model(embedding)
+    _, val_split = _splits(data)
+    demos = load_demonstrations(data, val_split, model_tcn, keep_frames=True, limit=episodes)
+    env = ImitationEnv(demos, config.env_config(), embedder=embedder_of(model_tcn))
+    if baseline is None:
+        from stable_baselines3 import PPO
+
+        ckpts = Path(agent) / "checkpoints"
+        if not (ckpts / LAST).is_file():
+            raise TcnError(f"{agent}: no checkpoints/{LAST}; train it with `tcn train-agent`")
+        with np.load(ckpts / NORM) as state:
+            policy = normalized_policy(
+                PPO.load(ckpts / LAST, device="cpu"),
+                dict(state),
+                normalize_obs=config.normalize_obs,
+            )
+        name = str(agent)
+    else:
+        policies = {
+            "random": lambda: RandomPolicy(0),
+            "idle": IdlePolicy,
+            "replay": lambda: DemoReplayPolicy(env),
+        }
+        if baseline not in policies:
+            raise TcnError(f"unknown baseline {baseline!r}; expected one of {sorted(policies)}")
+        if baseline == "replay" and config.action != "position_delta":
+            env = ImitationEnv(
+                demos,
+                EnvConfig(**{**config.env_config().to_dict(), "action": "position_delta"}),
+                embedder=embedder_of(model_tcn),
+            )
+        policy = policies[baseline]()
+        name = f"baseline:{baseline}"
+    metrics, results = evaluate(env, policy, keep_frames=video)
+    env.close()
+    metrics.update(
+        {
+            "policy": name,
+            "data": str(data),
+            "split": val_split or "all",
+            "demos": [r.demo for r in results],
+            "per_episode": [
+                {
+                    "demo": r.demo,
+                    "final_joint_error": r.final_joint_error,
+                    "success": bool(r.success),
+                }
+                for r in results
+            ],
+        }
+    )
+    from tcn.plots import plot_rollout, write_side_by_side
+
+    plot_rollout(results[0], out / "rollout.png")
+    if video:
+        write_side_by_side(demos[0].frames, results[0].frames, out / "side_by_side.gif")
+    write_json_atomic(out / "metrics.json", metrics)
+    return metrics

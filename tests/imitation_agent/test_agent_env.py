@@ -1,0 +1,152 @@
+"""The imitation env, the batched reward wrapper and the evaluation harness."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from stable_baselines3.common.env_checker import check_env
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+from imitation_agent import ENV_ID, Demonstration, EnvConfig, ImitationEnv
+from imitation_agent.batched_reward import BatchedEmbeddingReward
+from imitation_agent.evaluate import DemoReplayPolicy, IdlePolicy, evaluate
+from kuka_sim import DemoConfig, episode_seed, make_cameras, record_demonstration
+
+CAMERA = make_cameras(1, 24)[0]
+PROJECTION = np.random.default_rng(0).normal(size=(24 * 24 * 3, 6)).astype(np.float32) / 50
+
+
+def embed(frames: np.ndarray) -> np.ndarray:
+    """A cheap deterministic stand-in for the TCN: a fixed random projection of the pixels."""
+    return (frames.reshape(len(frames), -1).astype(np.float32) / 255.0) @ PROJECTION
+
+
+@pytest.fixture(scope="module")
+def demos():
+    out = []
+    for i in range(3):
+        episode = record_demonstration(
+            episode_seed(5, i), [CAMERA], demo_config=DemoConfig(frames=40)
+        )
+        out.append(
+            Demonstration(
+                f"d{i}",
+                episode.joint_positions,
+                embed(episode.frames[0]),
+                CAMERA,
+                frames=episode.frames[0],
+            )
+        )
+    return out
+
+
+def test_env_passes_sb3_check_env_and_is_registered(demos):
+    import gymnasium as gym
+
+    check_env(ImitationEnv(demos, embedder=embed))
+    env = gym.make(ENV_ID, demos=demos, embedder=embed)
+    assert env.observation_space.shape == (7 + 7 + 6 * 3 + 1,)
+
+
+def test_reward_equals_the_papers_formula(demos):
+    config = EnvConfig(reward_alpha=0.5, reward_beta=2.0, reward_gamma=0.01)
+    env = ImitationEnv(demos, config, embedder=embed)
+    env.reset(seed=0, options={"demo": 1})
+    obs, reward, _, _, info = env.step(np.full(7, 0.3, np.float32))
+    frame = env.render()
+    d = float(((embed(frame[None])[0] - demos[1].embeddings[1]) ** 2).sum())
+    assert reward == pytest.approx(-0.5 * d - 2.0 * np.sqrt(0.01 + d), rel=1e-5)
+    np.testing.assert_allclose(obs[env.layout.w], embed(frame[None])[0], rtol=1e-6)
+    np.testing.assert_allclose(obs[env.layout.v], demos[1].embeddings[1])
+    np.testing.assert_allclose(obs[env.layout.ahead], demos[1].embeddings[2])
+    assert obs[-1] == pytest.approx(1 / 39)
+
+
+def test_agent_renders_with_the_demonstrations_camera(demos):
+    env = ImitationEnv(demos, embedder=embed)
+    env.reset(seed=0, options={"demo": 0})
+    np.testing.assert_array_equal(env.render(), demos[0].frames[0])  # same camera, same pose
+
+
+def test_oracle_and_pixel_rewards(demos):
+    env = ImitationEnv(demos, EnvConfig(reward="oracle"), embedder=embed)
+    env.reset(seed=0, options={"demo": 0})
+    _, reward, _, _, info = env.step(np.zeros(7, np.float32))
+    assert reward == pytest.approx(-info["joint_error"])
+    env = ImitationEnv(demos, EnvConfig(reward="pixels"), embedder=embed)
+    env.reset(seed=0, options={"demo": 0})
+    assert env.step(np.zeros(7, np.float32))[1] < 0
+
+
+def test_same_seed_same_rollout(demos):
+    def rollout(seed):
+        env = ImitationEnv(demos, embedder=embed)
+        obs, _ = env.reset(seed=seed)
+        rng = np.random.default_rng(seed)
+        observations = [obs]
+        for _ in range(10):
+            observations.append(env.step(rng.uniform(-1, 1, 7).astype(np.float32))[0])
+        return np.array(observations)
+
+    np.testing.assert_array_equal(rollout(3), rollout(3))
+    assert not np.array_equal(rollout(3), rollout(4))
+
+
+def test_batched_and_unbatched_rewards_agree_across_resets(demos):
+    config = EnvConfig()
+    unbatched = DummyVecEnv([lambda: ImitationEnv(demos, config, embedder=embed)] * 2)
+    batched = BatchedEmbeddingReward(
+        DummyVecEnv([lambda: ImitationEnv(demos, config)] * 2),
+        embed,
+        ImitationEnv.layout_for(demos, config),
+        config.reward_config,
+    )
+    unbatched.seed(1)
+    batched.seed(1)
+    np.testing.assert_allclose(unbatched.reset(), batched.reset(), atol=1e-5)
+    actions = np.random.default_rng(2).uniform(-1, 1, (45, 2, 7)).astype(np.float32)
+    resets = 0
+    for a in actions:  # 45 steps: every env finishes its 39-step episode and restarts
+        o1, r1, d1, i1 = unbatched.step(a)
+        o2, r2, d2, i2 = batched.step(a)
+        np.testing.assert_allclose(o1, o2, atol=1e-5)
+        np.testing.assert_allclose(r1, r2, rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(d1, d2)
+        for k in np.flatnonzero(d1):
+            resets += 1
+            np.testing.assert_allclose(
+                i1[k]["terminal_observation"], i2[k]["terminal_observation"], atol=1e-5
+            )
+    assert resets == 2 and batched.forward_passes == 46  # one forward pass per step
+
+
+def test_harness_replay_succeeds_and_idle_fails(demos):
+    env = ImitationEnv(demos, embedder=embed)
+    replay, _ = evaluate(env, DemoReplayPolicy(env))
+    idle, results = evaluate(env, IdlePolicy())
+    assert replay["success_rate"] == 1.0 and replay["final_joint_error"] < 0.05
+    assert replay["final_ee_error"] < 0.01
+    assert idle["success_rate"] == 0.0 and idle["final_joint_error"] > 1.0
+    assert len(results[0].joint_errors) == 40 and len(results[0].rewards) == 39
+
+
+def test_torque_actions_move_the_arm(demos):
+    env = ImitationEnv(demos, EnvConfig(action="torque"), embedder=embed)
+    obs, _ = env.reset(seed=0, options={"demo": 0})
+    action = np.zeros(7, np.float32)
+    action[0] = 1.0
+    for _ in range(5):
+        moved, *_ = env.step(action)
+    assert moved[0] - obs[0] > 0.1
+
+
+def test_bad_input_is_refused(demos):
+    env = ImitationEnv(demos, embedder=embed)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="7 finite values"):
+        env.step(np.array([np.nan] * 7))
+    with pytest.raises(ValueError, match="reward must be one of"):
+        EnvConfig(reward="sparse")
+    bare = [Demonstration("x", d.joint_positions, d.embeddings, CAMERA) for d in demos]
+    with pytest.raises(ValueError, match="pixels reward needs"):
+        ImitationEnv(bare, EnvConfig(reward="pixels"))
