@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-DEMO_OUT ?= runs/demo
+DEMO_OUT ?= runs/quickstart
 # DDS stays on this machine; tests pick their own domain ids.
 export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 
@@ -19,9 +19,10 @@ $(STAMP): requirements.txt setup.py setup.cfg package.xml
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-## The main job on a small default: record a few demonstrations and show them.
+## The main job on a small default: record demonstrations, train the embedding, train the
+## agent, evaluate on held-out demonstrations, write $(DEMO_OUT)/report.md (~15 min, 2 cores).
 demo: $(STAMP)
-	$(VENV)/bin/tcn record --out $(DEMO_OUT) --episodes 4 --frames 60 --image-size 64 --workers 2
+	$(VENV)/bin/tcn quickstart --out $(DEMO_OUT)
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -43,6 +43,7 @@ setup(
             "tcn = tcn.cli:main",
             "kuka_sim_node = tcn.nodes.kuka_sim_node:main",
             "demo_player = tcn.nodes.demo_player:main",
+            "tcn_embedding_node = tcn.nodes.tcn_embedding_node:main",
         ],
     },
 )

@@ -24,9 +24,12 @@ COMMANDS = {
     "evaluate-embedding": "evaluate_embedding",
     "train-agent": "train_agent",
     "evaluate-agent": "evaluate_agent",
+    "launch": "launch",
+    "quickstart": "quickstart",
 }
 
 EPILOG = """examples:
+  tcn quickstart --out runs/quickstart        # the whole pipeline, small, ~15 min on 2 cores
   tcn record --out data/demos --episodes 200 --val-episodes 10 --workers 2
   tcn inspect data/demos
   tcn train-embedding --data data/demos --out runs/tcn --preset cpu

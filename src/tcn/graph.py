@@ -1,0 +1,287 @@
+"""The imitation graph, defined once for ``tcn launch`` and ``launch/imitation.launch.py``.
+
+:data:`NODES` lists the nodes (executable, module, node name, which launch argument sets
+which parameter, when they start, whether they respawn); :data:`LAUNCH_ARGUMENTS` lists the
+arguments (name, default, description, ``tcn launch`` option). The launch file imports both
+at launch time and builds ``launch_ros`` actions from them; ``tcn launch`` builds processes
+from them with :class:`GraphRunner`. Parameters come from one file, :data:`PARAMS_FILE`.
+
+``tcn launch`` runs one process per node (``python -m <module> --ros-args ...``, the same
+command line as the console script) rather than all nodes in one executor: a node that
+crashes takes only itself down, and a node with ``respawn`` is started again after
+``respawn_delay`` seconds and rejoins the graph by DDS discovery, exactly as
+``launch_ros`` does with ``respawn=True``. A node without ``respawn`` that exits stops the
+whole graph (launch's ``on_exit=Shutdown()``), and so does a node that exits with status 1
+(invalid parameters: restarting it cannot help; ``launch_ros`` would retry it forever).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+PACKAGE = "tcn"
+PARAMS_FILE = "config/imitation.yaml"  # relative to the package share directory
+URDF_FILE = "description/kuka_iiwa/model.urdf"
+RVIZ_FILE = "config/tcn.rviz"
+MESH_PREFIX = f"package://{PACKAGE}/description/kuka_iiwa/"
+CONFIG_ERROR = 1  # exit status of a node whose parameters are invalid (tcn.nodes.ros_env)
+
+
+@dataclass(frozen=True)
+class LaunchArgument:
+    """One launch argument (``name:=value``) and the ``tcn launch`` option that sets it."""
+
+    name: str
+    default: str
+    description: str
+    option: str
+    """``tcn launch`` option, e.g. ``--config`` for ``params_file``."""
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One node of the graph, as both launchers start it."""
+
+    executable: str
+    """Console script (setup.py) and ``launch_ros`` executable."""
+    module: str
+    """Module whose ``main`` the console script runs (``tcn launch`` uses ``python -m``)."""
+    name: str
+    """Node name (``__node:=``) and key in the parameter file."""
+    params_from_args: Mapping[str, str] = field(default_factory=dict)
+    """Launch argument -> parameter it sets (only when the argument is non-empty)."""
+    required_args: tuple[str, ...] = ()
+    """Launch arguments that must be non-empty for this node to start."""
+    condition: str | None = None
+    """Launch argument that must be ``true`` for the node to start (None: always)."""
+    respawn: bool = False
+    respawn_delay: float = 2.0
+
+
+LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
+    LaunchArgument("namespace", "", "namespace of every node (e.g. a robot name)", "--namespace"),
+    LaunchArgument(
+        "use_sim",
+        "true",
+        "start kuka_sim_node; false when a real iiwa drives the topics",
+        "--use-sim",
+    ),
+    LaunchArgument(
+        "embedding", "", "TCN run directory or checkpoint for tcn_embedding_node", "--embedding"
+    ),
+    LaunchArgument("demo", "", "demonstration bag played on demo/image_raw", "--demo"),
+    LaunchArgument("rviz", "false", "start rviz2 with config/tcn.rviz", "--rviz"),
+    LaunchArgument(
+        "params_file", "", f"parameter file; empty = the package's {PARAMS_FILE}", "--config"
+    ),
+)
+
+NODES: tuple[NodeSpec, ...] = (
+    NodeSpec(
+        executable="kuka_sim_node",
+        module="tcn.nodes.kuka_sim_node",
+        name="kuka_sim_node",
+        params_from_args={"demo": "demo"},  # the demo's camera and start pose
+        condition="use_sim",
+    ),
+    NodeSpec(
+        executable="demo_player",
+        module="tcn.nodes.demo_player",
+        name="demo_player",
+        params_from_args={"demo": "demo"},
+        required_args=("demo",),
+        respawn=True,
+    ),
+    NodeSpec(
+        executable="tcn_embedding_node",
+        module="tcn.nodes.tcn_embedding_node",
+        name="tcn_embedding_node",
+        params_from_args={"embedding": "model"},
+        required_args=("embedding",),
+        respawn=True,
+    ),
+)
+
+
+# --------------------------------------------------------------------------- shared logic
+def argument_values(overrides: Mapping[str, str | None] | None = None) -> dict[str, str]:
+    """Every launch argument's value: its default unless ``overrides`` gives one."""
+    names = {a.name for a in LAUNCH_ARGUMENTS}
+    unknown = set(overrides or {}) - names
+    if unknown:
+        raise ValueError(f"unknown launch arguments {sorted(unknown)}; known: {sorted(names)}")
+    values = {a.name: a.default for a in LAUNCH_ARGUMENTS}
+    values.update({k: str(v) for k, v in (overrides or {}).items() if v is not None})
+    return values
+
+
+def is_true(value: str) -> bool:
+    """Launch's boolean convention: ``true``/``1`` (any case) is true."""
+    return value.strip().lower() in ("true", "1")
+
+
+def active_nodes(values: Mapping[str, str]) -> list[NodeSpec]:
+    """The nodes whose ``condition`` holds for these argument values."""
+    return [n for n in NODES if n.condition is None or is_true(values[n.condition])]
+
+
+def check_arguments(values: Mapping[str, str]) -> None:
+    """Raise ValueError naming the option when an active node lacks a required argument."""
+    options = {a.name: a.option for a in LAUNCH_ARGUMENTS}
+    for node in active_nodes(values):
+        for name in node.required_args:
+            if not values[name]:
+                raise ValueError(
+                    f"{node.name} needs launch argument {name!r}: pass {name}:=... to ros2 "
+                    f"launch or {options[name]} to tcn launch"
+                )
+
+
+def node_parameters(node: NodeSpec, values: Mapping[str, str]) -> dict[str, str]:
+    """Parameters the launch arguments set on ``node`` (non-empty arguments only)."""
+    return {param: values[arg] for arg, param in node.params_from_args.items() if values[arg]}
+
+
+def params_file(values: Mapping[str, str]) -> Path:
+    """The parameter file: ``params_file`` if given, else the package's :data:`PARAMS_FILE`."""
+    if values.get("params_file"):
+        path = Path(values["params_file"])
+        if not path.is_file():
+            raise FileNotFoundError(f"parameter file {path} not found")
+        return path
+    from tcn.paths import share_path
+
+    path = share_path(PARAMS_FILE)
+    if path is None:
+        raise FileNotFoundError(f"{PARAMS_FILE} not found in the tcn share directory")
+    return path
+
+
+def ros_arguments(node: NodeSpec, values: Mapping[str, str], params: Path) -> list[str]:
+    """``--ros-args`` for ``node``: name, namespace, parameter file, then overrides."""
+    args = ["--ros-args", "-r", f"__node:={node.name}"]
+    if values["namespace"]:
+        args += ["-r", f"__ns:=/{values['namespace'].strip('/')}"]
+    args += ["--params-file", str(params)]
+    for key, value in node_parameters(node, values).items():
+        args += ["-p", f"{key}:={value}"]
+    return args
+
+
+def robot_description(urdf: Path | None = None) -> str:
+    """The shipped URDF with relative ``meshes/...`` filenames as ``package://tcn/...`` URIs."""
+    if urdf is None:
+        from tcn.paths import share_path
+
+        urdf = share_path(URDF_FILE)
+        if urdf is None:
+            raise FileNotFoundError(f"{URDF_FILE} not found in the tcn share directory")
+    text = Path(urdf).read_text()
+    return re.sub(
+        r'filename="(?!package://|file://|/)([^"]+)"', rf'filename="{MESH_PREFIX}\1"', text
+    )
+
+
+# --------------------------------------------------------------------------- runner
+class GraphRunner:
+    """Starts the active nodes as child processes, respawns, and stops them.
+
+    ``processes`` maps node name -> its current ``Popen``; ``starts`` counts starts per node.
+    """
+
+    def __init__(
+        self,
+        values: Mapping[str, str],
+        nodes: Sequence[NodeSpec] | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        check_arguments(values)
+        self.values = dict(values)
+        self.params = params_file(values)
+        self.nodes = list(nodes) if nodes is not None else active_nodes(values)
+        self.env = {**os.environ, **(env or {})}
+        self.env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+        self.env.setdefault("PYTHONUNBUFFERED", "1")
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.starts: dict[str, int] = {n.name: 0 for n in self.nodes}
+        self._due: dict[str, float] = {}  # node name -> monotonic time of its respawn
+        self.failed: str | None = None
+
+    def command(self, node: NodeSpec) -> list[str]:
+        return [sys.executable, "-m", node.module, *ros_arguments(node, self.values, self.params)]
+
+    def start(self) -> None:
+        for node in self.nodes:
+            self._spawn(node)
+
+    def _spawn(self, node: NodeSpec) -> None:
+        log.info("starting %s: %s", node.name, " ".join(self.command(node)[1:]))
+        self.processes[node.name] = subprocess.Popen(self.command(node), env=self.env)
+        self.starts[node.name] += 1
+
+    def poll(self) -> bool:
+        """Respawn what is due; False once a node without ``respawn`` has exited."""
+        now = time.monotonic()
+        for node in self.nodes:
+            process = self.processes.get(node.name)
+            if node.name in self._due:
+                if now >= self._due[node.name]:
+                    del self._due[node.name]
+                    self._spawn(node)
+                continue
+            if process is None or process.poll() is None:
+                continue
+            if node.respawn and process.returncode != CONFIG_ERROR:
+                log.warning(
+                    "%s exited with status %s; respawning in %.1f s",
+                    node.name,
+                    process.returncode,
+                    node.respawn_delay,
+                )
+                self._due[node.name] = now + node.respawn_delay
+            else:
+                self.failed = f"{node.name} exited with status {process.returncode}"
+                log.error("%s; stopping the graph", self.failed)
+                return False
+        return True
+
+    def spin(self, duration: float | None = None, period: float = 0.2) -> int:
+        """Poll until ``duration`` seconds passed (None: forever) or a node failed."""
+        deadline = None if duration is None else time.monotonic() + duration
+        while deadline is None or time.monotonic() < deadline:
+            if not self.poll():
+                return 1
+            time.sleep(period)
+        return 0
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """SIGINT every node (clean rclpy shutdown), then SIGKILL what is left."""
+        self._due.clear()
+        alive = [p for p in self.processes.values() if p.poll() is None]
+        for process in alive:
+            process.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + timeout
+        for process in alive:
+            try:
+                process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def __enter__(self) -> GraphRunner:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
