@@ -26,6 +26,7 @@ COMMANDS = {
     "evaluate-agent": "evaluate_agent",
     "launch": "launch",
     "quickstart": "quickstart",
+    "record-topics": "record_topics",
 }
 
 EPILOG = """examples:
