@@ -44,6 +44,7 @@ setup(
             "kuka_sim_node = tcn.nodes.kuka_sim_node:main",
             "demo_player = tcn.nodes.demo_player:main",
             "tcn_embedding_node = tcn.nodes.tcn_embedding_node:main",
+            "imitation_agent_node = tcn.nodes.imitation_agent_node:main",
         ],
     },
 )

@@ -84,7 +84,8 @@ def embedder_of(model: Any):
     return embed
 
 
-def _save_atomic(model: Any, venv: Any, directory: Path, timesteps: int) -> None:
+def save_agent_checkpoint(model: Any, venv: Any, directory: Path, timesteps: int) -> None:
+    """Atomically write last.zip, last_norm.npz and progress.json (train-agent, learn mode)."""
     from imitation_agent.train import normalization_state
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -190,7 +191,7 @@ def train_agent_run(
             steps = self.model.num_timesteps
             self.bar.update(steps - self.bar.n)
             if steps - self.last_save >= checkpoint_every:
-                _save_atomic(self.model, venv, ckpts, steps)
+                save_agent_checkpoint(self.model, venv, ckpts, steps)
                 self.last_save = steps
             return True
 
@@ -204,7 +205,7 @@ def train_agent_run(
             remaining, callback=callback, reset_num_timesteps=not has_checkpoint, tb_log_name="ppo"
         )
     finally:
-        _save_atomic(model, venv, ckpts, model.num_timesteps)
+        save_agent_checkpoint(model, venv, ckpts, model.num_timesteps)
         venv.close()
     seconds = time.perf_counter() - start
     return {

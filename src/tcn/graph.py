@@ -65,6 +65,9 @@ class NodeSpec:
     """Launch arguments that must be non-empty for this node to start."""
     condition: str | None = None
     """Launch argument that must be ``true`` for the node to start (None: always)."""
+    start_when: tuple[str, ...] = ()
+    """The node starts only when one of these holds (empty: always): ``arg`` (the argument
+    is non-empty) or ``arg=value`` (the argument equals ``value``)."""
     respawn: bool = False
     respawn_delay: float = 2.0
 
@@ -82,6 +85,18 @@ LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
     ),
     LaunchArgument("demo", "", "demonstration bag played on demo/image_raw", "--demo"),
     LaunchArgument("rviz", "false", "start rviz2 with config/tcn.rviz", "--rviz"),
+    LaunchArgument(
+        "agent",
+        "",
+        "agent run directory for imitation_agent_node; empty = no agent (unless learning)",
+        "--agent",
+    ),
+    LaunchArgument(
+        "agent_mode",
+        "deploy",
+        "imitation_agent_node mode: deploy (needs agent:=) | learn (online PPO)",
+        "--agent-mode",
+    ),
     LaunchArgument(
         "params_file", "", f"parameter file; empty = the package's {PARAMS_FILE}", "--config"
     ),
@@ -111,6 +126,21 @@ NODES: tuple[NodeSpec, ...] = (
         required_args=("embedding",),
         respawn=True,
     ),
+    NodeSpec(
+        executable="imitation_agent_node",
+        module="tcn.nodes.imitation_agent_node",
+        name="imitation_agent_node",
+        params_from_args={
+            "agent": "agent",
+            "agent_mode": "mode",
+            "demo": "demo",
+            "embedding": "embedding",
+        },
+        required_args=("demo",),
+        start_when=("agent", "agent_mode=learn"),
+        # No respawn: a restarted agent would start from scratch mid-episode; the sim's
+        # watchdog holds the arm when it is gone.
+    ),
 )
 
 
@@ -131,9 +161,20 @@ def is_true(value: str) -> bool:
     return value.strip().lower() in ("true", "1")
 
 
+def _holds(expression: str, values: Mapping[str, str]) -> bool:
+    """``arg``: the argument is non-empty; ``arg=value``: it equals ``value``."""
+    name, equals, value = expression.partition("=")
+    return values[name].strip() == value if equals else bool(values[name].strip())
+
+
 def active_nodes(values: Mapping[str, str]) -> list[NodeSpec]:
-    """The nodes whose ``condition`` holds for these argument values."""
-    return [n for n in NODES if n.condition is None or is_true(values[n.condition])]
+    """The nodes whose ``condition`` and ``start_when`` hold for these argument values."""
+    return [
+        n
+        for n in NODES
+        if (n.condition is None or is_true(values[n.condition]))
+        and (not n.start_when or any(_holds(e, values) for e in n.start_when))
+    ]
 
 
 def check_arguments(values: Mapping[str, str]) -> None:

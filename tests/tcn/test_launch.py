@@ -304,6 +304,7 @@ def test_tcn_launch_takes_every_launch_argument():
     args = parser.parse_args(["launch", *[x for a in LAUNCH_ARGUMENTS for x in (a.option, "v")]])
     assert all(getattr(args, a.name) == "v" for a in LAUNCH_ARGUMENTS)
     expected = {"namespace", "use_sim", "embedding", "demo", "rviz", "params_file"}
+    expected |= {"agent", "agent_mode"}
     assert {a.name for a in LAUNCH_ARGUMENTS} == expected
     assert all(a.description for a in LAUNCH_ARGUMENTS)
 

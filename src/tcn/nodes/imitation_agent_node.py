@@ -1,0 +1,441 @@
+"""``imitation_agent_node``: the PPO agent on the live graph, deployed or learning online.
+
+Usage::
+
+    imitation_agent_node --ros-args -p agent:=runs/agent_cpu -p demo:=data/demos/episode_0000
+    imitation_agent_node --ros-args -p mode:=learn -p embedding:=runs/tcn_cpu \\
+        -p demo:=data/demos/episode_0000 -p learn_out:=runs/agent_online -p learn_steps:=2048
+
+Topics (relative names):
+
+* subscribes ``joint_states`` (matched by name with ``joint_names``; a message lacking one
+  of them is skipped with a throttled warning), ``tcn/embedding`` (``w_t``),
+  ``tcn/demo_embedding`` (checked against the demo's own embeddings' size),
+  ``tcn/reward`` (learn mode) and ``demo/frame_index`` (std_msgs/Int32: ``t``);
+* publishes, every ``1/control_rate`` s, either ``effort_controller/commands``
+  (torque agents: ``clip(a, -1, 1) * max_torques * torque_fraction`` Nm, the env's scaling)
+  or ``position_controller/commands`` (position-delta agents: absolute targets
+  ``target += clip(a, -1, 1) * max_position_delta``, starting from the measured joints,
+  as KukaSim's ``position_delta`` mode accumulates them), 7 values in ``joint_names`` order.
+
+Observation, exactly as :class:`imitation_agent.ImitationEnv` builds it (``ObsLayout``):
+``q``, ``qd``, ``w_t`` (latest ``tcn/embedding``), ``v_t`` = the demo's embedding at
+``t`` = the latest ``demo/frame_index``, ``v_{t+k}`` and ``t / (T - 1)`` when the agent's
+config asks for them. The demo's embeddings are computed once at start from the ``demo``
+bag with the agent's TCN (``embedding``, default: the agent run's).
+
+Modes: ``deploy`` loads ``agent`` (``checkpoints/last.zip`` + ``last_norm.npz``) and acts
+deterministically. ``learn`` runs ``PPO.learn`` for ``learn_steps`` in a background thread
+on :class:`tcn.ros_agent_env.RosAgentEnv` (reward = the latest ``tcn/reward``), starting
+from ``agent`` when given, else from a fresh policy (AgentConfig defaults with
+``learn_n_steps`` per update); checkpoints go to ``learn_out`` in train-agent's layout
+after every update, atomically.
+
+Safety: actions are clipped to [-1, 1]; a tick without joint states, an embedding or a
+frame index publishes nothing; a non-finite observation publishes nothing (throttled
+warning); on shutdown the node publishes zero torques or holds the current target.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import torch
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float32, Float32MultiArray, Float64MultiArray, Int32
+
+from imitation_agent.env import ObsLayout
+from imitation_agent.train import AgentConfig
+from kuka_sim import SimConfig
+from tcn.nodes.ros_env import declare
+
+DEFAULT_JOINT_NAMES = [f"lbr_iiwa_joint_{i}" for i in range(1, 8)]
+LOG_PERIOD_S = 2.0
+MODES = ("deploy", "learn")
+TOPICS = {"torque": "effort_controller/commands", "position_delta": "position_controller/commands"}
+
+
+def observation(
+    layout: ObsLayout,
+    lookahead: int,
+    q: np.ndarray,
+    qd: np.ndarray,
+    w: np.ndarray,
+    demo_embeddings: np.ndarray,
+    t: int,
+) -> np.ndarray:
+    """The flat observation ``(layout.size,)`` float32 of ``ImitationEnv._observe`` at step t.
+
+    ``demo_embeddings`` is the demonstration's ``(T, D)``; ``t`` is clamped to ``[0, T-1]``.
+    """
+    T = len(demo_embeddings)
+    t = min(max(int(t), 0), T - 1)
+    obs = np.zeros(layout.size, dtype=np.float32)
+    obs[layout.q] = q
+    obs[layout.qd] = qd
+    obs[layout.w] = w
+    obs[layout.v] = demo_embeddings[t]
+    if layout.lookahead:
+        obs[layout.ahead] = demo_embeddings[min(t + lookahead, T - 1)]
+    if layout.time_feature:
+        obs[-1] = t / (T - 1)
+    return obs
+
+
+def command(
+    action: np.ndarray,
+    config: AgentConfig,
+    max_torques: np.ndarray,
+    target: np.ndarray | None,
+    q: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(command (7,), new target)`` for an action, scaled as ImitationEnv.step does.
+
+    Torque: Nm ``clip(a) * max_torques * torque_fraction`` (target stays None). Position
+    delta: the absolute target ``target + clip(a) * max_position_delta``, ``target``
+    starting at the measured ``q`` when None.
+    """
+    a = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
+    if config.action == "torque":
+        return a * np.asarray(max_torques) * config.torque_fraction, None
+    base = np.asarray(q, dtype=np.float64) if target is None else target
+    new_target = base + a * config.max_position_delta
+    return new_target.copy(), new_target
+
+
+class ImitationAgentNode(Node):
+    """Assembles observations from the topics and commands the arm (module docstring).
+
+    Counters and state for tests: ``commands`` (published), ``skipped`` (ticks without a
+    complete or finite observation), ``missing_joints`` (joint_states lacking a name),
+    ``last_observation``, ``last_command``, ``learner_error``.
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("imitation_agent_node", **kwargs)
+        self.joint_names = list(
+            declare(self, "joint_names", DEFAULT_JOINT_NAMES, "joints commanded, in order")
+        )
+        self.control_rate = float(declare(self, "control_rate", 20.0, "commands per second"))
+        self.mode = declare(self, "mode", "deploy", "deploy (run agent) | learn (online PPO)")
+        agent = declare(self, "agent", "", "agent run directory (`tcn train-agent`)")
+        demo = declare(self, "demo", "", "demonstration bag being imitated (required)")
+        embedding = declare(
+            self, "embedding", "", "TCN run or checkpoint for the demo; empty = the agent run's"
+        )
+        learn_out = declare(self, "learn_out", "", "learn mode: run directory for checkpoints")
+        learn_steps = int(declare(self, "learn_steps", 2048, "learn mode: PPO timesteps"))
+        learn_n_steps = int(
+            declare(self, "learn_n_steps", 64, "learn mode without agent: steps per update")
+        )
+        threads = int(declare(self, "threads", 1, "torch CPU threads (0 = torch's default)"))
+
+        if len(self.joint_names) != 7:
+            raise ValueError(f"joint_names: expected 7 names, got {self.joint_names}")
+        if self.control_rate <= 0:
+            raise ValueError(f"control_rate must be positive (Hz), got {self.control_rate}")
+        if self.mode not in MODES:
+            raise ValueError(f"mode: expected one of {MODES}, got {self.mode!r}")
+        if not demo:
+            raise ValueError(
+                "parameter 'demo' is required: the demonstration bag being imitated, e.g. "
+                "--ros-args -p demo:=data/demos/episode_0000"
+            )
+        if self.mode == "deploy" and not agent:
+            raise ValueError(
+                "mode deploy needs parameter 'agent': an agent run directory "
+                "(`tcn train-agent` makes them), or use mode:=learn"
+            )
+        if self.mode == "learn" and (not learn_out or learn_steps < 1):
+            raise ValueError(
+                f"mode learn needs 'learn_out' (a run directory) and learn_steps >= 1, got "
+                f"{learn_out!r}, {learn_steps}"
+            )
+        if threads > 0:
+            torch.set_num_threads(threads)
+
+        from tcn.runs import read_config
+
+        saved = read_config(Path(agent)) if agent else {}
+        if agent:
+            self.config = AgentConfig.from_dict(saved["agent"])
+        else:
+            self.config = AgentConfig(
+                n_envs=1, n_steps=learn_n_steps, batch_size=learn_n_steps, vec_env="dummy"
+            )
+        self.embedding_path = embedding or saved.get("embedding", "")
+        if not self.embedding_path:
+            raise ValueError("parameter 'embedding' is required without an agent run")
+        self.demo_path = demo
+        self.demo_embeddings, sim = self._embed_demo(demo, self.embedding_path)
+        self.max_torques = np.asarray(sim.max_torques, dtype=np.float64)
+        self.layout = ObsLayout(
+            self.demo_embeddings.shape[1], self.config.lookahead > 0, self.config.time_feature
+        )
+
+        self.commands = 0
+        self.skipped = 0
+        self.missing_joints = 0
+        self.last_observation: np.ndarray | None = None
+        self.last_command: np.ndarray | None = None
+        self.learner_error: BaseException | None = None
+        self._q: np.ndarray | None = None
+        self._qd: np.ndarray | None = None
+        self._w: np.ndarray | None = None
+        self._t: int | None = None
+        self._reward: float | None = None
+        self._target: np.ndarray | None = None
+        self._lock = threading.Lock()  # commands come from the timer or the learner thread
+        self._closed = False
+
+        self.topic = TOPICS[self.config.action]
+        self.command_pub = self.create_publisher(Float64MultiArray, self.topic, 10)
+        self.create_subscription(JointState, "joint_states", self._on_joints, 10)
+        self.create_subscription(Float32MultiArray, "tcn/embedding", self._on_embedding, 10)
+        self.create_subscription(
+            Float32MultiArray, "tcn/demo_embedding", self._on_demo_embedding, 10
+        )
+        self.create_subscription(Float32, "tcn/reward", self._on_reward, 10)
+        self.create_subscription(Int32, "demo/frame_index", self._on_frame_index, 10)
+
+        self.policy = None
+        self.env = None
+        self._learner: threading.Thread | None = None
+        if self.mode == "deploy":
+            self.policy = self._load_policy(Path(agent))
+        else:
+            self._start_learner(Path(agent) if agent else None, Path(learn_out), learn_steps)
+        self.create_timer(1.0 / self.control_rate, self._tick)
+        self.get_logger().info(
+            f"{self.mode} {self.config.action} agent {agent or '(fresh)'} at "
+            f"{self.control_rate} Hz on {self.topic}; demo {demo} ({len(self.demo_embeddings)}"
+            f" frames, {self.layout.size}-d observation)"
+        )
+
+    # ------------------------------------------------------------------ setup
+    @staticmethod
+    def _embed_demo(demo: str, embedding: str) -> tuple[np.ndarray, SimConfig]:
+        from tcn.bags import read_episode
+        from tcn.embedding_run import load_embedding_model
+
+        episode = read_episode(Path(demo), joint_topic=None)
+        model = load_embedding_model(embedding)
+        embeddings = model.embed(episode.frames[0]).numpy()
+        if len(embeddings) < 2:
+            raise ValueError(f"demo {demo}: needs at least 2 frames, has {len(embeddings)}")
+        sim = SimConfig.from_dict(episode.info["sim"]) if "sim" in episode.info else SimConfig()
+        return embeddings, sim
+
+    def _load_policy(self, agent: Path):
+        from stable_baselines3 import PPO
+
+        from imitation_agent.train import normalized_policy
+        from tcn.agent_run import LAST, NORM
+
+        ckpts = agent / "checkpoints"
+        if not (ckpts / LAST).is_file():
+            raise ValueError(f"{agent}: no checkpoints/{LAST}; train it with `tcn train-agent`")
+        with np.load(ckpts / NORM) as state:
+            return normalized_policy(
+                PPO.load(ckpts / LAST, device="cpu"),
+                dict(state),
+                normalize_obs=self.config.normalize_obs,
+            )
+
+    def _start_learner(self, agent: Path | None, out: Path, steps: int) -> None:
+        from stable_baselines3 import PPO
+        from stable_baselines3.common.callbacks import BaseCallback
+        from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
+
+        from imitation_agent.train import load_normalization_state, normalize
+        from tcn.agent_run import LAST, NORM, save_agent_checkpoint
+        from tcn.ros_agent_env import RosAgentEnv
+        from tcn.runs import write_config
+
+        config = self.config
+        self.env = RosAgentEnv(self.layout.size, len(self.demo_embeddings) - 1, self._send)
+        venv = normalize(VecMonitor(DummyVecEnv([lambda: self.env])), config)
+        if agent is not None:
+            with np.load(agent / "checkpoints" / NORM) as state:
+                load_normalization_state(venv, dict(state))
+            model = PPO.load(agent / "checkpoints" / LAST, env=venv, device="cpu")
+        else:
+            model = PPO("MlpPolicy", venv, verbose=0, **{**config.ppo_kwargs(), "device": "cpu"})
+        write_config(
+            out,
+            {
+                "kind": "agent",
+                "embedding": str(self.embedding_path),
+                "data": str(self.demo_path),
+                "agent": config.to_dict(),
+                "online": True,
+            },
+        )
+        ckpts = out / "checkpoints"
+        env = self.env
+
+        class Stop(BaseCallback):
+            def _on_step(self) -> bool:
+                return not env.stopped.is_set()
+
+            def _on_rollout_end(self) -> None:
+                save_agent_checkpoint(self.model, venv, ckpts, self.model.num_timesteps)
+
+        def learn() -> None:
+            try:
+                model.learn(steps, callback=Stop(), reset_num_timesteps=True)
+            except BaseException as exc:  # reported on the node; the thread must not die mute
+                self.learner_error = exc
+                self.get_logger().error(f"online PPO failed: {exc!r}")
+            finally:
+                save_agent_checkpoint(model, venv, ckpts, model.num_timesteps)
+                self.get_logger().info(f"online PPO: {model.num_timesteps} steps in {out}")
+
+        self._learner = threading.Thread(target=learn, name="ppo-learn", daemon=True)
+        self._learner.start()
+
+    # ------------------------------------------------------------------ callbacks
+    def _on_joints(self, msg: JointState) -> None:
+        index = {name: i for i, name in enumerate(msg.name)}
+        missing = [n for n in self.joint_names if n not in index]
+        if missing or len(msg.velocity) != len(msg.name) or len(msg.position) != len(msg.name):
+            self.missing_joints += 1
+            self._q = self._qd = None
+            self.get_logger().warning(
+                f"joint_states lacks {missing or 'velocities'} (has {list(msg.name)}): "
+                f"no command until they arrive ({self.missing_joints} such messages)",
+                throttle_duration_sec=LOG_PERIOD_S,
+            )
+            return
+        order = [index[n] for n in self.joint_names]
+        self._q = np.asarray(msg.position, dtype=np.float64)[order]
+        self._qd = np.asarray(msg.velocity, dtype=np.float64)[order]
+
+    def _on_embedding(self, msg: Float32MultiArray) -> None:
+        w = np.asarray(msg.data, dtype=np.float32)
+        if w.shape != (self.layout.embedding_dim,):
+            self.get_logger().warning(
+                f"tcn/embedding has {w.size} values, the agent's TCN {self.layout.embedding_dim}"
+                ": is tcn_embedding_node running the agent's embedding model?",
+                throttle_duration_sec=LOG_PERIOD_S,
+            )
+            return
+        self._w = w
+
+    def _on_demo_embedding(self, msg: Float32MultiArray) -> None:
+        if len(msg.data) != self.layout.embedding_dim:
+            self.get_logger().warning(
+                f"tcn/demo_embedding has {len(msg.data)} values, the agent's TCN "
+                f"{self.layout.embedding_dim}",
+                throttle_duration_sec=LOG_PERIOD_S,
+            )
+
+    def _on_reward(self, msg: Float32) -> None:
+        self._reward = float(msg.data)
+
+    def _on_frame_index(self, msg: Int32) -> None:
+        self._t = int(msg.data)
+
+    # ------------------------------------------------------------------ control
+    def current_observation(self) -> np.ndarray | None:
+        """The observation of this tick, or None while a part is missing."""
+        q, qd, w, t = self._q, self._qd, self._w, self._t
+        if q is None or qd is None or w is None or t is None:
+            return None
+        return observation(self.layout, self.config.lookahead, q, qd, w, self.demo_embeddings, t)
+
+    def _tick(self) -> None:
+        obs = self.current_observation()
+        if obs is None or (self.mode == "learn" and self._reward is None):
+            self.skipped += 1
+            self.get_logger().info(
+                "waiting for joint_states, tcn/embedding, demo/frame_index"
+                + (", tcn/reward" if self.mode == "learn" else ""),
+                throttle_duration_sec=LOG_PERIOD_S,
+            )
+            return
+        if not np.all(np.isfinite(obs)):
+            self.skipped += 1
+            self.get_logger().warning(
+                "non-finite observation: no command this tick", throttle_duration_sec=LOG_PERIOD_S
+            )
+            return
+        self.last_observation = obs
+        if self.mode == "learn":
+            self.env.offer(obs, self._reward)  # the learner thread answers with _send
+            return
+        self._send(self.policy(obs))
+
+    def _send(self, action: np.ndarray) -> None:
+        with self._lock:
+            if self._closed or self._q is None:
+                return
+            values, self._target = command(
+                action, self.config, self.max_torques, self._target, self._q
+            )
+            self._publish(values)
+
+    def _publish(self, values: np.ndarray) -> None:
+        self.command_pub.publish(Float64MultiArray(data=[float(v) for v in values]))
+        self.last_command = values
+        self.commands += 1
+
+    def destroy_node(self) -> None:
+        """Stop the learner (saving its checkpoint), then leave the arm safe: zero / hold."""
+        if self.env is not None:
+            self.env.stop()
+        if self._learner is not None:
+            self._learner.join(timeout=30.0)
+        with self._lock:
+            self._closed = True
+            if not self.context.ok():
+                self.get_logger().warning("context already shut down: no final safe command")
+            elif self.config.action == "torque":
+                self._publish(np.zeros(7))
+            elif self._target is not None or self._q is not None:
+                self._publish(self._target if self._target is not None else self._q)
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    """Like :func:`tcn.nodes.ros_env.run_node`, but the node publishes its safe command
+    before rclpy shuts down: rclpy's own SIGINT handler would invalidate the context first.
+    """
+    import signal
+
+    import rclpy
+    import rclpy.logging
+    from rclpy.signals import SignalHandlerOptions
+
+    from tcn.errors import TcnError
+    from tcn.nodes.ros_env import keep_discovery_local
+
+    keep_discovery_local()
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        node = ImitationAgentNode()
+    except (ValueError, TcnError) as exc:
+        rclpy.logging.get_logger("imitation_agent_node").fatal(str(exc))
+        rclpy.try_shutdown()
+        return 1
+    try:
+        rclpy.spin(node)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        node.destroy_node()  # zero torques / hold, while the context is still valid
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,278 @@
+"""imitation_agent_node over real rclpy + Fast DDS: deploy on the live graph, learn online.
+
+Domain ids: 231..232, which no other test file uses (test_sim_node 1..100,
+test_embedding_node 101..200, test_launch 201..230; Fast DDS accepts at most 232). A test
+holds an exclusive ``fcntl`` lock on its id's file for its whole life, so a concurrent run
+of this file (or benchmarks/bench_ros_graph.py, which shares the scheme) waits for a free id
+instead of sharing one. Every node also runs under a namespace unique to this process.
+"""
+
+from __future__ import annotations
+
+import os
+
+# DDS must only talk on this machine: set before rclpy is imported or initialised.
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+
+import contextlib
+import fcntl
+import json
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rclpy
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float32, Float32MultiArray, Float64MultiArray, Int32
+
+from imitation_agent.train import AgentConfig
+from kuka_sim.sim import IIWA14_MAX_TORQUES
+from tcn.cli import main
+from tcn.nodes.demo_player import DemoPlayer
+from tcn.nodes.imitation_agent_node import ImitationAgentNode, command
+from tcn.nodes.kuka_sim_node import KukaSimNode
+from tcn.nodes.tcn_embedding_node import TcnEmbeddingNode
+from tcn_embedding.checkpoint import save_checkpoint
+from tcn_embedding.model import TCN, TCNConfig
+
+TIMEOUT = 15.0
+DOMAIN_IDS = (231, 232)
+RELIABLE = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE)
+NAMES = [f"lbr_iiwa_joint_{i}" for i in range(1, 8)]
+
+
+@contextlib.contextmanager
+def reserved_domain_id() -> Iterator[int]:
+    """An id of DOMAIN_IDS held exclusively (file lock) until the block ends."""
+    while True:
+        for domain in DOMAIN_IDS:
+            path = Path(tempfile.gettempdir()) / f"tcn_ros_domain_{domain}.lock"
+            with open(path, "w") as lock:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue
+                try:
+                    yield domain
+                finally:
+                    fcntl.flock(lock, fcntl.LOCK_UN)
+                return
+        time.sleep(0.2)
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
+class Graph:
+    """One context in a reserved domain, a background executor, a probe node."""
+
+    def __init__(self, domain: int) -> None:
+        self.context = Context()
+        rclpy.init(context=self.context, domain_id=domain)
+        self.namespace = f"/agent_test_{os.getpid()}"
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.nodes: list[Node] = []
+        self.probe = self.add(Node("probe", namespace=self.namespace, context=self.context))
+        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self._thread.start()
+
+    def add(self, node: Node) -> Node:
+        self.nodes.append(node)
+        self.executor.add_node(node)
+        return node
+
+    def node(self, cls, **params) -> Node:
+        overrides = [Parameter(k, value=v) for k, v in params.items()]
+        return self.add(
+            cls(context=self.context, namespace=self.namespace, parameter_overrides=overrides)
+        )
+
+    def remove(self, node: Node) -> None:
+        self.executor.remove_node(node)
+        self.nodes.remove(node)
+        node.destroy_node()
+
+    def collect(self, msg_type, topic: str) -> list:
+        messages: list = []
+        self.probe.create_subscription(
+            msg_type, topic, lambda m: messages.append((time.monotonic(), m)), RELIABLE
+        )
+        return messages
+
+    def close(self) -> None:
+        self.executor.shutdown(timeout_sec=5.0)
+        self._thread.join(5.0)
+        for node in self.nodes:
+            node.destroy_node()
+        rclpy.shutdown(context=self.context)
+
+
+@pytest.fixture
+def graph():
+    with reserved_domain_id() as domain:
+        g = Graph(domain)
+        try:
+            yield g
+        finally:
+            g.close()
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """A tiny dataset, a tiny random TCN and a torque agent trained for 64 steps."""
+    root = tmp_path_factory.mktemp("agent_node")
+    data = root / "demos"
+    record = ["record", "--out", str(data), "--episodes", "2", "--val-episodes", "1"]
+    assert main([*record, "--frames", "17", "--image-size", "32", "--no-progress"]) == 0
+    model = TCN(
+        TCNConfig(
+            backbone="resnet18",
+            image_size=32,
+            pretrained=None,
+            freeze_backbone=False,
+            head_channels=(8, 8),
+            hidden_units=16,
+        )
+    )
+    checkpoint = save_checkpoint(root / "tcn.pt", model.checkpoint_state())
+    run = root / "agent"
+    train = ["train-agent", "--embedding", str(checkpoint), "--demos", str(data)]
+    train += ["--out", str(run), "--timesteps", "64", "--action", "torque", "--vec-env"]
+    train += ["dummy", "--n-envs", "1", "--n-steps", "32", "--batch-size", "32"]
+    assert main([*train, "--n-epochs", "1", "--net-arch", "16", "--no-progress"]) == 0
+    demo = sorted(p for p in data.iterdir() if p.name.startswith("episode_"))[0]
+    return {"demo": str(demo), "tcn": str(checkpoint), "agent": str(run)}
+
+
+def test_commands_scale_like_the_env():
+    torque = AgentConfig(action="torque", torque_fraction=0.25)
+    values, target = command(np.full(7, 2.0), torque, np.array(IIWA14_MAX_TORQUES), None, None)
+    assert target is None
+    np.testing.assert_allclose(values, 0.25 * np.array(IIWA14_MAX_TORQUES))  # clipped to 1
+    delta = AgentConfig(action="position_delta", max_position_delta=0.1)
+    q = np.arange(7) * 0.1
+    values, target = command(np.full(7, 0.5), delta, None, None, q)
+    np.testing.assert_allclose(values, q + 0.05)
+    values, target = command(np.full(7, -3.0), delta, None, target, q + 1.0)  # integrates
+    np.testing.assert_allclose(values, q - 0.05)
+
+
+def test_deploy_on_the_live_graph_and_stop_safely(graph, setup):
+    sim = graph.node(KukaSimNode, demo=setup["demo"], control_mode="torque")
+    graph.node(DemoPlayer, demo=setup["demo"])
+    graph.node(TcnEmbeddingNode, model=setup["tcn"], threads=1)
+    agent = graph.node(ImitationAgentNode, agent=setup["agent"], demo=setup["demo"])
+    assert agent.topic == "effort_controller/commands"
+    commands = graph.collect(Float64MultiArray, "effort_controller/commands")
+    wait_for(lambda: len(commands) >= 5, "the first commands")
+    start, first = time.monotonic(), len(commands)
+    time.sleep(2.0)
+    rate = (len(commands) - first) / (time.monotonic() - start)
+    assert 10 <= rate <= 26, rate  # control_rate 20 Hz
+    limit = np.array(IIWA14_MAX_TORQUES) * agent.config.torque_fraction
+    for _, msg in commands:
+        values = np.asarray(msg.data)
+        assert values.shape == (7,) and np.all(np.isfinite(values))
+        assert np.all(np.abs(values) <= limit + 1e-9)
+    assert agent.last_observation.shape == (agent.layout.size,)
+    assert sim.rejected == 0 and sim.ignored == 0
+
+    trips = sim.watchdog_trips
+    graph.remove(agent)
+    wait_for(lambda: not np.any(commands[-1][1].data), "zero torques on shutdown", 5.0)
+    wait_for(lambda: sim.watchdog_trips > trips, "the sim's watchdog", 5.0)
+    assert np.allclose(sim.applied_torques, 0.0)
+
+
+def test_observation_matches_joints_by_name(graph, setup):
+    agent = graph.node(ImitationAgentNode, agent=setup["agent"], demo=setup["demo"])
+    pub = {
+        "joints": graph.probe.create_publisher(JointState, "joint_states", RELIABLE),
+        "w": graph.probe.create_publisher(Float32MultiArray, "tcn/embedding", RELIABLE),
+        "t": graph.probe.create_publisher(Int32, "demo/frame_index", RELIABLE),
+    }
+    commands = graph.collect(Float64MultiArray, "effort_controller/commands")
+    order = [3, 0, 6, 1, 5, 2, 4]
+    q = np.arange(1, 8) * 0.1
+    w = np.linspace(-1, 1, agent.layout.embedding_dim).astype(np.float32)
+    partial = JointState(name=NAMES[:6], position=list(q[:6]), velocity=[0.0] * 6)
+    shuffled = JointState(
+        name=[NAMES[i] for i in order],
+        position=[float(q[i]) for i in order],
+        velocity=[float(-q[i]) for i in order],
+    )
+
+    def publish(joints: JointState) -> Callable[[], bool]:
+        def step() -> bool:
+            pub["joints"].publish(joints)
+            pub["w"].publish(Float32MultiArray(data=w.tolist()))
+            pub["t"].publish(Int32(data=3))
+            time.sleep(0.05)
+            return True
+
+        return step
+
+    wait_for(lambda: publish(partial)() and agent.missing_joints >= 3, "missing joints")
+    assert agent.last_observation is None and not commands  # nothing commanded
+    wait_for(lambda: publish(shuffled)() and agent.last_observation is not None, "observation")
+    obs, layout = agent.last_observation, agent.layout
+    np.testing.assert_allclose(obs[layout.q], q, rtol=1e-6)
+    np.testing.assert_allclose(obs[layout.qd], -q, rtol=1e-6)
+    np.testing.assert_allclose(obs[layout.w], w)
+    np.testing.assert_allclose(obs[layout.v], agent.demo_embeddings[3])
+    np.testing.assert_allclose(obs[layout.ahead], agent.demo_embeddings[3 + 1])
+    assert obs[-1] == pytest.approx(3 / (len(agent.demo_embeddings) - 1))
+    wait_for(lambda: bool(commands), "a command")
+
+
+def test_learn_mode_writes_a_checkpoint(graph, setup, tmp_path):
+    out = tmp_path / "online"
+    agent = graph.node(
+        ImitationAgentNode,
+        mode="learn",
+        agent=setup["agent"],
+        demo=setup["demo"],
+        learn_out=str(out),
+        learn_steps=32,
+        control_rate=50.0,
+    )
+    commands = graph.collect(Float64MultiArray, "effort_controller/commands")
+    pubs = [
+        graph.probe.create_publisher(t, n, RELIABLE)
+        for t, n in (
+            (JointState, "joint_states"),
+            (Float32MultiArray, "tcn/embedding"),
+            (Int32, "demo/frame_index"),
+            (Float32, "tcn/reward"),
+        )
+    ]
+    state = JointState(name=NAMES, position=[0.0] * 7, velocity=[0.0] * 7)
+    w = Float32MultiArray(data=[0.1] * agent.layout.embedding_dim)
+    progress = out / "checkpoints" / "progress.json"
+
+    def learned() -> bool:
+        for pub, msg in zip(pubs, (state, w, Int32(data=1), Float32(data=-1.0)), strict=True):
+            pub.publish(msg)
+        time.sleep(0.02)
+        return progress.is_file() and json.loads(progress.read_text())["timesteps"] >= 32
+
+    wait_for(learned, "32 online PPO steps and a checkpoint", 30.0)
+    assert agent.learner_error is None
+    assert (out / "checkpoints" / "last.zip").is_file()
+    assert (out / "checkpoints" / "last_norm.npz").is_file()
+    assert (out / "config.yaml").is_file()
+    assert len(commands) >= 16
