@@ -6,6 +6,7 @@ module owns the run directory, bags, TensorBoard, progress bars and pictures.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Sequence
@@ -75,7 +76,15 @@ def train_embedding_run(
         )
     if last is not None:
         state = load_checkpoint(last)
-        saved = state["train_config"]
+        # A run saved before a config field existed ran with that field's default.
+        saved = {
+            **{
+                f.name: list(f.default) if isinstance(f.default, tuple) else f.default
+                for f in dataclasses.fields(config)
+                if f.default is not dataclasses.MISSING
+            },
+            **state["train_config"],
+        }
         changed = {
             k: v
             for k, v in _differences(saved, config.to_dict()).items()
@@ -171,16 +180,18 @@ def train_embedding_run(
 
 # --------------------------------------------------------------------------- loading
 def load_embedding_model(run_or_checkpoint: Path | str) -> Any:
-    """A trained :class:`~tcn_embedding.model.TCN` in eval mode, on the CPU."""
+    """A trained embedding network (:class:`~tcn_embedding.model.TCN`, or
+    :class:`~tcn_embedding.smak.SMAKNet` by the checkpoint's ``architecture``) in eval mode,
+    on the CPU."""
     from tcn_embedding.checkpoint import load_checkpoint
-    from tcn_embedding.model import TCN
+    from tcn_embedding.factory import load_model_state
 
     path = resolve_checkpoint(run_or_checkpoint)
     try:
         state = load_checkpoint(path)
-        model = TCN.from_checkpoint_state(state)
+        model = load_model_state(state)
     except (KeyError, RuntimeError, ValueError, OSError) as exc:
-        raise TcnError(f"{path}: not a TCN checkpoint ({exc})") from exc
+        raise TcnError(f"{path}: not an embedding checkpoint (TCN or SMAK-Net) ({exc})") from exc
     return model.eval()
 
 
@@ -200,7 +211,8 @@ def evaluate_embedding(
     margin: float | None = None,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Metrics of ARCHITECTURE.md on the validation split, plus the paper's pictures."""
+    """Metrics of ARCHITECTURE.md on the validation split, plus the paper's pictures (and
+    ``attention.png``, attention maps over a few frames, for SMAK-Net)."""
     from tcn.plots import plot_distance_matrix, plot_training_curves, plot_tsne
     from tcn_embedding.metrics import (
         classification_errors,
@@ -249,6 +261,13 @@ def evaluate_embedding(
         metrics["alignment_error"] = mean_alignment_error(val_emb)
 
     plot_tsne(primary[0], out / "tsne.png", title=f"t-SNE of {val.names[0]} (colour: frame)")
+    if hasattr(model, "attention_maps"):  # SMAK-Net: where it looks, on a few frames
+        from tcn.plots import plot_attention
+
+        frames = val.frames[0][0]
+        picks = frames[np.linspace(0, len(frames) - 1, min(6, len(frames))).astype(int)]
+        maps = model.attention_maps(model.preprocess(picks))
+        plot_attention(picks, maps, out / "attention.png", labels=model.level_names)
     plot_distance_matrix(primary[0], out / "distance_matrix.png", title=val.names[0])
     run = run_of(checkpoint)
     if run is not None and read_history(run):

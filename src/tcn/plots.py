@@ -113,3 +113,52 @@ def write_side_by_side(
     gap = np.full((demo_frames.shape[1], 4, 3), 255, np.uint8)
     frames = [np.concatenate([demo_frames[t], gap, agent_frames[t]], axis=1) for t in range(n)]
     iio.imwrite(path, np.stack(frames), duration=1000 / fps, loop=0)
+
+
+def plot_attention(
+    frames: np.ndarray, maps: Any, path: Path, labels: list[str] | None = None
+) -> None:
+    """Attention maps overlaid on the input frames (SMAK-Net).
+
+    ``frames`` are uint8 RGB ``(N, H, W, 3)``; ``maps`` is one array or tensor per attention
+    level, ``(N, H_i, W_i)``. One row per frame: the frame, then each level's map stretched
+    over it (bilinear), scaled to its own maximum per frame so coarse and fine levels and
+    sigmoid and softmax weights are all visible; each title gives the map's size and range.
+    ``labels`` name the levels (e.g. the trunk layers); default ``level 1, 2, ...``.
+    """
+    frames = np.asarray(frames)
+    levels = [np.asarray(m, dtype=np.float64) for m in maps]
+    for i, m in enumerate(levels):
+        if m.ndim != 3 or len(m) != len(frames):
+            raise ValueError(
+                f"attention map {i} must be shaped ({len(frames)}, H, W), got {m.shape}"
+            )
+    labels = labels or [f"level {i}" for i in range(1, len(levels) + 1)]
+    rows, cols = len(frames), 1 + len(levels)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.8 * cols, 1.8 * rows), dpi=120, squeeze=False)
+    height, width = frames.shape[1:3]
+    for r in range(rows):
+        axes[r, 0].imshow(frames[r])
+        axes[r, 0].set_ylabel(f"frame {r}", fontsize=7)
+        for c, m in enumerate(levels, start=1):
+            peak = m[r].max()
+            axes[r, c].imshow(frames[r])
+            axes[r, c].imshow(
+                m[r] / peak if peak > 0 else m[r],
+                cmap="jet",
+                alpha=0.5,
+                vmin=0.0,
+                vmax=1.0,
+                interpolation="bilinear",
+                extent=(-0.5, width - 0.5, height - 0.5, -0.5),
+            )
+            axes[r, c].set_title(
+                f"{labels[c - 1]} {m.shape[1]}x{m.shape[2]}\n[{m[r].min():.2g}, {peak:.2g}]",
+                fontsize=6,
+            )
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -6,6 +6,8 @@ positions ``(T, 7)``.
 
 Modules:
     model       ``TCN``, ``TCNConfig``, ``SpatialSoftArgmax``, backbone weights loading.
+    smak        ``SMAKNet``, ``SMAKConfig``: multi-level spatial attention instead of soft-argmax.
+    factory     ``build_embedding_model``, ``load_model_state``: either network by architecture.
     losses      ``triplet_loss``, ``npairs_loss``, ``squared_l2``.
     sampling    single-/multi-view triplet and n-pairs index samplers.
     metrics     triplet accuracy, alignment error, classification error, joint probe.
@@ -14,6 +16,7 @@ Modules:
 """
 
 from tcn_embedding.checkpoint import load_checkpoint, save_checkpoint
+from tcn_embedding.factory import build_embedding_model, load_model_state
 from tcn_embedding.losses import (
     DEFAULT_MARGIN,
     DEFAULT_NPAIRS_L2_REG,
@@ -56,6 +59,7 @@ from tcn_embedding.sampling import (
     sample_single_view_triplets,
     valid_anchor_times,
 )
+from tcn_embedding.smak import SMAKConfig, SMAKNet
 
 __all__ = [
     "BACKBONES",
@@ -70,10 +74,13 @@ __all__ = [
     "Distance",
     "IncompatibleWeightsError",
     "RewardConfig",
+    "SMAKConfig",
+    "SMAKNet",
     "SpatialSoftArgmax",
     "TCNConfig",
     "WeightsUnavailableError",
     "alignment_error",
+    "build_embedding_model",
     "classification_error",
     "classification_errors",
     "count_parameters",
@@ -83,6 +90,7 @@ __all__ = [
     "joint_attributes_for_episodes",
     "joint_probe_r2",
     "load_checkpoint",
+    "load_model_state",
     "mean_alignment_error",
     "mean_classification_error",
     "npairs_loss",

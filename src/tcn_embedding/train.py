@@ -32,15 +32,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from tcn_embedding.factory import ARCHITECTURES, EmbeddingModel, build_embedding_model
 from tcn_embedding.losses import npairs_loss, triplet_loss
 from tcn_embedding.metrics import triplet_accuracy
-from tcn_embedding.model import TCN, TCNConfig
+from tcn_embedding.model import TCNConfig
 from tcn_embedding.sampling import (
     DEFAULT_MIN_SEPARATION,
     sample_multi_view_npairs,
     sample_multi_view_triplets,
     sample_single_view_triplets,
 )
+from tcn_embedding.smak import SMAKConfig
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +57,14 @@ OPTIMIZERS = ("sgd", "adam")
 class TrainConfig:
     """Every hyperparameter of an embedding training run (a preset is one of these).
 
-    Model fields are passed to :class:`TCNConfig`; the defaults are the paper's.
+    Model fields are passed to :class:`TCNConfig` (``architecture="tcn"``) or
+    :class:`~tcn_embedding.smak.SMAKConfig` (``"smak"``); the defaults are the paper's.
     """
 
     # --- model
+    architecture: str = "tcn"
+    """``tcn`` (spatial soft-argmax, Sermanet et al.) or ``smak`` (SMAK-Net: multi-level
+    spatial attention, Ramachandrani et al.)."""
     backbone: str = "inception"
     """``inception`` (Inception-v3 to Mixed_5d, the paper) or ``resnet18`` (to layer2, CPU)."""
     pretrained: str | None = "imagenet"
@@ -69,10 +75,17 @@ class TrainConfig:
     alpha: float = 10.0
     """Norm of every embedding."""
     head_channels: tuple[int, ...] = (512, 512)
-    """Channels of the two 3x3 conv + BatchNorm + ReLU layers before the soft-argmax."""
+    """Channels of the two 3x3 conv + BatchNorm + ReLU layers before the soft-argmax (smak:
+    of the extra conv layers before the global feature, used only with ``extended``)."""
     hidden_units: int = 2048
     image_size: int = 299
     """Square side of the network's input; frames are resized to it."""
+    attention: str = "att123"
+    """smak only: attended levels, ``att12``, ``att13``, ``att23`` or ``att123``."""
+    attention_normalization: str = "sigmoid"
+    """smak only: attention weights by ``sigmoid`` or ``softmax`` over space."""
+    extended: bool = False
+    """smak only: extra conv layers (``head_channels``) before the global feature."""
     # --- objective
     loss: str = "triplet"
     """``triplet`` (single- or multi-view triplets) or ``npairs`` (multi-view only)."""
@@ -144,9 +157,28 @@ class TrainConfig:
             raise ValueError(
                 f"neg_margin ({self.neg_margin}) must exceed pos_range ({self.pos_range})"
             )
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(
+                f"architecture must be one of {sorted(ARCHITECTURES)}, got {self.architecture!r}"
+            )
         self.model_config()  # validates the model fields too
 
-    def model_config(self) -> TCNConfig:
+    def model_config(self) -> TCNConfig | SMAKConfig:
+        """The network's config: :class:`TCNConfig` or :class:`SMAKConfig` by architecture."""
+        if self.architecture == "smak":
+            return SMAKConfig(
+                backbone=self.backbone,
+                attention=self.attention,
+                normalization=self.attention_normalization,
+                extended=self.extended,
+                extended_channels=self.head_channels,
+                embedding_dim=self.embedding_dim,
+                alpha=self.alpha,
+                hidden_units=self.hidden_units,
+                image_size=self.image_size,
+                pretrained=self.pretrained,
+                freeze_backbone=self.freeze_backbone,
+            )
         return TCNConfig(
             backbone=self.backbone,
             embedding_dim=self.embedding_dim,
@@ -200,14 +232,15 @@ def _check_episodes(episodes: Episodes, what: str, config: TrainConfig) -> int:
 
 
 class EmbeddingTrainer:
-    """Trains a :class:`TCN` on in-memory episodes; see the module docstring."""
+    """Trains a TCN or SMAK-Net (``config.architecture``) on in-memory episodes; see the
+    module docstring."""
 
     def __init__(
         self,
         config: TrainConfig,
         train_episodes: Episodes,
         val_episodes: Episodes | None = None,
-        model: TCN | None = None,
+        model: EmbeddingModel | None = None,
     ) -> None:
         self.config = config
         self.n_views = _check_episodes(train_episodes, "training", config)
@@ -218,7 +251,7 @@ class EmbeddingTrainer:
         self.device = resolve_device(config.device)
         torch.manual_seed(config.seed)
         self.rng = np.random.default_rng(config.seed)
-        self.model = (model or TCN(config.model_config())).to(self.device)
+        self.model = (model or build_embedding_model(config.model_config())).to(self.device)
         self.use_amp = config.amp and self.device.type == "cuda"
         if self.use_amp:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -382,7 +415,7 @@ class EmbeddingTrainer:
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly: weights, optimiser, counters, RNG states."""
         return {
-            # "config" and "model": what TCN.from_checkpoint_state reads.
+            # "config", "model" (and "architecture" for smak): what load_model_state reads.
             **self.model.checkpoint_state(),
             "train_config": self.config.to_dict(),
             "optimizer": self.optimizer.state_dict(),

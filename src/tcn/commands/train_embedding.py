@@ -13,6 +13,8 @@ examples:
   tcn train-embedding --data data/paper --out runs/tcn_cpu --preset cpu --resume
   tcn train-embedding --data data/paper --out runs/tcn96 --preset cpu --epochs 50 --image-size 96
   tcn train-embedding --data data/mv --out runs/mv --preset cpu --loss npairs
+  tcn train-embedding --data data/mv --out runs/smak --preset cpu --loss npairs \\
+      --architecture smak --attention att123 --attention-normalization sigmoid
   tcn train-embedding --data data/paper --out runs/paper --preset paper \\
       --pretrained ~/.cache/torch/hub/checkpoints/inception_v3_google-0cc3c7bd.pth
   tensorboard --logdir runs/
