@@ -460,45 +460,36 @@ def preprocess_frames(
     return (x - m) / s
 
 
-class TCN(nn.Module):
-    """Time-Contrastive Network embedder: images -> embeddings of norm ``alpha``.
+class EmbeddingNet(nn.Module):
+    """What every embedding network shares: a trunk with its weights, a fully connected head
+    to the embedding, alpha-normalisation, preprocessing, batched embedding, checkpoints.
 
-    ``forward`` takes ImageNet-normalised float images ``(B, 3, H, W)`` (use
-    :meth:`preprocess` on uint8 frames) and returns ``(B, embedding_dim)``.
-
-    Args:
-        config: hyperparameters; ``TCNConfig()`` when None.
-        load_pretrained: load ``config.pretrained`` into the backbone. Pass False when the
-            whole model's weights come from a checkpoint next (see :meth:`from_checkpoint_state`).
+    A subclass builds its layers between trunk and head, implements :meth:`features`
+    (images -> ``(B, F)``) and calls :meth:`_finish` with ``F`` at the end of ``__init__``.
+    ``config`` needs ``backbone``, ``pretrained``, ``freeze_backbone``, ``image_size``,
+    ``hidden_units``, ``embedding_dim``, ``alpha``, ``to_dict`` and ``from_dict``.
     """
 
-    def __init__(self, config: TCNConfig | None = None, *, load_pretrained: bool = True) -> None:
+    ARCHITECTURE = ""
+    """Name stored in checkpoints ("tcn", "smak"); checkpoints without one are TCN's."""
+
+    def __init__(self, config: Any, trunk: nn.Module, load_pretrained: bool) -> None:
         super().__init__()
-        self.config = config if config is not None else TCNConfig()
-        cfg = self.config
-        spec = BACKBONES[cfg.backbone]
-        self.backbone = build_trunk(cfg.backbone)
-        if load_pretrained and cfg.pretrained is not None:
-            if cfg.pretrained == "imagenet":
-                state, source = imagenet_state_dict(cfg.backbone), f"ImageNet {spec.builder}"
+        self.config = config
+        self.backbone = trunk
+        if load_pretrained and config.pretrained is not None:
+            spec = BACKBONES[config.backbone]
+            if config.pretrained == "imagenet":
+                state, source = imagenet_state_dict(config.backbone), f"ImageNet {spec.builder}"
             else:
-                state, source = read_state_dict_file(cfg.pretrained), repr(cfg.pretrained)
+                state, source = read_state_dict_file(config.pretrained), repr(config.pretrained)
             load_trunk_state_dict(self.backbone, state, source)
-        layers: list[nn.Module] = []
-        in_ch = spec.out_channels
-        for out_ch in cfg.head_channels:
-            layers += [
-                nn.Conv2d(in_ch, out_ch, kernel_size=3, padding=1, bias=False),
-                nn.BatchNorm2d(out_ch),
-                nn.ReLU(inplace=True),
-            ]
-            in_ch = out_ch
-        self.head_convs = nn.Sequential(*layers)
-        self.spatial_softargmax = SpatialSoftArgmax(
-            learnable_temperature=cfg.learnable_temperature
-        )
+
+    def _finish(self, features: int, description: str) -> None:
+        """Add the head (FC + BatchNorm + ReLU, FC to the embedding) and freeze the trunk."""
+        cfg = self.config
         self.fc = nn.Sequential(
-            nn.Linear(2 * in_ch, cfg.hidden_units, bias=False),
+            nn.Linear(features, cfg.hidden_units, bias=False),
             nn.BatchNorm1d(cfg.hidden_units),
             nn.ReLU(inplace=True),
             nn.Linear(cfg.hidden_units, cfg.embedding_dim),
@@ -507,15 +498,16 @@ class TCN(nn.Module):
             self.backbone.requires_grad_(False)
             self.backbone.eval()
         logger.info(
-            "TCN(%s, image %d px, embedding %d): %d parameters, %d trainable",
-            cfg.backbone,
+            "%s(%s, image %d px, embedding %d): %d parameters, %d trainable",
+            type(self).__name__,
+            description,
             cfg.image_size,
             cfg.embedding_dim,
             count_parameters(self),
             count_parameters(self, trainable_only=True),
         )
 
-    def train(self, mode: bool = True) -> TCN:
+    def train(self, mode: bool = True) -> EmbeddingNet:
         """Set training mode; a frozen backbone stays in eval mode (fixed BatchNorm stats)."""
         super().train(mode)
         if self.config.freeze_backbone:
@@ -525,7 +517,7 @@ class TCN(nn.Module):
     @property
     def image_size(self) -> int:
         """Side of the square images :meth:`preprocess` produces."""
-        assert self.config.image_size is not None  # resolved in TCNConfig.__post_init__
+        assert self.config.image_size is not None  # resolved by the config's __post_init__
         return self.config.image_size
 
     def preprocess(self, frames: np.ndarray | Tensor) -> Tensor:
@@ -534,16 +526,17 @@ class TCN(nn.Module):
         device = self.fc[-1].weight.device
         return preprocess_frames(frames, self.image_size, IMAGENET_MEAN, IMAGENET_STD, device)
 
-    def features(self, x: Tensor) -> Tensor:
-        """Spatial soft-argmax features ``(B, 2 * head_channels[-1])`` of images ``(B,3,H,W)``."""
+    def trunk(self, x: Tensor) -> Tensor:
+        """The trunk's output for images ``(B, 3, H, W)`` (no gradients when frozen)."""
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f"expected images shaped (B, 3, H, W), got {tuple(x.shape)}")
         if self.config.freeze_backbone:
             with torch.no_grad():
-                x = self.backbone(x)
-        else:
-            x = self.backbone(x)
-        return self.spatial_softargmax(self.head_convs(x))
+                return self.backbone(x)
+        return self.backbone(x)
+
+    def features(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
 
     def forward(self, x: Tensor) -> Tensor:
         """Normalised images ``(B, 3, H, W)`` -> embeddings ``(B, embedding_dim)``, norm alpha."""
@@ -569,17 +562,73 @@ class TCN(nn.Module):
         return torch.cat(chunks)
 
     def checkpoint_state(self) -> dict[str, Any]:
-        """``{"config": dict, "model": state_dict}``: plain data that
+        """``{"architecture", "config", "model"}``: plain data that
         ``torch.load(weights_only=True)`` reads back."""
-        return {"config": self.config.to_dict(), "model": self.state_dict()}
+        return {
+            "architecture": self.ARCHITECTURE,
+            "config": self.config.to_dict(),
+            "model": self.state_dict(),
+        }
 
     @classmethod
-    def from_checkpoint_state(cls, state: Mapping[str, Any]) -> TCN:
+    def config_type(cls) -> type:
+        raise NotImplementedError
+
+    @classmethod
+    def from_checkpoint_state(cls, state: Mapping[str, Any]) -> EmbeddingNet:
         """Rebuild a model from :meth:`checkpoint_state` output without fetching backbone
         weights (the checkpoint holds them)."""
         for key in ("config", "model"):
             if key not in state:
                 raise KeyError(f"checkpoint state lacks {key!r}; it has {sorted(state)}")
-        model = cls(TCNConfig.from_dict(state["config"]), load_pretrained=False)
+        architecture = state.get("architecture", TCN.ARCHITECTURE)
+        if architecture != cls.ARCHITECTURE:
+            raise ValueError(
+                f"checkpoint holds architecture {architecture!r}, not {cls.ARCHITECTURE!r}; "
+                f"load it with tcn_embedding.factory.load_model_state"
+            )
+        model = cls(cls.config_type().from_dict(state["config"]), load_pretrained=False)
         model.load_state_dict(state["model"])
         return model
+
+
+class TCN(EmbeddingNet):
+    """Time-Contrastive Network embedder: images -> embeddings of norm ``alpha``.
+
+    Trunk, two 3x3 conv + BatchNorm + ReLU layers, spatial soft-argmax, the shared FC head.
+    ``forward`` takes ImageNet-normalised float images ``(B, 3, H, W)`` (use
+    :meth:`preprocess` on uint8 frames) and returns ``(B, embedding_dim)``.
+
+    Args:
+        config: hyperparameters; ``TCNConfig()`` when None.
+        load_pretrained: load ``config.pretrained`` into the backbone. Pass False when the
+            whole model's weights come from a checkpoint next (see :meth:`from_checkpoint_state`).
+    """
+
+    ARCHITECTURE = "tcn"
+
+    def __init__(self, config: TCNConfig | None = None, *, load_pretrained: bool = True) -> None:
+        cfg = config if config is not None else TCNConfig()
+        super().__init__(cfg, build_trunk(cfg.backbone), load_pretrained)
+        layers: list[nn.Module] = []
+        in_ch = BACKBONES[cfg.backbone].out_channels
+        for out_ch in cfg.head_channels:
+            layers += [
+                nn.Conv2d(in_ch, out_ch, kernel_size=3, padding=1, bias=False),
+                nn.BatchNorm2d(out_ch),
+                nn.ReLU(inplace=True),
+            ]
+            in_ch = out_ch
+        self.head_convs = nn.Sequential(*layers)
+        self.spatial_softargmax = SpatialSoftArgmax(
+            learnable_temperature=cfg.learnable_temperature
+        )
+        self._finish(2 * in_ch, cfg.backbone)
+
+    @classmethod
+    def config_type(cls) -> type:
+        return TCNConfig
+
+    def features(self, x: Tensor) -> Tensor:
+        """Spatial soft-argmax features ``(B, 2 * head_channels[-1])`` of images ``(B,3,H,W)``."""
+        return self.spatial_softargmax(self.head_convs(self.trunk(x)))

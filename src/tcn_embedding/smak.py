@@ -56,23 +56,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.models.resnet import BasicBlock
 
 from tcn_embedding.model import (
     BACKBONES,
-    IMAGENET_MEAN,
-    IMAGENET_STD,
+    EmbeddingNet,
     InceptionTrunk,
     ResNet18Trunk,
-    count_parameters,
-    imagenet_state_dict,
-    load_trunk_state_dict,
-    preprocess_frames,
-    read_state_dict_file,
+    _check_positive_int,
 )
 
 logger = logging.getLogger(__name__)
@@ -95,11 +88,6 @@ ATTENTION_VARIANTS: dict[str, tuple[int, ...]] = {
 """Attention variant -> the levels (1 = finest) whose attended features are concatenated."""
 
 NORMALIZATIONS = ("sigmoid", "softmax")
-
-
-def _check_positive_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 @dataclass
@@ -278,11 +266,12 @@ class AttentionLevel(nn.Module):
         return pooled, a.view(b, h, w)
 
 
-class SMAKNet(nn.Module):
+class SMAKNet(EmbeddingNet):
     """SMAK-Net embedder: images -> embeddings of norm ``alpha``; the interface of ``TCN``.
 
-    ``forward`` takes ImageNet-normalised float images ``(B, 3, H, W)`` (use
-    :meth:`preprocess` on uint8 frames) and returns ``(B, embedding_dim)``.
+    Trunk, optional extra conv layers (``extended``), one attention module per chosen level,
+    the shared FC head. ``forward`` takes ImageNet-normalised float images ``(B, 3, H, W)``
+    (use :meth:`preprocess` on uint8 frames) and returns ``(B, embedding_dim)``.
 
     Args:
         config: hyperparameters; ``SMAKConfig()`` when None.
@@ -290,18 +279,11 @@ class SMAKNet(nn.Module):
             whole model's weights come from a checkpoint next (see :meth:`from_checkpoint_state`).
     """
 
+    ARCHITECTURE = ARCHITECTURE
+
     def __init__(self, config: SMAKConfig | None = None, *, load_pretrained: bool = True) -> None:
-        super().__init__()
-        self.config = config if config is not None else SMAKConfig()
-        cfg = self.config
-        spec = BACKBONES[cfg.backbone]
-        self.backbone = build_smak_trunk(cfg.backbone)
-        if load_pretrained and cfg.pretrained is not None:
-            if cfg.pretrained == "imagenet":
-                state, source = imagenet_state_dict(cfg.backbone), f"ImageNet {spec.builder}"
-            else:
-                state, source = read_state_dict_file(cfg.pretrained), repr(cfg.pretrained)
-            load_trunk_state_dict(self.backbone, state, source)
+        cfg = config if config is not None else SMAKConfig()
+        super().__init__(cfg, build_smak_trunk(cfg.backbone), load_pretrained)
         layers: list[nn.Module] = []
         top_channels = LEVELS[cfg.backbone][-1][1]
         if cfg.extended:
@@ -317,44 +299,13 @@ class SMAKNet(nn.Module):
         self.attention = nn.ModuleList(
             AttentionLevel(channels, top_channels, cfg.normalization) for _, channels in cfg.levels
         )
-        self.fc = nn.Sequential(
-            nn.Linear(sum(c for _, c in cfg.levels), cfg.hidden_units, bias=False),
-            nn.BatchNorm1d(cfg.hidden_units),
-            nn.ReLU(inplace=True),
-            nn.Linear(cfg.hidden_units, cfg.embedding_dim),
-        )
-        if cfg.freeze_backbone:
-            self.backbone.requires_grad_(False)
-            self.backbone.eval()
-        logger.info(
-            "SMAKNet(%s, %s, %s, image %d px, embedding %d): %d parameters, %d trainable",
-            cfg.backbone,
-            cfg.attention,
-            cfg.normalization,
-            cfg.image_size,
-            cfg.embedding_dim,
-            count_parameters(self),
-            count_parameters(self, trainable_only=True),
+        self._finish(
+            sum(c for _, c in cfg.levels), f"{cfg.backbone}, {cfg.attention}, {cfg.normalization}"
         )
 
-    def train(self, mode: bool = True) -> SMAKNet:
-        """Set training mode; a frozen backbone stays in eval mode (fixed BatchNorm stats)."""
-        super().train(mode)
-        if self.config.freeze_backbone:
-            self.backbone.eval()
-        return self
-
-    @property
-    def image_size(self) -> int:
-        """Side of the square images :meth:`preprocess` produces."""
-        assert self.config.image_size is not None  # resolved in SMAKConfig.__post_init__
-        return self.config.image_size
-
-    def preprocess(self, frames: np.ndarray | Tensor) -> Tensor:
-        """uint8 RGB ``(N, H, W, 3)`` -> normalised float ``(N, 3, S, S)`` on the model's
-        device (see :func:`~tcn_embedding.model.preprocess_frames`)."""
-        device = self.fc[-1].weight.device
-        return preprocess_frames(frames, self.image_size, IMAGENET_MEAN, IMAGENET_STD, device)
+    @classmethod
+    def config_type(cls) -> type:
+        return SMAKConfig
 
     def _trunk(self, x: Tensor) -> tuple[list[Tensor], Tensor]:
         """Local feature maps of the chosen levels and the trunk's top ``(B, C_top, h, w)``.
@@ -370,11 +321,7 @@ class SMAKNet(nn.Module):
             for name in self.level_names
         ]
         try:
-            if self.config.freeze_backbone:
-                with torch.no_grad():
-                    top = self.backbone(x)
-            else:
-                top = self.backbone(x)
+            top = self.trunk(x)
         finally:
             for handle in handles:
                 handle.remove()
@@ -382,8 +329,6 @@ class SMAKNet(nn.Module):
 
     def _attend(self, x: Tensor) -> tuple[list[Tensor], list[Tensor]]:
         """Attended features ``[(B, C_i)]`` and weights ``[(B, H_i, W_i)]`` per level."""
-        if x.dim() != 4 or x.shape[1] != 3:
-            raise ValueError(f"expected images shaped (B, 3, H, W), got {tuple(x.shape)}")
         locals_, top = self._trunk(x)
         g = self.extended_convs(top).mean(dim=(2, 3))  # global average pool, (B, C_top)
         pooled, weights = [], []
@@ -397,11 +342,6 @@ class SMAKNet(nn.Module):
         """Concatenated attended features ``(B, sum C_i)`` of images ``(B, 3, H, W)``."""
         return torch.cat(self._attend(x)[0], dim=1)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Normalised images ``(B, 3, H, W)`` -> embeddings ``(B, embedding_dim)``, norm alpha."""
-        z = self.fc(self.features(x))
-        return self.config.alpha * F.normalize(z, p=2.0, dim=1)
-
     @torch.no_grad()
     def attention_maps(self, x: Tensor) -> list[Tensor]:
         """Attention weights ``[(B, H_i, W_i)]`` per chosen level (finest first) of normalised
@@ -412,47 +352,3 @@ class SMAKNet(nn.Module):
             return [a.cpu() for a in self._attend(x)[1]]
         finally:
             self.train(was_training)
-
-    @torch.no_grad()
-    def embed(self, frames: np.ndarray | Tensor, batch_size: int = 64) -> Tensor:
-        """Embeddings ``(N, embedding_dim)`` on the CPU of uint8 frames ``(N, H, W, 3)``, in
-        eval mode and without gradients (the previous mode is restored)."""
-        _check_positive_int("batch_size", batch_size)
-        was_training = self.training
-        self.eval()
-        try:
-            chunks = [
-                self(self.preprocess(frames[i : i + batch_size])).cpu()
-                for i in range(0, len(frames), batch_size)
-            ]
-        finally:
-            self.train(was_training)
-        if not chunks:
-            return torch.zeros(0, self.config.embedding_dim)
-        return torch.cat(chunks)
-
-    def checkpoint_state(self) -> dict[str, Any]:
-        """``{"architecture": "smak", "config": dict, "model": state_dict}``: plain data that
-        ``torch.load(weights_only=True)`` reads back."""
-        return {
-            "architecture": ARCHITECTURE,
-            "config": self.config.to_dict(),
-            "model": self.state_dict(),
-        }
-
-    @classmethod
-    def from_checkpoint_state(cls, state: Mapping[str, Any]) -> SMAKNet:
-        """Rebuild a model from :meth:`checkpoint_state` output without fetching backbone
-        weights (the checkpoint holds them)."""
-        for key in ("config", "model"):
-            if key not in state:
-                raise KeyError(f"checkpoint state lacks {key!r}; it has {sorted(state)}")
-        architecture = state.get("architecture", ARCHITECTURE)
-        if architecture != ARCHITECTURE:
-            raise ValueError(
-                f"checkpoint holds architecture {architecture!r}, not {ARCHITECTURE!r}; "
-                f"load it with tcn_embedding.factory.load_model_state"
-            )
-        model = cls(SMAKConfig.from_dict(state["config"]), load_pretrained=False)
-        model.load_state_dict(state["model"])
-        return model

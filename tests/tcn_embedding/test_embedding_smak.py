@@ -150,7 +150,7 @@ def test_tcn_era_checkpoint_still_loads_as_tcn(tmp_path):
         )
     ).eval()
     state = tcn.checkpoint_state()
-    assert "architecture" not in state  # what TCN checkpoints always held
+    assert state.pop("architecture") == "tcn"  # checkpoints from before SMAK-Net had no key
     save_checkpoint(tmp_path / "tcn.pt", state)
     restored = load_model_state(load_checkpoint(tmp_path / "tcn.pt")).eval()
     assert isinstance(restored, TCN)
@@ -259,7 +259,7 @@ def test_cli_trains_and_evaluates_smak(tmp_path):
     tcn_train += ["--eval-every", "0", "--no-progress"]
     assert main([*tcn_train, "--epochs", "1"]) == 0
     state = load_checkpoint(tcn_run / "checkpoints" / "last.pt")
-    assert "architecture" not in state
+    assert state.pop("architecture") == "tcn"  # make it look like a pre-SMAK checkpoint
     for key in ("architecture", "attention", "attention_normalization", "extended"):
         del state["train_config"][key]
     save_checkpoint(tcn_run / "checkpoints" / "last.pt", state)
