@@ -20,7 +20,7 @@ $(STAMP): requirements.txt setup.py setup.cfg package.xml
 	touch $(STAMP)
 
 ## The main job on a small default: record demonstrations, train the embedding, train the
-## agent, evaluate on held-out demonstrations, write $(DEMO_OUT)/report.md (~15 min, 2 cores).
+## agent, evaluate on held-out demonstrations, write $(DEMO_OUT)/report.md (~10 min, 2 cores).
 demo: $(STAMP)
 	$(VENV)/bin/tcn quickstart --out $(DEMO_OUT)
 

@@ -30,7 +30,7 @@ COMMANDS = {
 }
 
 EPILOG = """examples:
-  tcn quickstart --out runs/quickstart        # the whole pipeline, small, ~15 min on 2 cores
+  tcn quickstart --out runs/quickstart        # the whole pipeline, small, ~10 min on 2 cores
   tcn record --out data/demos --episodes 200 --val-episodes 10 --workers 2
   tcn inspect data/demos
   tcn train-embedding --data data/demos --out runs/tcn --preset cpu

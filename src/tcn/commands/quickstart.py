@@ -3,7 +3,7 @@
 Writes OUT/demos (the dataset), OUT/embedding (TCN run + eval), OUT/agent (PPO run +
 eval on held-out demonstrations), OUT/baselines (random and replay policies in the same
 harness) and OUT/report.md with the numbers and pictures. The default sizes take about
-15 minutes on 2 CPU cores; every stage resumes when run again with the same --out.
+10 minutes on 2 CPU cores; every stage resumes when run again with the same --out.
 
 examples:
   tcn quickstart --out runs/quickstart
