@@ -13,18 +13,22 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from kuka_sim import SimConfig
+from tcn.atomic import atomic_path, write_json_atomic
 from tcn.dataset import load_index
 from tcn.embedding_run import load_embedding_model
 from tcn.errors import TcnError
-from tcn.runs import read_config, resolve_checkpoint, write_config, write_json_atomic
+from tcn.runs import (
+    check_resume,
+    read_config,
+    resolve_checkpoint,
+    write_config,
+)
 
 log = logging.getLogger(__name__)
 
@@ -89,14 +93,10 @@ def save_agent_checkpoint(model: Any, venv: Any, directory: Path, timesteps: int
     from imitation_agent.train import normalization_state
 
     directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".zip")
-    os.close(fd)
-    model.save(tmp)
-    os.replace(tmp, directory / LAST)
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".npz")
-    with os.fdopen(fd, "wb") as f:
+    with atomic_path(directory / LAST, suffix=".zip") as tmp:
+        model.save(tmp)
+    with atomic_path(directory / NORM, suffix=".npz") as tmp, tmp.open("wb") as f:
         np.savez(f, **normalization_state(venv))
-    os.replace(tmp, directory / NORM)
     write_json_atomic(directory / PROGRESS, {"timesteps": timesteps})
 
 
@@ -128,17 +128,7 @@ def train_agent_run(
         )
     embedding_ckpt = resolve_checkpoint(embedding)
     if has_checkpoint:
-        saved = read_config(run)
-        changed = {
-            k: (v, config.to_dict().get(k))
-            for k, v in saved["agent"].items()
-            if k not in RESUMABLE_CHANGES and config.to_dict().get(k) != v
-        }
-        if changed:
-            raise TcnError(
-                f"{run}: --resume with settings that differ from the run: "
-                + ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
-            )
+        check_resume(run, read_config(run)["agent"], config, RESUMABLE_CHANGES)
 
     model_tcn = load_embedding_model(embedding_ckpt)
     train_split, _ = _splits(data)

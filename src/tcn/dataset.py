@@ -7,8 +7,6 @@ is rewritten atomically after each episode's bag is in place.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ from typing import Any
 import yaml
 
 from kuka_sim import CameraConfig
+from tcn.atomic import write_yaml_atomic
 from tcn.errors import DatasetError
 
 INDEX_NAME = "dataset.yaml"
@@ -58,19 +57,6 @@ class DatasetIndex:
 
     def names(self, split: str | None = None) -> list[str]:
         return sorted(n for n, s in self.episodes.items() if split is None or s == split)
-
-
-def write_yaml_atomic(path: Path, data: Any) -> None:
-    """Write YAML to ``path`` via a temporary file and a rename (never half-written)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            yaml.safe_dump(data, f, sort_keys=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_index(directory: Path, index: DatasetIndex) -> None:

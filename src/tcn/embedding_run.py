@@ -6,7 +6,6 @@ module owns the run directory, bags, TensorBoard, progress bars and pictures.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 from collections.abc import Sequence
@@ -14,22 +13,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
+from tcn.atomic import write_json_atomic
 from tcn.dataset import load_index
 from tcn.errors import TcnError
 from tcn.frames import Split, load_split
 from tcn.runs import (
     BEST,
     LAST,
+    check_resume,
     checkpoint_dir,
     latest_checkpoint,
+    read_config,
     read_history,
     resolve_checkpoint,
     run_of,
     write_config,
     write_history,
-    write_json_atomic,
 )
 
 log = logging.getLogger(__name__)
@@ -39,10 +39,6 @@ RESUMABLE_CHANGES = {"epochs", "eval_every", "device", "eval_triplets"}
 
 
 # --------------------------------------------------------------------------- training
-def _differences(a: dict[str, Any], b: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
-    return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
-
-
 def _score(record: dict[str, Any]) -> float:
     """Model selection: validation triplet accuracy with margin, then without."""
     if "val/triplet_accuracy_margin" not in record:
@@ -76,25 +72,7 @@ def train_embedding_run(
         )
     if last is not None:
         state = load_checkpoint(last)
-        # A run saved before a config field existed ran with that field's default.
-        saved = {
-            **{
-                f.name: list(f.default) if isinstance(f.default, tuple) else f.default
-                for f in dataclasses.fields(config)
-                if f.default is not dataclasses.MISSING
-            },
-            **state["train_config"],
-        }
-        changed = {
-            k: v
-            for k, v in _differences(saved, config.to_dict()).items()
-            if k not in RESUMABLE_CHANGES
-        }
-        if changed:
-            raise TcnError(
-                f"{run}: --resume with settings that differ from the checkpoint: "
-                + ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
-            )
+        check_resume(run, state["train_config"], config, RESUMABLE_CHANGES)
     elif resume:
         log.info("%s has no checkpoint yet: starting a new run", run)
 
@@ -235,7 +213,7 @@ def evaluate_embedding(
         run = run_of(checkpoint)
         margin = 2.0
         if run is not None:
-            margin = float(yaml.safe_load((run / "config.yaml").read_text())["train"]["margin"])
+            margin = float(read_config(run)["train"]["margin"])
     acc, acc_margin = triplet_accuracy(primary, n_triplets=1000, margin=margin, seed=seed)
     metrics: dict[str, Any] = {
         "checkpoint": str(checkpoint),

@@ -15,15 +15,14 @@ or a checkpoint file.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tcn.dataset import write_yaml_atomic
+from tcn.atomic import atomic_path, write_yaml_atomic
 from tcn.errors import TcnError
 
 CONFIG = "config.yaml"
@@ -68,26 +67,35 @@ def read_config(run: Path) -> dict[str, Any]:
     return yaml.safe_load((Path(run) / CONFIG).read_text())
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=Path(path).parent, prefix=f".{Path(path).name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_history(run: Path, history: list[dict[str, Any]]) -> None:
     """Rewrite ``history.jsonl`` (the checkpoint holds the same list, the source of truth)."""
-    path = Path(run) / "history.jsonl"
-    fd, tmp = tempfile.mkstemp(dir=run, prefix=".history.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        for record in history:
-            f.write(json.dumps(record) + "\n")
-    os.replace(tmp, path)
+    with atomic_path(Path(run) / "history.jsonl") as tmp:
+        tmp.write_text("".join(json.dumps(record) + "\n" for record in history))
+
+
+def check_resume(run: Path, saved: dict[str, Any], config: Any, may_change: set[str]) -> None:
+    """Refuse to resume ``run`` with settings other than it was started with.
+
+    ``saved`` is the run's config as stored, ``config`` the dataclass asked for now; fields in
+    ``may_change`` may differ. A field missing from ``saved`` (a run saved before the field
+    existed) ran with that field's default.
+    """
+    defaults = {
+        f.name: list(f.default) if isinstance(f.default, tuple) else f.default
+        for f in dataclasses.fields(config)
+        if f.default is not dataclasses.MISSING
+    }
+    old, new = {**defaults, **saved}, config.to_dict()
+    changed = {
+        k: (old.get(k), new.get(k))
+        for k in sorted(set(old) | set(new))
+        if k not in may_change and old.get(k) != new.get(k)
+    }
+    if changed:
+        raise TcnError(
+            f"{run}: --resume with settings that differ from the run's: "
+            + ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
+        )
 
 
 def read_history(run: Path) -> list[dict[str, Any]]:
