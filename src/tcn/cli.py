@@ -38,7 +38,9 @@ EPILOG = """examples:
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
+    """The ``tcn`` parser. Every verb is listed; only ``verb`` (all when None) gets its
+    arguments, since some verbs derive theirs from config classes that import torch."""
     parser = argparse.ArgumentParser(
         prog="tcn",
         description="Teach a KUKA iiwa to imitate a demonstration video with a "
@@ -49,22 +51,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tcn {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for verb, module_name in COMMANDS.items():
+    for name, module_name in COMMANDS.items():
         module = importlib.import_module(f"tcn.commands.{module_name}")
-        doc = module.__doc__ or ""
         command = sub.add_parser(
-            verb,
+            name,
             help=module.HELP,
-            description=doc,
+            description=module.__doc__ or "",
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        module.add_arguments(command)
+        if verb is None or verb == name:
+            module.add_arguments(command)
         command.set_defaults(func=module.run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verb = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(verb or "")  # no verb: just list them
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
