@@ -88,6 +88,54 @@ def _check_positive_int(name: str, value: object) -> None:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
+def _positive_int_tuple(name: str, values: object) -> tuple[int, ...]:
+    """``values`` as a tuple of positive ints (a sequence of channel counts)."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise ValueError(f"{name} must be a sequence of positive integers, got {values!r}")
+    values = tuple(values)
+    for value in values:
+        _check_positive_int(f"{name} entry (in {values!r})", value)
+    return values
+
+
+def validate_embedding_fields(config: Any) -> None:
+    """Check and normalise the fields every embedding network's config has: ``embedding_dim``,
+    ``hidden_units``, ``alpha``, ``image_size`` (None: the backbone's native size),
+    ``pretrained`` and ``freeze_backbone``. ``config.backbone`` must already be valid."""
+    spec = BACKBONES[config.backbone]
+    _check_positive_int("embedding_dim", config.embedding_dim)
+    _check_positive_int("hidden_units", config.hidden_units)
+    if isinstance(config.alpha, bool) or not isinstance(config.alpha, (int, float)):
+        raise ValueError(f"alpha must be a positive number, got {config.alpha!r}")
+    if not (math.isfinite(config.alpha) and config.alpha > 0):
+        raise ValueError(f"alpha must be a positive finite number, got {config.alpha!r}")
+    config.alpha = float(config.alpha)
+    if config.image_size is None:
+        config.image_size = spec.default_image_size
+    _check_positive_int("image_size", config.image_size)
+    if config.image_size < spec.min_image_size:
+        raise ValueError(
+            f"image_size must be at least {spec.min_image_size} for backbone "
+            f"{config.backbone!r}, got {config.image_size}"
+        )
+    if isinstance(config.pretrained, os.PathLike):
+        config.pretrained = os.fspath(config.pretrained)
+    if config.pretrained is not None and (
+        not isinstance(config.pretrained, str) or not config.pretrained
+    ):
+        raise ValueError(
+            f"pretrained must be 'imagenet', a path to a state dict file, or None, "
+            f"got {config.pretrained!r}"
+        )
+    if not isinstance(config.freeze_backbone, bool):
+        raise ValueError(f"freeze_backbone must be a bool, got {config.freeze_backbone!r}")
+    if config.freeze_backbone and config.pretrained is None:
+        logger.warning(
+            "freeze_backbone=True with pretrained=None: the backbone stays at its random "
+            "initialisation"
+        )
+
+
 @dataclass
 class TCNConfig:
     """Hyperparameters of :class:`TCN`; validated on construction.
@@ -126,51 +174,14 @@ class TCNConfig:
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONES:
             raise ValueError(f"backbone must be one of {sorted(BACKBONES)}, got {self.backbone!r}")
-        spec = BACKBONES[self.backbone]
-        _check_positive_int("embedding_dim", self.embedding_dim)
-        _check_positive_int("hidden_units", self.hidden_units)
-        if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)):
-            raise ValueError(f"alpha must be a positive number, got {self.alpha!r}")
-        if not (math.isfinite(self.alpha) and self.alpha > 0):
-            raise ValueError(f"alpha must be a positive finite number, got {self.alpha!r}")
-        self.alpha = float(self.alpha)
-        if isinstance(self.head_channels, (str, bytes)) or not hasattr(
-            self.head_channels, "__iter__"
-        ):
-            raise ValueError(
-                f"head_channels must be a sequence of positive integers, "
-                f"got {self.head_channels!r}"
-            )
-        self.head_channels = tuple(self.head_channels)
+        self.head_channels = _positive_int_tuple("head_channels", self.head_channels)
         if not self.head_channels:
             raise ValueError("head_channels must name at least one conv layer, got ()")
-        for c in self.head_channels:
-            _check_positive_int(f"head_channels entry (in {self.head_channels!r})", c)
-        if self.image_size is None:
-            self.image_size = spec.default_image_size
-        _check_positive_int("image_size", self.image_size)
-        if self.image_size < spec.min_image_size:
+        if not isinstance(self.learnable_temperature, bool):
             raise ValueError(
-                f"image_size must be at least {spec.min_image_size} for backbone "
-                f"{self.backbone!r}, got {self.image_size}"
+                f"learnable_temperature must be a bool, got {self.learnable_temperature!r}"
             )
-        if isinstance(self.pretrained, os.PathLike):
-            self.pretrained = os.fspath(self.pretrained)
-        if self.pretrained is not None and (
-            not isinstance(self.pretrained, str) or not self.pretrained
-        ):
-            raise ValueError(
-                f"pretrained must be 'imagenet', a path to a state dict file, or None, "
-                f"got {self.pretrained!r}"
-            )
-        for name in ("freeze_backbone", "learnable_temperature"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
-        if self.freeze_backbone and self.pretrained is None:
-            logger.warning(
-                "freeze_backbone=True with pretrained=None: the backbone stays at its random "
-                "initialisation"
-            )
+        validate_embedding_fields(self)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-python dict of the fields (tuples become lists)."""

@@ -50,8 +50,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -65,7 +63,8 @@ from tcn_embedding.model import (
     EmbeddingNet,
     InceptionTrunk,
     ResNet18Trunk,
-    _check_positive_int,
+    _positive_int_tuple,
+    validate_embedding_fields,
 )
 
 logger = logging.getLogger(__name__)
@@ -135,51 +134,12 @@ class SMAKConfig:
             raise ValueError(
                 f"normalization must be one of {NORMALIZATIONS}, got {self.normalization!r}"
             )
-        _check_positive_int("embedding_dim", self.embedding_dim)
-        _check_positive_int("hidden_units", self.hidden_units)
-        if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)):
-            raise ValueError(f"alpha must be a positive number, got {self.alpha!r}")
-        if not (math.isfinite(self.alpha) and self.alpha > 0):
-            raise ValueError(f"alpha must be a positive finite number, got {self.alpha!r}")
-        self.alpha = float(self.alpha)
-        if isinstance(self.extended_channels, (str, bytes)) or not hasattr(
-            self.extended_channels, "__iter__"
-        ):
-            raise ValueError(
-                f"extended_channels must be a sequence of positive integers, "
-                f"got {self.extended_channels!r}"
-            )
-        self.extended_channels = tuple(self.extended_channels)
+        self.extended_channels = _positive_int_tuple("extended_channels", self.extended_channels)
         if self.extended and not self.extended_channels:
             raise ValueError("extended=True needs at least one extended_channels entry, got ()")
-        for c in self.extended_channels:
-            _check_positive_int(f"extended_channels entry (in {self.extended_channels!r})", c)
-        spec = BACKBONES[self.backbone]
-        if self.image_size is None:
-            self.image_size = spec.default_image_size
-        _check_positive_int("image_size", self.image_size)
-        if self.image_size < spec.min_image_size:
-            raise ValueError(
-                f"image_size must be at least {spec.min_image_size} for backbone "
-                f"{self.backbone!r}, got {self.image_size}"
-            )
-        if isinstance(self.pretrained, os.PathLike):
-            self.pretrained = os.fspath(self.pretrained)
-        if self.pretrained is not None and (
-            not isinstance(self.pretrained, str) or not self.pretrained
-        ):
-            raise ValueError(
-                f"pretrained must be 'imagenet', a path to a state dict file, or None, "
-                f"got {self.pretrained!r}"
-            )
-        for name in ("extended", "freeze_backbone"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
-        if self.freeze_backbone and self.pretrained is None:
-            logger.warning(
-                "freeze_backbone=True with pretrained=None: the backbone stays at its random "
-                "initialisation"
-            )
+        if not isinstance(self.extended, bool):
+            raise ValueError(f"extended must be a bool, got {self.extended!r}")
+        validate_embedding_fields(self)
 
     @property
     def levels(self) -> tuple[tuple[str, int], ...]:
