@@ -43,6 +43,16 @@ IIWA14_MAX_TORQUES = (320.0, 320.0, 176.0, 176.0, 110.0, 40.0, 40.0)
 IIWA14_MAX_VELOCITIES = (1.48, 1.48, 1.75, 1.31, 2.27, 2.36, 2.36)
 
 
+# The tool drawn on the flange (SimConfig.tool): (offset in the flange frame (m), box half
+# extents (m), RGBA). A dark palm and two fingers of different colours, so a turn of A7 and
+# its sign are both visible.
+TOOL_PARTS = (
+    ((0.0, 0.0, 0.055), (0.06, 0.02, 0.012), (0.2, 0.2, 0.2, 1.0)),
+    ((0.045, 0.0, 0.10), (0.015, 0.018, 0.04), (0.9, 0.1, 0.1, 1.0)),
+    ((-0.045, 0.0, 0.10), (0.015, 0.018, 0.04), (0.1, 0.8, 0.1, 1.0)),
+)
+
+
 class ControlMode(str, Enum):
     TORQUE = "torque"
     POSITION = "position"
@@ -70,6 +80,10 @@ class SimConfig:
             joint further into a limit within this margin is cut, and a stiff
             spring pushes back a joint past it (PyBullet's own limit is soft).
         ground_plane: load PyBullet's plane under the robot.
+        tool: render a two-finger tool on the flange, one finger red and one green. The
+            iiwa's last link is a plain cylinder, so without it a camera cannot see joint 7
+            (A7) turn at all; the tool is visual only (no mass, no collision). Recordings
+            made before it existed have no ``tool`` key and load with ``tool=False``.
     """
 
     urdf: str = DEFAULT_URDF
@@ -82,6 +96,7 @@ class SimConfig:
     max_position_delta: float = 0.1
     limit_margin: float = 0.01
     ground_plane: bool = True
+    tool: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "control_mode", ControlMode(self.control_mode))
@@ -123,7 +138,7 @@ class SimConfig:
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown sim config keys {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**data)
+        return cls(**{"tool": False, **data})
 
 
 @dataclass
@@ -192,6 +207,13 @@ class KukaSim:
         self.last_torques = np.zeros(7)
         self._mode: ControlMode | None = None
         self.set_control_mode(self.config.control_mode)
+        self._tool: list[tuple[int, tuple[float, float, float]]] = []
+        if self.config.tool:
+            for offset, half_extents, rgba in TOOL_PARTS:
+                shape = c.createVisualShape(
+                    pybullet.GEOM_BOX, halfExtents=half_extents, rgbaColor=rgba
+                )
+                self._tool.append((c.createMultiBody(0.0, -1, shape), offset))
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
@@ -361,6 +383,7 @@ class KukaSim:
     def render(self, view: int | CameraConfig = 0) -> np.ndarray:
         """RGB frame ``(H, W, 3)`` uint8 from camera ``view`` (an index or a config)."""
         camera = self.cameras[view] if isinstance(view, int) else view
+        self._place_tool()
         _, _, rgba, _, _ = self._client.getCameraImage(
             camera.width,
             camera.height,
@@ -374,6 +397,18 @@ class KukaSim:
     def render_all(self) -> list[np.ndarray]:
         """One frame per configured camera."""
         return [self.render(i) for i in range(len(self.cameras))]
+
+    def _place_tool(self) -> None:
+        """Move the (visual-only) tool bodies onto the flange's current pose."""
+        if not self._tool:
+            return
+        c = self._client
+        state = c.getLinkState(self.robot, self.ee_link, computeForwardKinematics=True)
+        for body, offset in self._tool:
+            position, orientation = c.multiplyTransforms(
+                state[4], state[5], offset, (0.0, 0.0, 0.0, 1.0)
+            )
+            c.resetBasePositionAndOrientation(body, position, orientation)
 
     # ------------------------------------------------------------------ helpers
     @staticmethod
