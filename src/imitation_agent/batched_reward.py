@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
-from imitation_agent.env import Embedder, ObsLayout
+from imitation_agent.env import Embedder, ObsLayout, PoseDecoder, set_own_embedding
 from tcn_embedding.reward import RewardConfig, embedding_reward
 
 
@@ -28,6 +28,7 @@ class BatchedEmbeddingReward(VecEnvWrapper):
         layout: the envs' observation layout.
         reward_config: the TCN reward constants, or None to keep the envs' rewards
             (oracle and pixel rewards need no embedding).
+        pose_decoder: the embedding's pose head, when the layout has pose features.
     """
 
     def __init__(
@@ -36,8 +37,12 @@ class BatchedEmbeddingReward(VecEnvWrapper):
         embedder: Embedder,
         layout: ObsLayout,
         reward_config: RewardConfig | None,
+        pose_decoder: PoseDecoder | None = None,
     ) -> None:
         super().__init__(venv)
+        if layout.pose and pose_decoder is None:
+            raise ValueError("the observation has pose features: pass the pose_decoder")
+        self.pose_decoder = pose_decoder
         self.embedder = embedder
         self.layout = layout
         self.reward_config = reward_config
@@ -52,7 +57,7 @@ class BatchedEmbeddingReward(VecEnvWrapper):
     def reset(self) -> np.ndarray:
         obs = self.venv.reset()
         frames = [info.pop("frame") for info in self.venv.reset_infos]
-        obs[:, self.layout.w] = self._embed(frames)
+        set_own_embedding(obs, self.layout, self._embed(frames), self.pose_decoder)
         return obs
 
     def step_wait(self):
@@ -65,9 +70,9 @@ class BatchedEmbeddingReward(VecEnvWrapper):
         step_embeddings = embeddings[: len(infos)]
         for i, info in enumerate(infos):
             target = info["terminal_observation"] if dones[i] else obs[i]
-            target[self.layout.w] = step_embeddings[i]
+            set_own_embedding(target, self.layout, step_embeddings[i], self.pose_decoder)
         for k, i in enumerate(restarted):
-            obs[i, self.layout.w] = embeddings[len(infos) + k]
+            set_own_embedding(obs[i], self.layout, embeddings[len(infos) + k], self.pose_decoder)
         if self.reward_config is not None:
             demo = np.stack([info["demo_embedding"] for info in infos]).astype(np.float64)
             rewards = embedding_reward(

@@ -8,7 +8,13 @@ demonstration frames always come from the same camera and renderer.
 Observation (flat float32, see :class:`ObsLayout`), as in the paper plus options:
 joint positions (7), joint velocities (7), ``w_t`` the embedding of the agent's
 frame, ``v_t`` the demonstration's embedding at ``t``, optionally ``v_{t+k}``
-(look-ahead) and ``t / T`` (time index).
+(look-ahead), pose features and ``t / T`` (time index). Pose features are the
+embedding's own pose head (:class:`PoseDecoder`, learnt by self-regression on the
+robot's own frames) applied to ``w_t`` and to the demonstration's target embedding
+``v_{t+k}``: where the robot thinks it is and where it thinks the demonstration
+goes, in joint space. Both come from the embeddings alone (the demonstration's
+joints are never observed); a linear map of what is already observed, they hand the
+policy a frame in which following the demonstration is a simple feedback law.
 
 Reward (``reward``):
 
@@ -41,6 +47,7 @@ Embedder = Callable[[np.ndarray], np.ndarray]
 """uint8 frames ``(N, H, W, 3)`` -> embeddings ``(N, D)`` float32."""
 
 REWARDS = ("tcn", "oracle", "pixels")
+POSE_JOINTS = 7
 ACTIONS = ("position_delta", "torque")
 SUCCESS_THRESHOLD = 0.2  # rad, final joint-space L2 error (ARCHITECTURE.md)
 
@@ -79,6 +86,33 @@ class Demonstration:
 
 
 @dataclass(frozen=True)
+class PoseDecoder:
+    """The embedding's linear pose head: embeddings ``(..., D)`` -> joint positions ``(..., J)``.
+
+    Attributes:
+        weight: ``(J, D)``.
+        bias: ``(J,)``.
+    """
+
+    weight: np.ndarray
+    bias: np.ndarray
+
+    def __post_init__(self) -> None:
+        weight = np.asarray(self.weight, dtype=np.float64)
+        bias = np.asarray(self.bias, dtype=np.float64)
+        if weight.ndim != 2 or bias.shape != (weight.shape[0],):
+            raise ValueError(
+                f"pose decoder needs weight (J, D) and bias (J,), got {weight.shape} and "
+                f"{bias.shape}"
+            )
+        object.__setattr__(self, "weight", weight)
+        object.__setattr__(self, "bias", bias)
+
+    def __call__(self, embeddings: np.ndarray) -> np.ndarray:
+        return np.asarray(embeddings, dtype=np.float64) @ self.weight.T + self.bias
+
+
+@dataclass(frozen=True)
 class EnvConfig:
     """Settings of :class:`ImitationEnv`.
 
@@ -90,6 +124,8 @@ class EnvConfig:
         max_position_delta: rad per control step at action 1.
         torque_fraction: fraction of each joint's torque limit at action 1.
         lookahead: also observe the demonstration's embedding ``k`` steps ahead (0: no).
+        pose_features: also observe the pose head's reading of ``w_t`` and of the
+            demonstration's embedding ``k`` steps ahead (needs a :class:`PoseDecoder`).
         time_feature: also observe ``t / T``.
         reward_alpha, reward_beta, reward_gamma: the TCN reward's constants.
     """
@@ -99,6 +135,7 @@ class EnvConfig:
     max_position_delta: float = 0.1
     torque_fraction: float = 0.25
     lookahead: int = 1
+    pose_features: bool = False
     time_feature: bool = True
     reward_alpha: float = RewardConfig.alpha
     reward_beta: float = RewardConfig.beta
@@ -139,6 +176,7 @@ class ObsLayout:
     embedding_dim: int
     lookahead: bool
     time_feature: bool
+    pose: bool = False
 
     @property
     def q(self) -> slice:
@@ -161,8 +199,60 @@ class ObsLayout:
         return slice(self.v.stop, self.v.stop + (self.embedding_dim if self.lookahead else 0))
 
     @property
+    def pose_w(self) -> slice:
+        """The pose head's joint positions for ``w_t``."""
+        return slice(self.ahead.stop, self.ahead.stop + (POSE_JOINTS if self.pose else 0))
+
+    @property
+    def pose_target(self) -> slice:
+        """The pose head's joint positions for the demonstration's ``v_{t+k}``."""
+        return slice(self.pose_w.stop, self.pose_w.stop + (POSE_JOINTS if self.pose else 0))
+
+    @property
     def size(self) -> int:
-        return self.ahead.stop + int(self.time_feature)
+        return self.pose_target.stop + int(self.time_feature)
+
+
+def set_own_embedding(
+    obs: np.ndarray, layout: ObsLayout, w: np.ndarray, decoder: PoseDecoder | None
+) -> None:
+    """Write the agent's embedding ``w`` (and its pose reading) into observation(s) ``obs``
+    (``(size,)`` or ``(N, size)`` with ``w`` ``(D,)`` or ``(N, D)``), in place."""
+    obs[..., layout.w] = w
+    if layout.pose:
+        assert decoder is not None  # ImitationEnv and the node check this up front
+        obs[..., layout.pose_w] = decoder(w)
+
+
+def build_observation(
+    layout: ObsLayout,
+    lookahead: int,
+    q: np.ndarray,
+    qd: np.ndarray,
+    w: np.ndarray | None,
+    demo_embeddings: np.ndarray,
+    t: int,
+    decoder: PoseDecoder | None = None,
+) -> np.ndarray:
+    """The flat observation ``(layout.size,)`` float32 at step ``t`` of a demonstration with
+    embeddings ``demo_embeddings (T, D)``; ``w`` None leaves ``w_t`` (and its pose) zero for
+    :class:`~imitation_agent.batched_reward.BatchedEmbeddingReward` to fill."""
+    last = len(demo_embeddings) - 1
+    obs = np.zeros(layout.size, dtype=np.float32)
+    obs[layout.q] = q
+    obs[layout.qd] = qd
+    obs[layout.v] = demo_embeddings[t]
+    target = demo_embeddings[min(t + lookahead, last)]
+    if layout.lookahead:
+        obs[layout.ahead] = target
+    if layout.pose:
+        assert decoder is not None
+        obs[layout.pose_target] = decoder(target)
+    if w is not None:
+        set_own_embedding(obs, layout, w, decoder)
+    if layout.time_feature:
+        obs[-1] = t / last
+    return obs
 
 
 class ImitationEnv(gym.Env):
@@ -179,12 +269,16 @@ class ImitationEnv(gym.Env):
         demos: Sequence[Demonstration],
         config: EnvConfig | None = None,
         embedder: Embedder | None = None,
+        pose_decoder: PoseDecoder | None = None,
     ) -> None:
         if not demos:
             raise ValueError("ImitationEnv needs at least one demonstration")
         self.demos = list(demos)
         self.config = config or EnvConfig()
         self.embedder = embedder
+        self.pose_decoder = pose_decoder
+        if self.config.pose_features:
+            check_pose_decoder(pose_decoder, self.demos[0].embeddings.shape[1])
         dims = {d.embeddings.shape[1] for d in self.demos}
         if len(dims) != 1:
             raise ValueError(f"demonstrations have different embedding sizes {sorted(dims)}")
@@ -218,7 +312,12 @@ class ImitationEnv(gym.Env):
     @staticmethod
     def layout_for(demos: Sequence[Demonstration], config: EnvConfig) -> ObsLayout:
         """The observation layout an env of ``demos`` with ``config`` produces."""
-        return ObsLayout(demos[0].embeddings.shape[1], config.lookahead > 0, config.time_feature)
+        return ObsLayout(
+            demos[0].embeddings.shape[1],
+            config.lookahead > 0,
+            config.time_feature,
+            config.pose_features,
+        )
 
     # ------------------------------------------------------------------ gym API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -257,14 +356,10 @@ class ImitationEnv(gym.Env):
         demo, t, layout = self.demo, self.t, self.layout
         q, qd = self.sim.joint_state()
         frame = self.sim.render(demo.camera)
-        obs = np.zeros(layout.size, dtype=np.float32)
-        obs[layout.q] = q
-        obs[layout.qd] = qd
-        obs[layout.v] = demo.embeddings[t]
-        if layout.lookahead:
-            obs[layout.ahead] = demo.embeddings[min(t + self.config.lookahead, len(demo) - 1)]
-        if layout.time_feature:
-            obs[-1] = t / (len(demo) - 1)
+        w = None if self.embedder is None else self.embedder(frame[None])[0]
+        obs = build_observation(
+            layout, self.config.lookahead, q, qd, w, demo.embeddings, t, self.pose_decoder
+        )
         joint_error = float(np.linalg.norm(q - demo.joint_positions[t]))
         info: dict[str, Any] = {
             "t": t,
@@ -273,9 +368,7 @@ class ImitationEnv(gym.Env):
             "demo_embedding": demo.embeddings[t],
         }
         value = 0.0
-        if self.embedder is not None:
-            obs[layout.w] = self.embedder(frame[None])[0]
-        else:
+        if w is None:
             info["frame"] = frame  # BatchedEmbeddingReward fills w_t (and the TCN reward)
         if reward:
             if self.config.reward == "oracle":
@@ -283,7 +376,7 @@ class ImitationEnv(gym.Env):
             elif self.config.reward == "pixels":
                 diff = frame.astype(np.float32) - demo.frames[t].astype(np.float32)
                 value = -float(np.abs(diff).mean() / 255.0)
-            elif self.embedder is not None:
+            elif w is not None:
                 value = float(
                     embedding_reward(
                         obs[layout.w].astype(np.float64),
@@ -292,3 +385,19 @@ class ImitationEnv(gym.Env):
                     )
                 )
         return obs, value, info
+
+
+def check_pose_decoder(decoder: PoseDecoder | None, embedding_dim: int) -> PoseDecoder:
+    """``decoder`` if it maps ``embedding_dim``-d embeddings to the arm's joints, else a
+    ``ValueError`` saying what is wrong."""
+    if decoder is None:
+        raise ValueError(
+            "pose_features needs the embedding's pose head; train the embedding with "
+            "self-regression (tcn train-embedding --self-regression WEIGHT)"
+        )
+    if decoder.weight.shape != (POSE_JOINTS, embedding_dim):
+        raise ValueError(
+            f"pose decoder maps {decoder.weight.shape[1]}-d embeddings to "
+            f"{decoder.weight.shape[0]} joints; expected {embedding_dim}-d to {POSE_JOINTS}"
+        )
+    return decoder

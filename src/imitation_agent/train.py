@@ -28,7 +28,7 @@ from stable_baselines3.common.vec_env import (
 )
 
 from imitation_agent.batched_reward import BatchedEmbeddingReward
-from imitation_agent.env import Demonstration, Embedder, EnvConfig, ImitationEnv
+from imitation_agent.env import Demonstration, Embedder, EnvConfig, ImitationEnv, PoseDecoder
 
 
 @dataclass
@@ -41,6 +41,7 @@ class AgentConfig:
     max_position_delta: float = 0.1
     torque_fraction: float = 0.25
     lookahead: int = 1
+    pose_features: bool = False
     time_feature: bool = True
     reward_alpha: float = 1.0
     reward_beta: float = 1.0
@@ -120,10 +121,14 @@ class AgentConfig:
 
 
 def _make_env(
-    demos: Sequence[Demonstration], config: EnvConfig, seed: int, embedder: Embedder | None
+    demos: Sequence[Demonstration],
+    config: EnvConfig,
+    seed: int,
+    embedder: Embedder | None,
+    pose_decoder: PoseDecoder | None,
 ) -> Callable[[], ImitationEnv]:
     def make() -> ImitationEnv:
-        env = ImitationEnv(demos, config, embedder=embedder)
+        env = ImitationEnv(demos, config, embedder=embedder, pose_decoder=pose_decoder)
         env.reset(seed=seed)
         return env
 
@@ -131,13 +136,17 @@ def _make_env(
 
 
 def make_vec_env(
-    demos: Sequence[Demonstration], config: AgentConfig, embedder: Embedder
+    demos: Sequence[Demonstration],
+    config: AgentConfig,
+    embedder: Embedder,
+    pose_decoder: PoseDecoder | None = None,
 ) -> VecEnv:
     """The vector env stack of the module docstring, without VecNormalize."""
     env_config = config.env_config()
     inner = None if config.batched_reward else embedder
     factories = [
-        _make_env(demos, env_config, config.seed + rank, inner) for rank in range(config.n_envs)
+        _make_env(demos, env_config, config.seed + rank, inner, pose_decoder)
+        for rank in range(config.n_envs)
     ]
     if config.vec_env == "subproc" and config.n_envs > 1:
         venv: VecEnv = SubprocVecEnv(factories, start_method="forkserver")
@@ -147,7 +156,7 @@ def make_vec_env(
     if config.batched_reward:
         layout = ImitationEnv.layout_for(demos, env_config)
         reward = env_config.reward_config if config.reward == "tcn" else None
-        venv = BatchedEmbeddingReward(venv, embedder, layout, reward)
+        venv = BatchedEmbeddingReward(venv, embedder, layout, reward, pose_decoder)
     return VecMonitor(venv)
 
 

@@ -88,6 +88,14 @@ def embedder_of(model: Any):
     return embed
 
 
+def pose_decoder_of(model: Any):
+    """The embedding's pose head as an :class:`imitation_agent.PoseDecoder` (None without)."""
+    from imitation_agent import PoseDecoder
+
+    head = model.pose_decoder()
+    return None if head is None else PoseDecoder(*head)
+
+
 def save_agent_checkpoint(model: Any, venv: Any, directory: Path, timesteps: int) -> None:
     """Atomically write last.zip, last_norm.npz and progress.json (train-agent, learn mode)."""
     from imitation_agent.train import normalization_state
@@ -131,6 +139,11 @@ def train_agent_run(
         check_resume(run, read_config(run)["agent"], config, RESUMABLE_CHANGES)
 
     model_tcn = load_embedding_model(embedding_ckpt)
+    if config.pose_features and model_tcn.pose_decoder() is None:
+        raise TcnError(
+            f"--pose-features needs an embedding with a pose head; {embedding_ckpt} has none "
+            f"(train it with tcn train-embedding --self-regression WEIGHT)"
+        )
     train_split, _ = _splits(data)
     demos = load_demonstrations(
         data, train_split, model_tcn, keep_frames=config.reward == "pixels"
@@ -148,7 +161,9 @@ def train_agent_run(
         },
     )
 
-    venv = normalize(make_vec_env(demos, config, embedder_of(model_tcn)), config)
+    venv = normalize(
+        make_vec_env(demos, config, embedder_of(model_tcn), pose_decoder_of(model_tcn)), config
+    )
     done = 0
     if has_checkpoint:
         with np.load(ckpts / NORM) as state:
@@ -239,7 +254,10 @@ def evaluate_agent_run(
     model_tcn = load_embedding_model(embedding)
     _, val_split = _splits(data)
     demos = load_demonstrations(data, val_split, model_tcn, keep_frames=True, limit=episodes)
-    env = ImitationEnv(demos, config.env_config(), embedder=embedder_of(model_tcn))
+    decoder = pose_decoder_of(model_tcn)
+    env = ImitationEnv(
+        demos, config.env_config(), embedder=embedder_of(model_tcn), pose_decoder=decoder
+    )
     if baseline is None:
         from stable_baselines3 import PPO
 
@@ -266,6 +284,7 @@ def evaluate_agent_run(
                 demos,
                 EnvConfig(**{**config.env_config().to_dict(), "action": "position_delta"}),
                 embedder=embedder_of(model_tcn),
+                pose_decoder=decoder,
             )
         policy = policies[baseline]()
         name = f"baseline:{baseline}"

@@ -98,7 +98,7 @@ def train_embedding_run(
             "train": config.to_dict(),
         },
     )
-    trainer = EmbeddingTrainer(config, train.frames, val.frames)
+    trainer = EmbeddingTrainer(config, train.frames, val.frames, train_joints=train.joints)
     history: list[dict[str, Any]] = []
     best = -math.inf
     if state is not None:
@@ -194,6 +194,7 @@ def evaluate_embedding(
     from tcn.plots import plot_distance_matrix, plot_training_curves, plot_tsne
     from tcn_embedding.metrics import (
         classification_errors,
+        frame_classification_error,
         joint_attributes_for_episodes,
         joint_probe_r2,
         mean_alignment_error,
@@ -230,10 +231,17 @@ def evaluate_embedding(
         train_emb = [views[0] for views in embed_split(model, train)]
         metrics["joint_probe_r2"] = joint_probe_r2(train_emb, train.joints, primary, val.joints)
         metrics["joint_probe_train_episodes"] = len(train)
+    head = model.pose_decoder()
+    if head is not None and val.joints[0].size:  # self-regression: the pose head on val
+        weight, bias = head
+        q = np.concatenate(val.joints)
+        error = np.concatenate(primary) @ weight.T + bias - q
+        metrics["pose_head_rmse"] = np.sqrt((error**2).mean(axis=0)).tolist()
+        metrics["pose_head_l2_error"] = float(np.linalg.norm(error, axis=1).mean())
     if len(val) >= 2 and val.joints[0].size:
         attributes = joint_attributes_for_episodes(val.joints)
         errors = classification_errors(primary, attributes)
-        metrics["classification_error"] = float(np.mean(list(errors.values())))
+        metrics["classification_error"] = frame_classification_error(errors)
         metrics["classification_error_per_attribute"] = errors
     if val.num_views > 1:
         metrics["alignment_error"] = mean_alignment_error(val_emb)

@@ -101,9 +101,14 @@ def _positive_int_tuple(name: str, values: object) -> tuple[int, ...]:
 def validate_embedding_fields(config: Any) -> None:
     """Check and normalise the fields every embedding network's config has: ``embedding_dim``,
     ``hidden_units``, ``alpha``, ``image_size`` (None: the backbone's native size),
-    ``pretrained`` and ``freeze_backbone``. ``config.backbone`` must already be valid."""
+    ``pretrained``, ``freeze_backbone`` and ``pose_joints``. ``config.backbone`` must already
+    be valid."""
     spec = BACKBONES[config.backbone]
     _check_positive_int("embedding_dim", config.embedding_dim)
+    if isinstance(config.pose_joints, bool) or not isinstance(config.pose_joints, int):
+        raise ValueError(f"pose_joints must be an integer >= 0, got {config.pose_joints!r}")
+    if config.pose_joints < 0:
+        raise ValueError(f"pose_joints must be >= 0, got {config.pose_joints}")
     _check_positive_int("hidden_units", config.hidden_units)
     if isinstance(config.alpha, bool) or not isinstance(config.alpha, (int, float)):
         raise ValueError(f"alpha must be a positive number, got {config.alpha!r}")
@@ -170,6 +175,8 @@ class TCNConfig:
     config does (``finetune: false``)."""
     learnable_temperature: bool = True
     """Learn the spatial soft-argmax temperature (initialised at 1), as the published code."""
+    pose_joints: int = 0
+    """Size of the linear pose head on the embedding (0: none); see :meth:`EmbeddingNet.pose`."""
 
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONES:
@@ -505,6 +512,7 @@ class EmbeddingNet(nn.Module):
             nn.ReLU(inplace=True),
             nn.Linear(cfg.hidden_units, cfg.embedding_dim),
         )
+        self.pose_head = nn.Linear(cfg.embedding_dim, cfg.pose_joints) if cfg.pose_joints else None
         if cfg.freeze_backbone:
             self.backbone.requires_grad_(False)
             self.backbone.eval()
@@ -571,6 +579,29 @@ class EmbeddingNet(nn.Module):
         if not chunks:
             return torch.zeros(0, self.config.embedding_dim)
         return torch.cat(chunks)
+
+    def pose(self, embeddings: Tensor) -> Tensor:
+        """The pose head's joint positions ``(B, pose_joints)`` for embeddings ``(B, D)``.
+
+        Self-regression (Sermanet et al. 2018, pose imitation): trained on the robot's own
+        frames against its own joint readings, a linear map, so it also forces the
+        embedding to be linearly decodable into the robot's pose.
+        """
+        if self.pose_head is None:
+            raise ValueError(
+                "this embedding has no pose head; train it with self-regression "
+                "(tcn train-embedding --self-regression WEIGHT)"
+            )
+        return self.pose_head(embeddings)
+
+    def pose_decoder(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The pose head as numpy ``(weight (J, D), bias (J,))``, or None without one."""
+        if self.pose_head is None:
+            return None
+        return (
+            self.pose_head.weight.detach().cpu().double().numpy(),
+            self.pose_head.bias.detach().cpu().double().numpy(),
+        )
 
     def checkpoint_state(self) -> dict[str, Any]:
         """``{"architecture", "config", "model"}``: plain data that

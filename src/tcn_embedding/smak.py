@@ -122,6 +122,8 @@ class SMAKConfig:
     """Backbone weights: ``"imagenet"``, a path to a ``.pth`` state dict, or None (random)."""
     freeze_backbone: bool = True
     """Keep the trunk fixed (no gradients, BatchNorm statistics frozen)."""
+    pose_joints: int = 0
+    """Size of the linear pose head on the embedding (0: none), as TCN's."""
 
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONES or self.backbone not in LEVELS:

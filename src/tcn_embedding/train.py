@@ -97,6 +97,13 @@ class TrainConfig:
     """Negatives lie at least this many frames from the anchor."""
     npairs_l2_reg: float = 0.002
     """Weight of the embedding L2 regulariser of the n-pairs loss."""
+    self_regression: float = 0.0
+    """Weight of self-regression (0: off): a linear pose head on the embedding predicts the
+    robot's own joint positions of every training frame (mean squared error in rad^2), as in
+    the TCN paper's pose imitation. The targets are the robot's proprioception recorded with
+    its own frames; the demonstrations an agent later imitates are never used."""
+    pose_joints: int = 7
+    """Joints the pose head predicts when ``self_regression`` > 0."""
     # --- schedule
     epochs: int = 2000
     batch_size: int = 64
@@ -146,6 +153,8 @@ class TrainConfig:
         ):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
+        if not (math.isfinite(self.self_regression) and self.self_regression >= 0):
+            raise ValueError(f"self_regression must be >= 0, got {self.self_regression!r}")
         if self.eval_every < 0:
             raise ValueError(f"eval_every must be >= 0, got {self.eval_every}")
         if not (self.lr > 0 and 0 < self.lr_decay <= 1 and 0 < self.min_lr <= self.lr):
@@ -178,6 +187,7 @@ class TrainConfig:
                 image_size=self.image_size,
                 pretrained=self.pretrained,
                 freeze_backbone=self.freeze_backbone,
+                pose_joints=self.pose_joints if self.self_regression > 0 else 0,
             )
         return TCNConfig(
             backbone=self.backbone,
@@ -188,6 +198,7 @@ class TrainConfig:
             image_size=self.image_size,
             pretrained=self.pretrained,
             freeze_backbone=self.freeze_backbone,
+            pose_joints=self.pose_joints if self.self_regression > 0 else 0,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -241,9 +252,13 @@ class EmbeddingTrainer:
         train_episodes: Episodes,
         val_episodes: Episodes | None = None,
         model: EmbeddingModel | None = None,
+        train_joints: Sequence[np.ndarray] | None = None,
     ) -> None:
         self.config = config
         self.n_views = _check_episodes(train_episodes, "training", config)
+        self.train_joints = None
+        if config.self_regression > 0:
+            self.train_joints = _check_joints(train_joints, train_episodes, config.pose_joints)
         if val_episodes:
             _check_episodes(val_episodes, "validation", config)
         self.train_episodes = train_episodes
@@ -346,6 +361,13 @@ class EmbeddingTrainer:
                 return self.model(x).float()
         return self.model(x)
 
+    def _pose_loss(self, z: Tensor, items: np.ndarray) -> Tensor:
+        """Self-regression: mean squared error of the pose head on rows ``(episode, view, t)``."""
+        assert self.train_joints is not None
+        target = np.stack([self.train_joints[e][t] for e, _, t in items])
+        target_t = torch.as_tensor(target, dtype=torch.float32, device=z.device)
+        return F.mse_loss(self.model.pose(z.float()), target_t)
+
     # ------------------------------------------------------------------ training
     def train_epoch(self) -> dict[str, float]:
         """One epoch; returns ``train/loss``, ``train/lr``, ``time/images_per_s``."""
@@ -355,7 +377,7 @@ class EmbeddingTrainer:
             group["lr"] = lr
         self.model.train()
         tuples, k = self._epoch_tuples()
-        losses, images, start = [], 0, time.perf_counter()
+        losses, pose_losses, images, start = [], [], 0, time.perf_counter()
         for _ in range(c.passes):
             if k == 2:
                 batches = [tuples[i] for i in self.rng.permutation(len(tuples))]
@@ -367,12 +389,17 @@ class EmbeddingTrainer:
             for batch in batches:
                 if len(batch) < 2:
                     continue  # BatchNorm needs more than one sample
-                frames = self._frames(batch.reshape(-1, 3))
-                z = self._embed_batch(frames).view(len(batch), k, -1)
+                items = batch.reshape(-1, 3)
+                flat = self._embed_batch(self._frames(items))
+                z = flat.view(len(batch), k, -1)
                 if k == 2:
                     loss = npairs_loss(z[:, 0], z[:, 1], l2_reg=c.npairs_l2_reg)
                 else:
                     loss = triplet_loss(z[:, 0], z[:, 1], z[:, 2], margin=c.margin)
+                if self.train_joints is not None:
+                    pose_loss = self._pose_loss(flat, items)
+                    pose_losses.append(float(pose_loss.detach()))
+                    loss = loss + c.self_regression * pose_loss
                 if not torch.isfinite(loss):
                     raise FloatingPointError(
                         f"non-finite loss at epoch {self.epoch}, step {self.step}; "
@@ -382,11 +409,16 @@ class EmbeddingTrainer:
                 loss.backward()
                 self.optimizer.step()
                 losses.append(float(loss.detach()))
-                images += len(frames)
+                images += len(items)
                 self.step += 1
         seconds = time.perf_counter() - start
         self.epoch += 1
+        if pose_losses:
+            extra = {"train/pose_rmse": math.sqrt(float(np.mean(pose_losses)))}
+        else:
+            extra = {}
         return {
+            **extra,
             "train/loss": float(np.mean(losses)) if losses else math.nan,
             "train/lr": lr,
             "train/steps": float(self.step),
@@ -432,6 +464,28 @@ class EmbeddingTrainer:
         self.step = int(state["step"])
         self.rng.bit_generator.state = state["numpy_rng"]
         torch.set_rng_state(state["torch_rng"])
+
+
+def _check_joints(
+    joints: Sequence[np.ndarray] | None, episodes: Episodes, n_joints: int
+) -> list[np.ndarray]:
+    """Per-episode joint positions ``(T, n_joints)`` matching the episodes' frames."""
+    if joints is None:
+        raise ValueError(
+            "self_regression needs the training episodes' joint positions (train_joints)"
+        )
+    if len(joints) != len(episodes):
+        raise ValueError(f"{len(joints)} joint arrays for {len(episodes)} training episodes")
+    out = []
+    for i, (q, episode) in enumerate(zip(joints, episodes, strict=True)):
+        q = np.asarray(q, dtype=np.float32)
+        if q.shape != (len(episode[0]), n_joints):
+            raise ValueError(
+                f"training episode {i}: joint positions shaped {q.shape}, expected "
+                f"({len(episode[0])}, {n_joints}) (one row per frame)"
+            )
+        out.append(q)
+    return out
 
 
 def _with_episode(episode: int, rows: np.ndarray) -> np.ndarray:

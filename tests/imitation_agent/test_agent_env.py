@@ -7,13 +7,14 @@ import pytest
 from stable_baselines3.common.env_checker import check_env
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from imitation_agent import ENV_ID, Demonstration, EnvConfig, ImitationEnv
+from imitation_agent import ENV_ID, Demonstration, EnvConfig, ImitationEnv, PoseDecoder
 from imitation_agent.batched_reward import BatchedEmbeddingReward
 from imitation_agent.evaluate import DemoReplayPolicy, IdlePolicy, evaluate
 from kuka_sim import DemoConfig, episode_seed, make_cameras, record_demonstration
 
 CAMERA = make_cameras(1, 24)[0]
 PROJECTION = np.random.default_rng(0).normal(size=(24 * 24 * 3, 6)).astype(np.float32) / 50
+DECODER = PoseDecoder(np.random.default_rng(1).normal(size=(7, 6)), np.arange(7.0))
 
 
 def embed(frames: np.ndarray) -> np.ndarray:
@@ -92,14 +93,40 @@ def test_same_seed_same_rollout(demos):
     assert not np.array_equal(rollout(3), rollout(4))
 
 
-def test_batched_and_unbatched_rewards_agree_across_resets(demos):
-    config = EnvConfig()
-    unbatched = DummyVecEnv([lambda: ImitationEnv(demos, config, embedder=embed)] * 2)
+def test_pose_features_are_the_pose_head_of_own_and_target_embeddings(demos):
+    config = EnvConfig(pose_features=True, lookahead=2)
+    with pytest.raises(ValueError, match="self-regression"):
+        ImitationEnv(demos, config, embedder=embed)
+    with pytest.raises(ValueError, match="expected 6-d to 7"):
+        ImitationEnv(
+            demos, config, embedder=embed, pose_decoder=PoseDecoder(np.ones((7, 5)), np.zeros(7))
+        )
+    env = ImitationEnv(demos, config, embedder=embed, pose_decoder=DECODER)
+    check_env(env)
+    env.reset(seed=0, options={"demo": 2})
+    obs = env.step(np.full(7, -0.2, np.float32))[0]
+    w = embed(env.render()[None])[0]
+    assert obs.shape == (7 + 7 + 6 * 3 + 7 + 7 + 1,)
+    np.testing.assert_allclose(obs[env.layout.pose_w], DECODER(w), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        obs[env.layout.pose_target], DECODER(demos[2].embeddings[3]), rtol=1e-5, atol=1e-5
+    )
+    assert obs[-1] == pytest.approx(1 / 39)
+
+
+@pytest.mark.parametrize("pose_features", [False, True])
+def test_batched_and_unbatched_rewards_agree_across_resets(demos, pose_features):
+    config = EnvConfig(pose_features=pose_features)
+    decoder = DECODER if pose_features else None
+    unbatched = DummyVecEnv(
+        [lambda: ImitationEnv(demos, config, embedder=embed, pose_decoder=decoder)] * 2
+    )
     batched = BatchedEmbeddingReward(
-        DummyVecEnv([lambda: ImitationEnv(demos, config)] * 2),
+        DummyVecEnv([lambda: ImitationEnv(demos, config, pose_decoder=decoder)] * 2),
         embed,
         ImitationEnv.layout_for(demos, config),
         config.reward_config,
+        decoder,
     )
     unbatched.seed(1)
     batched.seed(1)

@@ -75,6 +75,53 @@ def test_training_lowers_the_loss_and_reports_accuracy():
     assert 0.0 <= metrics["val/triplet_accuracy_margin"] <= metrics["val/triplet_accuracy"] <= 1
 
 
+def square_positions(episodes: list[list[np.ndarray]]) -> list[np.ndarray]:
+    """A stand-in for proprioception: the square's left edge and top edge (one row per frame)."""
+    out = []
+    for episode in episodes:
+        lit = episode[0][..., 0] > 0
+        x = lit.any(axis=1).argmax(axis=1) / 32.0
+        y = lit.any(axis=2).argmax(axis=1) / 32.0
+        out.append(np.stack([x, y], axis=1).astype(np.float32))
+    return out
+
+
+@pytest.mark.parametrize("architecture", ["tcn", "smak"])
+def test_self_regression_trains_a_pose_head_that_checkpoints_carry(architecture):
+    from tcn_embedding.factory import load_model_state
+
+    data = synthetic_episodes(3)
+    joints = square_positions(data)
+    config = TrainConfig(
+        **{**TINY, "augment": False, "triplets_per_video": 24},
+        architecture=architecture,
+        self_regression=5.0,
+        pose_joints=2,
+    )
+    trainer = EmbeddingTrainer(config, data, data[:1], train_joints=joints)
+    rmse = [trainer.train_epoch()["train/pose_rmse"] for _ in range(6)]
+    assert rmse[-1] < rmse[0]
+    model = load_model_state(trainer.state_dict())
+    weight, bias = model.pose_decoder()
+    assert weight.shape == (2, 32) and bias.shape == (2,)
+    z = model.embed(data[0][0][:5])
+    np.testing.assert_allclose(
+        z.numpy() @ weight.T + bias, model.pose(z).detach().numpy(), atol=1e-4
+    )
+    assert EmbeddingTrainer(TrainConfig(**TINY), data).model.pose_decoder() is None
+
+
+def test_self_regression_needs_one_joint_row_per_frame():
+    data = synthetic_episodes(2)
+    config = TrainConfig(**TINY, self_regression=1.0, pose_joints=2)
+    with pytest.raises(ValueError, match="joint positions"):
+        EmbeddingTrainer(config, data)
+    with pytest.raises(ValueError, match=r"shaped \(39, 2\), expected \(40, 2\)"):
+        EmbeddingTrainer(config, data, train_joints=[q[:-1] for q in square_positions(data)])
+    with pytest.raises(ValueError, match="no pose head"):
+        EmbeddingTrainer(TrainConfig(**TINY), data).model.pose(torch.zeros(1, 32))
+
+
 def test_multi_view_npairs_trains():
     data = synthetic_episodes(2, views=2)
     trainer = EmbeddingTrainer(TrainConfig(**{**TINY, "loss": "npairs"}), data, data[:1])

@@ -20,9 +20,10 @@ Topics (relative names):
 
 Observation, exactly as :class:`imitation_agent.ImitationEnv` builds it (``ObsLayout``):
 ``q``, ``qd``, ``w_t`` (latest ``tcn/embedding``), ``v_t`` = the demo's embedding at
-``t`` = the latest ``demo/frame_index``, ``v_{t+k}`` and ``t / (T - 1)`` when the agent's
-config asks for them. The demo's embeddings are computed once at start from the ``demo``
-bag with the agent's TCN (``embedding``, default: the agent run's).
+``t`` = the latest ``demo/frame_index``, ``v_{t+k}``, the pose head's readings of ``w_t``
+and ``v_{t+k}`` and ``t / (T - 1)`` when the agent's config asks for them. The demo's
+embeddings are computed once at start from the ``demo`` bag with the agent's TCN
+(``embedding``, default: the agent run's).
 
 Modes: ``deploy`` loads ``agent`` (``checkpoints/last.zip`` + ``last_norm.npz``) and acts
 deterministically. ``learn`` runs ``PPO.learn`` for ``learn_steps`` in a background thread
@@ -47,7 +48,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float32, Float32MultiArray, Float64MultiArray, Int32
 
-from imitation_agent.env import ObsLayout
+from imitation_agent.env import ObsLayout, PoseDecoder, build_observation, check_pose_decoder
 from imitation_agent.train import AgentConfig
 from kuka_sim import SimConfig
 from tcn.nodes.ros_env import declare
@@ -66,23 +67,12 @@ def observation(
     w: np.ndarray,
     demo_embeddings: np.ndarray,
     t: int,
+    decoder: PoseDecoder | None = None,
 ) -> np.ndarray:
-    """The flat observation ``(layout.size,)`` float32 of ``ImitationEnv._observe`` at step t.
-
-    ``demo_embeddings`` is the demonstration's ``(T, D)``; ``t`` is clamped to ``[0, T-1]``.
-    """
-    T = len(demo_embeddings)
-    t = min(max(int(t), 0), T - 1)
-    obs = np.zeros(layout.size, dtype=np.float32)
-    obs[layout.q] = q
-    obs[layout.qd] = qd
-    obs[layout.w] = w
-    obs[layout.v] = demo_embeddings[t]
-    if layout.lookahead:
-        obs[layout.ahead] = demo_embeddings[min(t + lookahead, T - 1)]
-    if layout.time_feature:
-        obs[-1] = t / (T - 1)
-    return obs
+    """The flat observation ``(layout.size,)`` float32 of ``ImitationEnv._observe`` at step t
+    (:func:`imitation_agent.env.build_observation`), ``t`` clamped to ``[0, T-1]``."""
+    t = min(max(int(t), 0), len(demo_embeddings) - 1)
+    return build_observation(layout, lookahead, q, qd, w, demo_embeddings, t, decoder)
 
 
 def command(
@@ -170,11 +160,16 @@ class ImitationAgentNode(Node):
         if not self.embedding_path:
             raise ValueError("parameter 'embedding' is required without an agent run")
         self.demo_path = demo
-        self.demo_embeddings, sim = self._embed_demo(demo, self.embedding_path)
+        self.demo_embeddings, sim, self.pose_decoder = self._embed_demo(demo, self.embedding_path)
         self.max_torques = np.asarray(sim.max_torques, dtype=np.float64)
         self.layout = ObsLayout(
-            self.demo_embeddings.shape[1], self.config.lookahead > 0, self.config.time_feature
+            self.demo_embeddings.shape[1],
+            self.config.lookahead > 0,
+            self.config.time_feature,
+            self.config.pose_features,
         )
+        if self.layout.pose:
+            check_pose_decoder(self.pose_decoder, self.layout.embedding_dim)
 
         self.commands = 0
         self.skipped = 0
@@ -217,7 +212,8 @@ class ImitationAgentNode(Node):
 
     # ------------------------------------------------------------------ setup
     @staticmethod
-    def _embed_demo(demo: str, embedding: str) -> tuple[np.ndarray, SimConfig]:
+    def _embed_demo(demo: str, embedding: str) -> tuple[np.ndarray, SimConfig, PoseDecoder | None]:
+        from tcn.agent_run import pose_decoder_of
         from tcn.bags import read_episode
         from tcn.embedding_run import load_embedding_model
 
@@ -227,7 +223,7 @@ class ImitationAgentNode(Node):
         if len(embeddings) < 2:
             raise ValueError(f"demo {demo}: needs at least 2 frames, has {len(embeddings)}")
         sim = SimConfig.from_dict(episode.info["sim"]) if "sim" in episode.info else SimConfig()
-        return embeddings, sim
+        return embeddings, sim, pose_decoder_of(model)
 
     def _load_policy(self, agent: Path):
         from stable_baselines3 import PPO
@@ -345,7 +341,16 @@ class ImitationAgentNode(Node):
         q, qd, w, t = self._q, self._qd, self._w, self._t
         if q is None or qd is None or w is None or t is None:
             return None
-        return observation(self.layout, self.config.lookahead, q, qd, w, self.demo_embeddings, t)
+        return observation(
+            self.layout,
+            self.config.lookahead,
+            q,
+            qd,
+            w,
+            self.demo_embeddings,
+            t,
+            self.pose_decoder,
+        )
 
     def _tick(self) -> None:
         obs = self.current_observation()
