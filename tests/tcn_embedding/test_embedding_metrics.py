@@ -9,6 +9,7 @@ from tcn_embedding.metrics import (
     alignment_error,
     classification_error,
     classification_errors,
+    frame_classification_error,
     joint_attributes,
     joint_attributes_for_episodes,
     joint_probe_r2,
@@ -146,7 +147,7 @@ def ramp_then_still(moving: int = 60, still: int = 30) -> np.ndarray:
 def test_joint_attributes_by_hand() -> None:
     q = ramp_then_still()
     labels = joint_attributes(q)
-    assert set(labels) == {"phase", "moving", "joint_band"}
+    assert set(labels) == {"a1_band", "a2_band", "a4_band", "phase", "moving"}
     assert all(v.shape == (90,) and v.dtype == np.int64 for v in labels.values())
     # progress is t / 59 while moving, then 1
     t = np.arange(90)
@@ -154,8 +155,10 @@ def test_joint_attributes_by_hand() -> None:
     assert np.array_equal(labels["phase"], expected_phase)
     # central differences: moving up to frame 59 (half speed there), still from 60
     assert np.array_equal(labels["moving"], (t <= 59).astype(int))
-    # joint 1 = -1 + 2 min(t, 59)/59 over its range [-1, 1] -> same thirds as progress
-    assert np.array_equal(labels["joint_band"], expected_phase)
+    # A2 = -1 + 2 min(t, 59)/59 and A4 = 0.5 s over their own ranges -> thirds of progress
+    assert np.array_equal(labels["a2_band"], expected_phase)
+    assert np.array_equal(labels["a4_band"], expected_phase)
+    assert (labels["a1_band"] == 0).all()  # A1 never moves
 
 
 def test_joint_attributes_of_a_still_arm_are_all_zero() -> None:
@@ -164,15 +167,23 @@ def test_joint_attributes_of_a_still_arm_are_all_zero() -> None:
 
 
 def test_joint_bands_share_one_range_across_episodes() -> None:
-    low, high = ramp_then_still(), ramp_then_still() + 2.0  # joint 1 in [-1, 1] and [1, 3]
-    per_episode = joint_attributes_for_episodes([low, high])
-    assert list(per_episode) == ["phase", "moving", "joint_band"]
-    for q, got in zip([low, high], per_episode["joint_band"], strict=True):
-        assert np.array_equal(got, joint_attributes(q, band_range=(-1.0, 3.0))["joint_band"])
-    assert set(per_episode["joint_band"][0]) == {0, 1}
-    assert set(per_episode["joint_band"][1]) == {1, 2}
-    with pytest.raises(ValueError, match="band_joint"):
-        joint_attributes(low, band_joint=7)
+    low, high = ramp_then_still(), ramp_then_still() + 2.0  # A2 in [-1, 1] and [1, 3]
+    per_episode = joint_attributes_for_episodes([low, high], band_joints=(1,))
+    assert list(per_episode) == ["a2_band", "phase", "moving"]
+    for q, got in zip([low, high], per_episode["a2_band"], strict=True):
+        expected = joint_attributes(q, band_joints=(1,), band_ranges=[(-1.0, 3.0)])["a2_band"]
+        assert np.array_equal(got, expected)
+    assert set(per_episode["a2_band"][0]) == {0, 1}
+    assert set(per_episode["a2_band"][1]) == {1, 2}
+    with pytest.raises(ValueError, match="band_joints"):
+        joint_attributes(low, band_joints=(7,))
+
+
+def test_headline_classification_error_averages_what_one_frame_shows() -> None:
+    errors = {"a1_band": 0.1, "a2_band": 0.3, "phase": 0.6, "moving": 0.4}
+    assert frame_classification_error(errors) == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="no \\*_band attribute"):
+        frame_classification_error({"phase": 0.5})
 
 
 # --- joint probe ---------------------------------------------------------------------------
