@@ -28,7 +28,8 @@ class BatchedEmbeddingReward(VecEnvWrapper):
         layout: the envs' observation layout.
         reward_config: the TCN reward constants, or None to keep the envs' rewards
             (oracle and pixel rewards need no embedding).
-        pose_decoder: the embedding's pose head, when the layout has pose features.
+        pose_decoder: the embedding's pose head, for pose features read by the head (None
+            leaves the envs' pose features as they are: ground truth, or none).
     """
 
     def __init__(
@@ -40,8 +41,6 @@ class BatchedEmbeddingReward(VecEnvWrapper):
         pose_decoder: PoseDecoder | None = None,
     ) -> None:
         super().__init__(venv)
-        if layout.pose and pose_decoder is None:
-            raise ValueError("the observation has pose features: pass the pose_decoder")
         self.pose_decoder = pose_decoder
         self.embedder = embedder
         self.layout = layout

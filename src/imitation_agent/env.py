@@ -47,6 +47,7 @@ Embedder = Callable[[np.ndarray], np.ndarray]
 """uint8 frames ``(N, H, W, 3)`` -> embeddings ``(N, D)`` float32."""
 
 REWARDS = ("tcn", "oracle", "pixels")
+POSE_SOURCES = ("head", "truth")
 POSE_JOINTS = 7
 ACTIONS = ("position_delta", "torque")
 SUCCESS_THRESHOLD = 0.2  # rad, final joint-space L2 error (ARCHITECTURE.md)
@@ -126,6 +127,10 @@ class EnvConfig:
         lookahead: also observe the demonstration's embedding ``k`` steps ahead (0: no).
         pose_features: also observe the pose head's reading of ``w_t`` and of the
             demonstration's embedding ``k`` steps ahead (needs a :class:`PoseDecoder`).
+        pose_source: ``head`` (the above) or ``truth``: the arm's measured joints and the
+            demonstration's recorded joints at ``t + k`` instead, a diagnostic upper bound
+            (what the policy reaches when the pose is read perfectly), like the oracle
+            reward.
         time_feature: also observe ``t / T``.
         reward_alpha, reward_beta, reward_gamma: the TCN reward's constants.
     """
@@ -136,6 +141,7 @@ class EnvConfig:
     torque_fraction: float = 0.25
     lookahead: int = 1
     pose_features: bool = False
+    pose_source: str = "head"
     time_feature: bool = True
     reward_alpha: float = RewardConfig.alpha
     reward_beta: float = RewardConfig.beta
@@ -146,6 +152,10 @@ class EnvConfig:
             raise ValueError(f"reward must be one of {REWARDS}, got {self.reward!r}")
         if self.action not in ACTIONS:
             raise ValueError(f"action must be one of {ACTIONS}, got {self.action!r}")
+        if self.pose_source not in POSE_SOURCES:
+            raise ValueError(
+                f"pose_source must be one of {POSE_SOURCES}, got {self.pose_source!r}"
+            )
         if self.lookahead < 0:
             raise ValueError(f"lookahead must be >= 0, got {self.lookahead}")
         if not 0 < self.torque_fraction <= 1:
@@ -216,11 +226,11 @@ class ObsLayout:
 def set_own_embedding(
     obs: np.ndarray, layout: ObsLayout, w: np.ndarray, decoder: PoseDecoder | None
 ) -> None:
-    """Write the agent's embedding ``w`` (and its pose reading) into observation(s) ``obs``
-    (``(size,)`` or ``(N, size)`` with ``w`` ``(D,)`` or ``(N, D)``), in place."""
+    """Write the agent's embedding ``w`` (and, with a ``decoder``, its pose reading) into
+    observation(s) ``obs`` (``(size,)`` or ``(N, size)`` with ``w`` ``(D,)`` or ``(N, D)``),
+    in place."""
     obs[..., layout.w] = w
-    if layout.pose:
-        assert decoder is not None  # ImitationEnv and the node check this up front
+    if layout.pose and decoder is not None:
         obs[..., layout.pose_w] = decoder(w)
 
 
@@ -233,10 +243,13 @@ def build_observation(
     demo_embeddings: np.ndarray,
     t: int,
     decoder: PoseDecoder | None = None,
+    demo_joints: np.ndarray | None = None,
 ) -> np.ndarray:
     """The flat observation ``(layout.size,)`` float32 at step ``t`` of a demonstration with
     embeddings ``demo_embeddings (T, D)``; ``w`` None leaves ``w_t`` (and its pose) zero for
-    :class:`~imitation_agent.batched_reward.BatchedEmbeddingReward` to fill."""
+    :class:`~imitation_agent.batched_reward.BatchedEmbeddingReward` to fill. Pose features
+    come from ``decoder``, or with ``demo_joints (T, 7)`` from the truth (``q`` and the
+    demonstration's joints)."""
     last = len(demo_embeddings) - 1
     obs = np.zeros(layout.size, dtype=np.float32)
     obs[layout.q] = q
@@ -245,8 +258,11 @@ def build_observation(
     target = demo_embeddings[min(t + lookahead, last)]
     if layout.lookahead:
         obs[layout.ahead] = target
-    if layout.pose:
-        assert decoder is not None
+    if layout.pose and demo_joints is not None:
+        obs[layout.pose_w] = q
+        obs[layout.pose_target] = demo_joints[min(t + lookahead, last)]
+    elif layout.pose:
+        assert decoder is not None  # ImitationEnv and the node check this up front
         obs[layout.pose_target] = decoder(target)
     if w is not None:
         set_own_embedding(obs, layout, w, decoder)
@@ -277,8 +293,10 @@ class ImitationEnv(gym.Env):
         self.config = config or EnvConfig()
         self.embedder = embedder
         self.pose_decoder = pose_decoder
-        if self.config.pose_features:
+        if self.config.pose_features and self.config.pose_source == "head":
             check_pose_decoder(pose_decoder, self.demos[0].embeddings.shape[1])
+        elif pose_decoder is not None:
+            raise ValueError("a pose decoder is only used with pose_source 'head'")
         dims = {d.embeddings.shape[1] for d in self.demos}
         if len(dims) != 1:
             raise ValueError(f"demonstrations have different embedding sizes {sorted(dims)}")
@@ -357,8 +375,17 @@ class ImitationEnv(gym.Env):
         q, qd = self.sim.joint_state()
         frame = self.sim.render(demo.camera)
         w = None if self.embedder is None else self.embedder(frame[None])[0]
+        truth = self.config.pose_source == "truth"
         obs = build_observation(
-            layout, self.config.lookahead, q, qd, w, demo.embeddings, t, self.pose_decoder
+            layout,
+            self.config.lookahead,
+            q,
+            qd,
+            w,
+            demo.embeddings,
+            t,
+            self.pose_decoder,
+            demo.joint_positions if truth else None,
         )
         joint_error = float(np.linalg.norm(q - demo.joint_positions[t]))
         info: dict[str, Any] = {

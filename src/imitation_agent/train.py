@@ -42,6 +42,7 @@ class AgentConfig:
     torque_fraction: float = 0.25
     lookahead: int = 1
     pose_features: bool = False
+    pose_source: str = "head"
     time_feature: bool = True
     reward_alpha: float = 1.0
     reward_beta: float = 1.0
@@ -143,6 +144,8 @@ def make_vec_env(
 ) -> VecEnv:
     """The vector env stack of the module docstring, without VecNormalize."""
     env_config = config.env_config()
+    if not (env_config.pose_features and env_config.pose_source == "head"):
+        pose_decoder = None
     inner = None if config.batched_reward else embedder
     factories = [
         _make_env(demos, env_config, config.seed + rank, inner, pose_decoder)

@@ -139,7 +139,7 @@ def train_agent_run(
         check_resume(run, read_config(run)["agent"], config, RESUMABLE_CHANGES)
 
     model_tcn = load_embedding_model(embedding_ckpt)
-    if config.pose_features and model_tcn.pose_decoder() is None:
+    if config.pose_features and config.pose_source == "head" and model_tcn.pose_decoder() is None:
         raise TcnError(
             f"--pose-features needs an embedding with a pose head; {embedding_ckpt} has none "
             f"(train it with tcn train-embedding --self-regression WEIGHT)"
@@ -254,7 +254,8 @@ def evaluate_agent_run(
     model_tcn = load_embedding_model(embedding)
     _, val_split = _splits(data)
     demos = load_demonstrations(data, val_split, model_tcn, keep_frames=True, limit=episodes)
-    decoder = pose_decoder_of(model_tcn)
+    head_pose = config.pose_features and config.pose_source == "head"
+    decoder = pose_decoder_of(model_tcn) if head_pose else None
     env = ImitationEnv(
         demos, config.env_config(), embedder=embedder_of(model_tcn), pose_decoder=decoder
     )

@@ -114,6 +114,19 @@ def test_pose_features_are_the_pose_head_of_own_and_target_embeddings(demos):
     assert obs[-1] == pytest.approx(1 / 39)
 
 
+def test_truth_pose_features_are_the_measured_and_recorded_joints(demos):
+    config = EnvConfig(pose_features=True, pose_source="truth", lookahead=2)
+    with pytest.raises(ValueError, match="only used with pose_source 'head'"):
+        ImitationEnv(demos, config, embedder=embed, pose_decoder=DECODER)
+    env = ImitationEnv(demos, config, embedder=embed)
+    env.reset(seed=0, options={"demo": 1})
+    obs = env.step(np.full(7, 0.4, np.float32))[0]
+    np.testing.assert_allclose(obs[env.layout.pose_w], env.sim.joint_positions(), atol=1e-6)
+    np.testing.assert_allclose(obs[env.layout.pose_target], demos[1].joint_positions[3], atol=1e-6)
+    with pytest.raises(ValueError, match="pose_source must be one of"):
+        EnvConfig(pose_source="guess")
+
+
 @pytest.mark.parametrize("pose_features", [False, True])
 def test_batched_and_unbatched_rewards_agree_across_resets(demos, pose_features):
     config = EnvConfig(pose_features=pose_features)

@@ -168,6 +168,11 @@ class ImitationAgentNode(Node):
             self.config.time_feature,
             self.config.pose_features,
         )
+        if self.layout.pose and self.config.pose_source != "head":
+            raise ValueError(
+                f"pose_source {self.config.pose_source!r} reads the simulator's ground truth; "
+                f"a deployed agent needs pose_source 'head'"
+            )
         if self.layout.pose:
             check_pose_decoder(self.pose_decoder, self.layout.embedding_dim)
 
