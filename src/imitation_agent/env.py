@@ -164,6 +164,11 @@ class EnvConfig:
             raise ValueError(f"max_position_delta must be > 0, got {self.max_position_delta}")
 
     @property
+    def pose_from_head(self) -> bool:
+        """Whether the observation's pose features come from a :class:`PoseDecoder`."""
+        return self.pose_features and self.pose_source == "head"
+
+    @property
     def reward_config(self) -> RewardConfig:
         return RewardConfig(self.reward_alpha, self.reward_beta, self.reward_gamma)
 
@@ -293,7 +298,7 @@ class ImitationEnv(gym.Env):
         self.config = config or EnvConfig()
         self.embedder = embedder
         self.pose_decoder = pose_decoder
-        if self.config.pose_features and self.config.pose_source == "head":
+        if self.config.pose_from_head:
             check_pose_decoder(pose_decoder, self.demos[0].embeddings.shape[1])
         elif pose_decoder is not None:
             raise ValueError("a pose decoder is only used with pose_source 'head'")

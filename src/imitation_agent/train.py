@@ -144,8 +144,6 @@ def make_vec_env(
 ) -> VecEnv:
     """The vector env stack of the module docstring, without VecNormalize."""
     env_config = config.env_config()
-    if not (env_config.pose_features and env_config.pose_source == "head"):
-        pose_decoder = None
     inner = None if config.batched_reward else embedder
     factories = [
         _make_env(demos, env_config, config.seed + rank, inner, pose_decoder)

@@ -96,6 +96,20 @@ def pose_decoder_of(model: Any):
     return None if head is None else PoseDecoder(*head)
 
 
+def pose_decoder_for(model: Any, config: Any, checkpoint: Path | str):
+    """The pose decoder an agent of ``config`` observes through (None unless its pose
+    features come from the head); a ``TcnError`` when it needs one the embedding lacks."""
+    if not config.env_config().pose_from_head:
+        return None
+    decoder = pose_decoder_of(model)
+    if decoder is None:
+        raise TcnError(
+            f"--pose-features needs an embedding with a pose head; {checkpoint} has none "
+            f"(train it with tcn train-embedding --self-regression WEIGHT)"
+        )
+    return decoder
+
+
 def save_agent_checkpoint(model: Any, venv: Any, directory: Path, timesteps: int) -> None:
     """Atomically write last.zip, last_norm.npz and progress.json (train-agent, learn mode)."""
     from imitation_agent.train import normalization_state
@@ -139,11 +153,7 @@ def train_agent_run(
         check_resume(run, read_config(run)["agent"], config, RESUMABLE_CHANGES)
 
     model_tcn = load_embedding_model(embedding_ckpt)
-    if config.pose_features and config.pose_source == "head" and model_tcn.pose_decoder() is None:
-        raise TcnError(
-            f"--pose-features needs an embedding with a pose head; {embedding_ckpt} has none "
-            f"(train it with tcn train-embedding --self-regression WEIGHT)"
-        )
+    decoder = pose_decoder_for(model_tcn, config, embedding_ckpt)
     train_split, _ = _splits(data)
     demos = load_demonstrations(
         data, train_split, model_tcn, keep_frames=config.reward == "pixels"
@@ -161,9 +171,7 @@ def train_agent_run(
         },
     )
 
-    venv = normalize(
-        make_vec_env(demos, config, embedder_of(model_tcn), pose_decoder_of(model_tcn)), config
-    )
+    venv = normalize(make_vec_env(demos, config, embedder_of(model_tcn), decoder), config)
     done = 0
     if has_checkpoint:
         with np.load(ckpts / NORM) as state:
@@ -254,8 +262,7 @@ def evaluate_agent_run(
     model_tcn = load_embedding_model(embedding)
     _, val_split = _splits(data)
     demos = load_demonstrations(data, val_split, model_tcn, keep_frames=True, limit=episodes)
-    head_pose = config.pose_features and config.pose_source == "head"
-    decoder = pose_decoder_of(model_tcn) if head_pose else None
+    decoder = pose_decoder_for(model_tcn, config, embedding)
     env = ImitationEnv(
         demos, config.env_config(), embedder=embedder_of(model_tcn), pose_decoder=decoder
     )

@@ -168,7 +168,7 @@ class ImitationAgentNode(Node):
             self.config.time_feature,
             self.config.pose_features,
         )
-        if self.layout.pose and self.config.pose_source != "head":
+        if self.layout.pose and not self.config.env_config().pose_from_head:
             raise ValueError(
                 f"pose_source {self.config.pose_source!r} reads the simulator's ground truth; "
                 f"a deployed agent needs pose_source 'head'"
