@@ -8,7 +8,9 @@ position against the flange position at the demonstration's final joints).
 A policy is any callable ``obs -> action``. :class:`DemoReplayPolicy` (reads
 the demonstration's joints: a harness check, not an agent), :class:`IdlePolicy`
 and :class:`RandomPolicy` are the references that prove the harness measures
-what it claims.
+what it claims. :class:`ServoPolicy`, a proportional law on the observation's pose
+features, is the reference for the observation: what a fixed feedback law reaches
+seeing only what the learnt policy sees.
 """
 
 from __future__ import annotations
@@ -101,6 +103,27 @@ class DemoReplayPolicy:
         target = env.demo.joint_positions[min(env.t + 1, len(env.demo) - 1)]
         delta = target - env.sim.position_target
         return np.clip(delta / env.config.max_position_delta, -1.0, 1.0).astype(np.float32)
+
+
+class ServoPolicy:
+    """Proportional law on the observed pose error: ``a = clip(gain * e / delta)``.
+
+    ``e`` is the observation's ``pose_error`` slot (the pose head's reading of the
+    demonstration's ``v_{t+k}`` minus its reading of the agent's ``w_t``, or the truth with
+    ``pose_source="truth"``), ``delta`` the env's ``max_position_delta``. It reads nothing
+    but the observation, so it shows what the observation allows a policy to reach.
+    """
+
+    def __init__(self, env: ImitationEnv, gain: float = 1.0) -> None:
+        if env.config.action != "position_delta" or not env.config.pose_features:
+            raise ValueError("ServoPolicy needs position_delta actions and pose_features")
+        if gain <= 0:
+            raise ValueError(f"gain must be > 0, got {gain}")
+        self.slot = env.layout.pose_error
+        self.scale = gain / env.config.max_position_delta
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        return np.clip(obs[self.slot] * self.scale, -1.0, 1.0).astype(np.float32)
 
 
 class IdlePolicy:

@@ -237,13 +237,18 @@ def evaluate_agent_run(
     embedding: Path | None = None,
     episodes: int | None = None,
     video: bool = True,
+    pose_source: str = "head",
 ) -> dict[str, Any]:
-    """Roll a trained agent (or a baseline policy) out on held-out demonstrations."""
+    """Roll a trained agent (or a baseline policy) out on held-out demonstrations.
+
+    ``pose_source`` chooses where the ``servo`` baseline reads the pose: the embedding's
+    pose head (``head``) or the simulator (``truth``)."""
     from imitation_agent import EnvConfig, ImitationEnv
     from imitation_agent.evaluate import (
         DemoReplayPolicy,
         IdlePolicy,
         RandomPolicy,
+        ServoPolicy,
         evaluate,
     )
     from imitation_agent.train import AgentConfig, normalized_policy
@@ -257,6 +262,8 @@ def evaluate_agent_run(
         embedding = Path(saved["embedding"]) if embedding is None else embedding
     elif embedding is None:
         raise TcnError("a baseline needs --embedding (the observation holds TCN embeddings)")
+    elif baseline == "servo":
+        config = AgentConfig(pose_features=True, pose_source=pose_source)
     else:
         config = AgentConfig()
     model_tcn = load_embedding_model(embedding)
@@ -284,6 +291,7 @@ def evaluate_agent_run(
             "random": lambda: RandomPolicy(0),
             "idle": IdlePolicy,
             "replay": lambda: DemoReplayPolicy(env),
+            "servo": lambda: ServoPolicy(env),
         }
         if baseline not in policies:
             raise TcnError(f"unknown baseline {baseline!r}; expected one of {sorted(policies)}")

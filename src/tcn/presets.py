@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -65,9 +66,19 @@ def add_flags(parser: argparse.ArgumentParser, config_type: type) -> list[str]:
     return names
 
 
-def config_from_args(kind: str, args: argparse.Namespace, config_type: type) -> Any:
-    """The preset ``args.preset`` of ``kind`` with every flag the user gave applied."""
-    values = load(kind, args.preset)
+def config_from_args(
+    kind: str,
+    args: argparse.Namespace,
+    config_type: type,
+    resume_from: Mapping[str, Any] | None = None,
+) -> Any:
+    """The preset ``args.preset`` of ``kind`` with every flag the user gave applied.
+
+    ``resume_from`` (``--resume`` of a run that exists: its stored settings) replaces the
+    preset, so a run resumes as it was started whatever the preset says today; flags
+    still apply (the resume check refuses the ones that may not change).
+    """
+    values = load(kind, args.preset) if resume_from is None else dict(resume_from)
     names = [f.name for f in dataclasses.fields(config_type)]
     values.update({n: getattr(args, n) for n in names if getattr(args, n) is not None})
     return config_type.from_dict(values)

@@ -67,6 +67,15 @@ def read_config(run: Path) -> dict[str, Any]:
     return yaml.safe_load((Path(run) / CONFIG).read_text())
 
 
+def stored_settings(run: Path | str, section: str, resume: bool) -> dict[str, Any] | None:
+    """With ``resume``, the settings section (``train``, ``agent``) of ``run``'s config if the
+    run exists, else None: what ``--resume`` starts from instead of a preset."""
+    path = Path(run) / CONFIG
+    if not resume or not path.is_file():
+        return None
+    return dict(read_config(run).get(section) or {})
+
+
 def write_history(run: Path, history: list[dict[str, Any]]) -> None:
     """Rewrite ``history.jsonl`` (the checkpoint holds the same list, the source of truth)."""
     with atomic_path(Path(run) / "history.jsonl") as tmp:

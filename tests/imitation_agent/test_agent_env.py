@@ -9,7 +9,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 from imitation_agent import ENV_ID, Demonstration, EnvConfig, ImitationEnv, PoseDecoder
 from imitation_agent.batched_reward import BatchedEmbeddingReward
-from imitation_agent.evaluate import DemoReplayPolicy, IdlePolicy, evaluate
+from imitation_agent.evaluate import DemoReplayPolicy, IdlePolicy, ServoPolicy, evaluate
 from kuka_sim import DemoConfig, episode_seed, make_cameras, record_demonstration
 
 CAMERA = make_cameras(1, 24)[0]
@@ -106,11 +106,11 @@ def test_pose_features_are_the_pose_head_of_own_and_target_embeddings(demos):
     env.reset(seed=0, options={"demo": 2})
     obs = env.step(np.full(7, -0.2, np.float32))[0]
     w = embed(env.render()[None])[0]
-    assert obs.shape == (7 + 7 + 6 * 3 + 7 + 7 + 1,)
+    assert obs.shape == (7 + 7 + 6 * 3 + 7 + 7 + 7 + 1,)
     np.testing.assert_allclose(obs[env.layout.pose_w], DECODER(w), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(
-        obs[env.layout.pose_target], DECODER(demos[2].embeddings[3]), rtol=1e-5, atol=1e-5
-    )
+    target = DECODER(demos[2].embeddings[3])
+    np.testing.assert_allclose(obs[env.layout.pose_target], target, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(obs[env.layout.pose_error], target - DECODER(w), atol=1e-4)
     assert obs[-1] == pytest.approx(1 / 39)
 
 
@@ -123,6 +123,11 @@ def test_truth_pose_features_are_the_measured_and_recorded_joints(demos):
     obs = env.step(np.full(7, 0.4, np.float32))[0]
     np.testing.assert_allclose(obs[env.layout.pose_w], env.sim.joint_positions(), atol=1e-6)
     np.testing.assert_allclose(obs[env.layout.pose_target], demos[1].joint_positions[3], atol=1e-6)
+    np.testing.assert_allclose(
+        obs[env.layout.pose_error],
+        demos[1].joint_positions[3] - env.sim.joint_positions(),
+        atol=1e-6,
+    )
     with pytest.raises(ValueError, match="pose_source must be one of"):
         EnvConfig(pose_source="guess")
 
@@ -168,6 +173,19 @@ def test_harness_replay_succeeds_and_idle_fails(demos):
     assert replay["final_ee_error"] < 0.01
     assert idle["success_rate"] == 0.0 and idle["final_joint_error"] > 1.0
     assert len(results[0].joint_errors) == 40 and len(results[0].rewards) == 39
+
+
+def test_servo_on_true_pose_features_imitates_and_needs_them(demos):
+    """The observation's pose error is enough for a fixed law: the servo on the truth
+    succeeds everywhere; on a head that reads nothing useful it does not."""
+    truth = ImitationEnv(demos, EnvConfig(pose_features=True, pose_source="truth"), embed)
+    servo, _ = evaluate(truth, ServoPolicy(truth))
+    assert servo["success_rate"] == 1.0 and servo["final_joint_error"] < 0.05
+    blind = PoseDecoder(np.zeros((7, 6)), np.zeros(7))
+    head = ImitationEnv(demos, EnvConfig(pose_features=True), embed, pose_decoder=blind)
+    assert evaluate(head, ServoPolicy(head))[0]["success_rate"] == 0.0
+    with pytest.raises(ValueError, match="needs position_delta actions and pose_features"):
+        ServoPolicy(ImitationEnv(demos, embedder=embed))
 
 
 def test_torque_actions_move_the_arm(demos):

@@ -81,7 +81,10 @@ def test_train_resume_evaluate(setup, tmp_path, capsys):
     assert json.loads((run / "checkpoints" / "progress.json").read_text())["timesteps"] == 64
     assert main([*train, "--timesteps", "128"]) == 2
     assert "pass --resume" in capsys.readouterr().err
-    assert main([*train, "--timesteps", "128", "--resume"]) == 0
+    resume = ["train-agent", "--embedding", str(checkpoint), "--demos", str(data)]
+    assert (
+        main([*resume, "--out", str(run), "--timesteps", "128", "--resume"]) == 0
+    )  # own settings
     assert json.loads((run / "checkpoints" / "progress.json").read_text())["timesteps"] == 128
 
     out = tmp_path / "eval"

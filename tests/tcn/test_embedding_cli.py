@@ -75,7 +75,12 @@ def test_train_resume_embed_evaluate(dataset, tmp_path, capsys):
     assert main([*train, "--epochs", "1"]) == 0
     assert main([*train, "--epochs", "2"]) == 2  # an existing run needs --resume
     assert "pass --resume" in capsys.readouterr().err
-    assert main([*train, "--epochs", "2", "--resume"]) == 0  # continue, as after an interruption
+    # Continue, as after an interruption: the run's own settings, not the preset's, so the
+    # flags it was started with need not be repeated; ones that may not change are refused.
+    resume = ["train-embedding", "--data", str(dataset), "--out", str(run), "--resume"]
+    assert main([*resume, "--epochs", "2", "--lr", "0.5"]) == 2
+    assert "lr: " in capsys.readouterr().err
+    assert main([*resume, "--epochs", "2"]) == 0
     assert [r["epoch"] for r in read_history(run)] == [1, 2]
     state = load_checkpoint(run / "checkpoints" / "last.pt")
     assert state["epoch"] == 2 and state["train_config"]["image_size"] == 32

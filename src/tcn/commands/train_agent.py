@@ -44,8 +44,10 @@ def run(args: argparse.Namespace) -> int:
     from imitation_agent.train import AgentConfig
     from tcn.agent_run import train_agent_run
     from tcn.presets import config_from_args
+    from tcn.runs import stored_settings
 
-    config = config_from_args("agent", args, AgentConfig)
+    stored = stored_settings(args.out, "agent", args.resume)
+    config = config_from_args("agent", args, AgentConfig, stored)
     summary = train_agent_run(
         args.embedding,
         args.demos,

@@ -55,11 +55,13 @@ def run(args: argparse.Namespace) -> int:
 
     from tcn.embedding_run import train_embedding_run
     from tcn.presets import config_from_args
+    from tcn.runs import stored_settings
     from tcn_embedding.train import TrainConfig
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    config = config_from_args("embedding", args, TrainConfig)
+    stored = stored_settings(args.out, "train", args.resume)
+    config = config_from_args("embedding", args, TrainConfig, stored)
     last = train_embedding_run(
         args.data,
         args.out,
