@@ -4,7 +4,9 @@ The learner in isolation: the imitation env's ground-truth setting (``--reward o
 --pose-features --pose-source truth``) without the frames it does not need. The
 observation comes from the env's own :func:`imitation_agent.env.build_observation`
 (joints, velocities, pose features from the truth, ``t/T``; no embeddings), actions are
-the env's position deltas and the reward its oracle, ``-||q_t - q*_t||``. Without
+the env's (position deltas, or torques on top of gravity compensation) and the reward its
+oracle, ``-||q_t - q*_t||``. Settings also compare the action spaces and the observation
+options (time index, look-ahead, the pose-error slot). Without
 rendering this runs ~10x faster than the full env, so PPO settings can be swept on two
 cores in minutes. Each setting trains on the dataset's training demonstrations and is
 scored (deterministic policy) on its held-out ones, with the reference laws beside it:
@@ -14,6 +16,7 @@ Usage::
 
     python benchmarks/ppo_tracking.py --demos data/tool --timesteps 150000
     python benchmarks/ppo_tracking.py --demos data/tool --settings cpu old --seeds 0 1
+    python benchmarks/ppo_tracking.py --demos data/tool --settings torque no_time no_lookahead
 
 Writes a markdown table (and ``--json`` the numbers).
 """
@@ -31,34 +34,41 @@ import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
-from imitation_agent.env import SUCCESS_THRESHOLD, ObsLayout, build_observation
+from imitation_agent.env import SUCCESS_THRESHOLD, EnvConfig, ObsLayout, build_observation
 from imitation_agent.train import AgentConfig
 from kuka_sim import ControlMode, KukaSim, SimConfig
 from tcn.bags import read_episode
 from tcn.dataset import episode_paths
 from tcn.presets import load
 
-# name -> (overrides of the cpu preset, keep the pose_error slot)
+# name -> (overrides of the cpu preset, keep the pose_error slot). Overrides may touch the
+# env (action, lookahead, time_feature) as well as PPO.
 SETTINGS = {
     "cpu": ({}, True),
     "cpu_no_pose_error": ({}, False),
     "old": ({"gamma": 0.95, "log_std_init": -1.0}, True),  # session 2's cpu preset
     "old_gamma": ({"gamma": 0.95}, True),
     "old_std": ({"log_std_init": -1.0}, True),
+    "torque": ({"action": "torque"}, True),  # the paper's action space, servos off
+    "no_time": ({"time_feature": False}, True),
+    "no_lookahead": ({"lookahead": 0}, True),  # pose target at t instead of t + 1
 }
 
 
 class TrackingEnv(gym.Env):
     """The imitation env's ground-truth setting, without frames or embeddings."""
 
-    def __init__(self, demos: list[np.ndarray], delta: float, pose_error: bool) -> None:
-        self.demos, self.delta = demos, delta
-        self.layout = ObsLayout(0, lookahead=False, time_feature=True, pose=True)
+    def __init__(self, demos: list[np.ndarray], config: EnvConfig, pose_error: bool) -> None:
+        self.demos, self.config = demos, config
+        self.layout = ObsLayout(0, lookahead=False, time_feature=config.time_feature, pose=True)
         keep = np.ones(self.layout.size, bool)
         keep[self.layout.pose_error] = pose_error
         self.keep = keep
+        mode = (
+            ControlMode.POSITION_DELTA if config.action == "position_delta" else ControlMode.TORQUE
+        )
         self.sim = KukaSim(
-            SimConfig(control_mode=ControlMode.POSITION_DELTA, max_position_delta=delta)
+            SimConfig(control_mode=mode, max_position_delta=config.max_position_delta)
         )
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (int(keep.sum()),), np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (7,), np.float32)
@@ -68,7 +78,15 @@ class TrackingEnv(gym.Env):
         q, qd = self.sim.joint_state()
         demo = self.demo
         obs = build_observation(
-            self.layout, 1, q, qd, None, self.no_embeddings[: len(demo)], self.t, None, demo
+            self.layout,
+            self.config.lookahead,
+            q,
+            qd,
+            None,
+            self.no_embeddings[: len(demo)],
+            self.t,
+            None,
+            demo,
         )
         return obs[self.keep]
 
@@ -80,7 +98,11 @@ class TrackingEnv(gym.Env):
         return self._obs(), {}
 
     def step(self, action):
-        self.sim.step(np.clip(np.asarray(action, np.float64), -1, 1) * self.delta)
+        action = np.clip(np.asarray(action, np.float64), -1, 1)
+        if self.config.action == "position_delta":
+            self.sim.step(action * self.config.max_position_delta)
+        else:
+            self.sim.step(action * self.sim.max_torques * self.config.torque_fraction)
         self.t += 1
         error = float(np.linalg.norm(self.sim.joint_positions() - self.demo[self.t]))
         return self._obs(), -error, False, self.t >= len(self.demo) - 1, {"error": error}
@@ -108,8 +130,7 @@ def score(env: TrackingEnv, act) -> dict[str, float]:
 def train(config: AgentConfig, train_demos, val_env, pose_error, timesteps, evals):
     env = VecNormalize(
         DummyVecEnv(
-            [lambda: TrackingEnv(train_demos, config.max_position_delta, pose_error)]
-            * config.n_envs
+            [lambda: TrackingEnv(train_demos, config.env_config(), pose_error)] * config.n_envs
         ),
         gamma=config.gamma,
     )
@@ -145,8 +166,9 @@ def main() -> None:
         for s in ("train", "val")
     }
     cpu = load("agent", "cpu")
-    delta = float(cpu.get("max_position_delta", 0.1))
-    val_env = TrackingEnv(joints["val"], delta, True)
+    reference = AgentConfig.from_dict(cpu).env_config()
+    delta = reference.max_position_delta
+    val_env = TrackingEnv(joints["val"], reference, True)
     rows = [
         (
             "proportional law",
@@ -160,7 +182,7 @@ def main() -> None:
         overrides, pose_error = SETTINGS[name]
         for seed in args.seeds:
             config = AgentConfig.from_dict({**cpu, **overrides, "seed": seed})
-            val = TrackingEnv(joints["val"], delta, pose_error)
+            val = TrackingEnv(joints["val"], config.env_config(), pose_error)
             print(f"# {name} seed {seed}", flush=True)
             curve, seconds = train(
                 config, joints["train"], val, pose_error, args.timesteps, args.evals
@@ -173,6 +195,7 @@ def main() -> None:
                     "gamma": config.gamma,
                     "log_std_init": config.log_std_init,
                     "pose_error": pose_error,
+                    "overrides": overrides,
                     "seconds": seconds,
                     "steps_to_80": to_80,
                     "curve": curve,
@@ -180,8 +203,8 @@ def main() -> None:
             )
             rows.append(
                 (
-                    f"PPO `{name}` seed {seed} (gamma {config.gamma}, log-std "
-                    f"{config.log_std_init}, pose error {'on' if pose_error else 'off'})",
+                    f"PPO `{name}` seed {seed} ({overrides or 'the cpu preset'}, pose error "
+                    f"{'on' if pose_error else 'off'})",
                     curve[-1],
                     to_80,
                 )

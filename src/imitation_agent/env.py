@@ -133,6 +133,11 @@ class EnvConfig:
             (what the policy reaches when the pose is read perfectly), like the oracle
             reward.
         time_feature: also observe ``t / T``.
+        embedding_obs: observe ``w_t``, ``v_t`` (and ``v_{t+k}``) themselves, as the paper
+            does. Off, the observation keeps joints, pose features and time only; the reward
+            and the pose features still come from the embeddings. With pose features the
+            raw embeddings let a policy recognise each training demonstration by its
+            ``v_t`` and memorise it instead of learning to follow (docs/agent.md).
         reward_alpha, reward_beta, reward_gamma: the TCN reward's constants.
     """
 
@@ -144,6 +149,7 @@ class EnvConfig:
     pose_features: bool = False
     pose_source: str = "head"
     time_feature: bool = True
+    embedding_obs: bool = True
     reward_alpha: float = RewardConfig.alpha
     reward_beta: float = RewardConfig.beta
     reward_gamma: float = RewardConfig.gamma
@@ -229,8 +235,8 @@ class ObsLayout:
         """``pose_target - pose_w``: how far, joint by joint, the demonstration goes from here.
 
         Redundant (a difference of two observed parts) but it is the quantity a tracking
-        policy acts on; with it PPO finds the tracking law in about half the steps
-        (docs/agent.md)."""
+        policy acts on (docs/agent.md, "Learning to follow", measures PPO with and without
+        it)."""
         return slice(
             self.pose_target.stop, self.pose_target.stop + (POSE_JOINTS if self.pose else 0)
         )
@@ -240,13 +246,26 @@ class ObsLayout:
         return self.pose_error.stop + int(self.time_feature)
 
 
+def observation_layout(embedding_dim: int, config: EnvConfig) -> ObsLayout:
+    """The observation layout for ``embedding_dim``-d embeddings under ``config`` (the env,
+    the batched wrapper and the ROS agent node all use this one)."""
+    observed = embedding_dim if config.embedding_obs else 0
+    return ObsLayout(
+        observed,
+        config.lookahead > 0 and observed > 0,
+        config.time_feature,
+        config.pose_features,
+    )
+
+
 def set_own_embedding(
     obs: np.ndarray, layout: ObsLayout, w: np.ndarray, decoder: PoseDecoder | None
 ) -> None:
     """Write the agent's embedding ``w`` (and, with a ``decoder``, its pose reading) into
     observation(s) ``obs`` (``(size,)`` or ``(N, size)`` with ``w`` ``(D,)`` or ``(N, D)``),
     in place."""
-    obs[..., layout.w] = w
+    if layout.embedding_dim:
+        obs[..., layout.w] = w
     if layout.pose and decoder is not None:
         set_own_pose(obs, layout, decoder(w))
 
@@ -277,7 +296,8 @@ def build_observation(
     obs = np.zeros(layout.size, dtype=np.float32)
     obs[layout.q] = q
     obs[layout.qd] = qd
-    obs[layout.v] = demo_embeddings[t]
+    if layout.embedding_dim:
+        obs[layout.v] = demo_embeddings[t]
     target = demo_embeddings[min(t + lookahead, last)]
     if layout.lookahead:
         obs[layout.ahead] = target
@@ -353,12 +373,7 @@ class ImitationEnv(gym.Env):
     @staticmethod
     def layout_for(demos: Sequence[Demonstration], config: EnvConfig) -> ObsLayout:
         """The observation layout an env of ``demos`` with ``config`` produces."""
-        return ObsLayout(
-            demos[0].embeddings.shape[1],
-            config.lookahead > 0,
-            config.time_feature,
-            config.pose_features,
-        )
+        return observation_layout(demos[0].embeddings.shape[1], config)
 
     # ------------------------------------------------------------------ gym API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -429,7 +444,7 @@ class ImitationEnv(gym.Env):
             elif w is not None:
                 value = float(
                     embedding_reward(
-                        obs[layout.w].astype(np.float64),
+                        np.asarray(w, dtype=np.float32).astype(np.float64),
                         demo.embeddings[t].astype(np.float64),
                         self.config.reward_config,
                     )

@@ -44,6 +44,7 @@ class AgentConfig:
     pose_features: bool = False
     pose_source: str = "head"
     time_feature: bool = True
+    embedding_obs: bool = True
     reward_alpha: float = 1.0
     reward_beta: float = 1.0
     reward_gamma: float = 1e-3

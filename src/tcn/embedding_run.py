@@ -98,7 +98,13 @@ def train_embedding_run(
             "train": config.to_dict(),
         },
     )
-    trainer = EmbeddingTrainer(config, train.frames, val.frames, train_joints=train.joints)
+    trainer = EmbeddingTrainer(
+        config,
+        train.frames,
+        val.frames,
+        train_joints=train.joints,
+        val_joints=val.joints if val.joints and val.joints[0].size else None,
+    )
     history: list[dict[str, Any]] = []
     best = -math.inf
     if state is not None:

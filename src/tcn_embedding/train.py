@@ -253,14 +253,18 @@ class EmbeddingTrainer:
         val_episodes: Episodes | None = None,
         model: EmbeddingModel | None = None,
         train_joints: Sequence[np.ndarray] | None = None,
+        val_joints: Sequence[np.ndarray] | None = None,
     ) -> None:
         self.config = config
         self.n_views = _check_episodes(train_episodes, "training", config)
         self.train_joints = None
+        self.val_joints = None
         if config.self_regression > 0:
             self.train_joints = _check_joints(train_joints, train_episodes, config.pose_joints)
         if val_episodes:
             _check_episodes(val_episodes, "validation", config)
+            if config.self_regression > 0 and val_joints is not None:
+                self.val_joints = _check_joints(val_joints, val_episodes, config.pose_joints)
         self.train_episodes = train_episodes
         self.val_episodes = val_episodes or []
         self.device = resolve_device(config.device)
@@ -431,7 +435,9 @@ class EmbeddingTrainer:
         return [self.model.embed(e[view]).numpy() for e in episodes]
 
     def evaluate(self) -> dict[str, float]:
-        """Validation triplet accuracy (paper protocol) with and without margin."""
+        """Validation triplet accuracy (paper protocol) with and without margin, and with
+        self-regression and ``val_joints`` the pose head's RMSE per joint on the validation
+        frames (``val/pose_rmse``, rad: what an agent reading the head would be off by)."""
         if not self.val_episodes:
             return {}
         embeddings = self.embed_episodes(self.val_episodes)
@@ -441,7 +447,13 @@ class EmbeddingTrainer:
             margin=self.config.margin,
             seed=self.config.seed,
         )
-        return {"val/triplet_accuracy": acc, "val/triplet_accuracy_margin": acc_margin}
+        metrics = {"val/triplet_accuracy": acc, "val/triplet_accuracy_margin": acc_margin}
+        if self.val_joints is not None:
+            with torch.no_grad():
+                pose = self.model.pose(torch.from_numpy(np.concatenate(embeddings))).numpy()
+            error = pose - np.concatenate(self.val_joints)
+            metrics["val/pose_rmse"] = float(np.sqrt((error**2).mean()))
+        return metrics
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:

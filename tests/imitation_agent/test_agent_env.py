@@ -132,9 +132,11 @@ def test_truth_pose_features_are_the_measured_and_recorded_joints(demos):
         EnvConfig(pose_source="guess")
 
 
-@pytest.mark.parametrize("pose_features", [False, True])
-def test_batched_and_unbatched_rewards_agree_across_resets(demos, pose_features):
-    config = EnvConfig(pose_features=pose_features)
+@pytest.mark.parametrize(
+    ("pose_features", "embedding_obs"), [(False, True), (True, True), (True, False)]
+)
+def test_batched_and_unbatched_rewards_agree_across_resets(demos, pose_features, embedding_obs):
+    config = EnvConfig(pose_features=pose_features, embedding_obs=embedding_obs)
     decoder = DECODER if pose_features else None
     unbatched = DummyVecEnv(
         [lambda: ImitationEnv(demos, config, embedder=embed, pose_decoder=decoder)] * 2
@@ -163,6 +165,23 @@ def test_batched_and_unbatched_rewards_agree_across_resets(demos, pose_features)
                 i1[k]["terminal_observation"], i2[k]["terminal_observation"], atol=1e-5
             )
     assert resets == 2 and batched.forward_passes == 46  # one forward pass per step
+
+
+def test_embeddings_can_stay_out_of_the_observation_but_not_out_of_the_reward(demos):
+    with_embeddings = ImitationEnv(demos, EnvConfig(pose_features=True), embed, DECODER)
+    without = ImitationEnv(
+        demos, EnvConfig(pose_features=True, embedding_obs=False), embed, DECODER
+    )
+    assert without.layout.size == with_embeddings.layout.size - 3 * 6
+    full = with_embeddings.reset(seed=0, options={"demo": 1})[0]
+    slim = without.reset(seed=0, options={"demo": 1})[0]
+    keep = [with_embeddings.layout.q, with_embeddings.layout.qd]
+    np.testing.assert_allclose(slim[:14], np.concatenate([full[k] for k in keep]))
+    np.testing.assert_allclose(slim[14:], full[with_embeddings.layout.pose_w.start :], atol=1e-6)
+    action = np.full(7, 0.3, np.float32)
+    _, r_full, *_ = with_embeddings.step(action)
+    _, r_slim, *_ = without.step(action)
+    assert r_slim == pytest.approx(r_full) and r_slim < 0
 
 
 def test_harness_replay_succeeds_and_idle_fails(demos):

@@ -98,9 +98,11 @@ def test_self_regression_trains_a_pose_head_that_checkpoints_carry(architecture)
         self_regression=5.0,
         pose_joints=2,
     )
-    trainer = EmbeddingTrainer(config, data, data[:1], train_joints=joints)
+    trainer = EmbeddingTrainer(config, data, data[:1], train_joints=joints, val_joints=joints[:1])
+    before = trainer.evaluate()["val/pose_rmse"]
     rmse = [trainer.train_epoch()["train/pose_rmse"] for _ in range(6)]
     assert rmse[-1] < rmse[0]
+    assert trainer.evaluate()["val/pose_rmse"] < before
     model = load_model_state(trainer.state_dict())
     weight, bias = model.pose_decoder()
     assert weight.shape == (2, 32) and bias.shape == (2,)

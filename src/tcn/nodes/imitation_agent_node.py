@@ -48,7 +48,13 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float32, Float32MultiArray, Float64MultiArray, Int32
 
-from imitation_agent.env import ObsLayout, PoseDecoder, build_observation, check_pose_decoder
+from imitation_agent.env import (
+    ObsLayout,
+    PoseDecoder,
+    build_observation,
+    check_pose_decoder,
+    observation_layout,
+)
 from imitation_agent.train import AgentConfig
 from kuka_sim import SimConfig
 from tcn.nodes.ros_env import declare
@@ -162,19 +168,15 @@ class ImitationAgentNode(Node):
         self.demo_path = demo
         self.demo_embeddings, sim, self.pose_decoder = self._embed_demo(demo, self.embedding_path)
         self.max_torques = np.asarray(sim.max_torques, dtype=np.float64)
-        self.layout = ObsLayout(
-            self.demo_embeddings.shape[1],
-            self.config.lookahead > 0,
-            self.config.time_feature,
-            self.config.pose_features,
-        )
+        self.embedding_dim = self.demo_embeddings.shape[1]
+        self.layout = observation_layout(self.embedding_dim, self.config.env_config())
         if self.layout.pose and not self.config.env_config().pose_from_head:
             raise ValueError(
                 f"pose_source {self.config.pose_source!r} reads the simulator's ground truth; "
                 f"a deployed agent needs pose_source 'head'"
             )
         if self.layout.pose:
-            check_pose_decoder(self.pose_decoder, self.layout.embedding_dim)
+            check_pose_decoder(self.pose_decoder, self.embedding_dim)
 
         self.commands = 0
         self.skipped = 0
@@ -317,9 +319,9 @@ class ImitationAgentNode(Node):
 
     def _on_embedding(self, msg: Float32MultiArray) -> None:
         w = np.asarray(msg.data, dtype=np.float32)
-        if w.shape != (self.layout.embedding_dim,):
+        if w.shape != (self.embedding_dim,):
             self.get_logger().warning(
-                f"tcn/embedding has {w.size} values, the agent's TCN {self.layout.embedding_dim}"
+                f"tcn/embedding has {w.size} values, the agent's TCN {self.embedding_dim}"
                 ": is tcn_embedding_node running the agent's embedding model?",
                 throttle_duration_sec=LOG_PERIOD_S,
             )
@@ -327,10 +329,10 @@ class ImitationAgentNode(Node):
         self._w = w
 
     def _on_demo_embedding(self, msg: Float32MultiArray) -> None:
-        if len(msg.data) != self.layout.embedding_dim:
+        if len(msg.data) != self.embedding_dim:
             self.get_logger().warning(
                 f"tcn/demo_embedding has {len(msg.data)} values, the agent's TCN "
-                f"{self.layout.embedding_dim}",
+                f"{self.embedding_dim}",
                 throttle_duration_sec=LOG_PERIOD_S,
             )
 
