@@ -24,6 +24,7 @@ Writes a markdown table (and ``--json`` the numbers).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -34,9 +35,16 @@ import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
-from imitation_agent.env import SUCCESS_THRESHOLD, EnvConfig, ObsLayout, build_observation
+from imitation_agent.env import (
+    SUCCESS_THRESHOLD,
+    EnvConfig,
+    apply_action,
+    build_observation,
+    observation_layout,
+)
+from imitation_agent.evaluate import ServoPolicy
 from imitation_agent.train import AgentConfig
-from kuka_sim import ControlMode, KukaSim, SimConfig
+from kuka_sim import KukaSim, SimConfig
 from tcn.bags import read_episode
 from tcn.dataset import episode_paths
 from tcn.presets import load
@@ -59,16 +67,19 @@ class TrackingEnv(gym.Env):
     """The imitation env's ground-truth setting, without frames or embeddings."""
 
     def __init__(self, demos: list[np.ndarray], config: EnvConfig, pose_error: bool) -> None:
-        self.demos, self.config = demos, config
-        self.layout = ObsLayout(0, lookahead=False, time_feature=config.time_feature, pose=True)
+        self.demos = demos
+        self.config = dataclasses.replace(
+            config, reward="oracle", pose_features=True, pose_source="truth"
+        )
+        self.layout = observation_layout(0, self.config)
         keep = np.ones(self.layout.size, bool)
         keep[self.layout.pose_error] = pose_error
         self.keep = keep
-        mode = (
-            ControlMode.POSITION_DELTA if config.action == "position_delta" else ControlMode.TORQUE
-        )
         self.sim = KukaSim(
-            SimConfig(control_mode=mode, max_position_delta=config.max_position_delta)
+            SimConfig(
+                control_mode=self.config.control_mode,
+                max_position_delta=config.max_position_delta,
+            )
         )
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (int(keep.sum()),), np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (7,), np.float32)
@@ -98,11 +109,7 @@ class TrackingEnv(gym.Env):
         return self._obs(), {}
 
     def step(self, action):
-        action = np.clip(np.asarray(action, np.float64), -1, 1)
-        if self.config.action == "position_delta":
-            self.sim.step(action * self.config.max_position_delta)
-        else:
-            self.sim.step(action * self.sim.max_torques * self.config.torque_fraction)
+        apply_action(self.sim, self.config, action)
         self.t += 1
         error = float(np.linalg.norm(self.sim.joint_positions() - self.demo[self.t]))
         return self._obs(), -error, False, self.t >= len(self.demo) - 1, {"error": error}
@@ -166,15 +173,9 @@ def main() -> None:
         for s in ("train", "val")
     }
     cpu = load("agent", "cpu")
-    reference = AgentConfig.from_dict(cpu).env_config()
-    delta = reference.max_position_delta
-    val_env = TrackingEnv(joints["val"], reference, True)
+    val_env = TrackingEnv(joints["val"], AgentConfig.from_dict(cpu).env_config(), True)
     rows = [
-        (
-            "proportional law",
-            score(val_env, lambda o: np.clip(o[val_env.layout.pose_error] / delta, -1, 1)),
-            None,
-        ),
+        ("proportional law", score(val_env, ServoPolicy(val_env)), None),
         ("idle", score(val_env, lambda o: np.zeros(7)), None),
     ]
     results = {"references": {name: r for name, r, _ in rows}, "ppo": []}

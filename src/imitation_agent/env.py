@@ -171,6 +171,13 @@ class EnvConfig:
             raise ValueError(f"max_position_delta must be > 0, got {self.max_position_delta}")
 
     @property
+    def control_mode(self) -> ControlMode:
+        """The simulator mode the actions drive."""
+        if self.action == "position_delta":
+            return ControlMode.POSITION_DELTA
+        return ControlMode.TORQUE
+
+    @property
     def pose_from_head(self) -> bool:
         """Whether the observation's pose features come from a :class:`PoseDecoder`."""
         return self.pose_features and self.pose_source == "head"
@@ -351,17 +358,12 @@ class ImitationEnv(gym.Env):
         self.layout = self.layout_for(self.demos, self.config)
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (self.layout.size,), np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (7,), np.float32)
-        mode = (
-            ControlMode.POSITION_DELTA
-            if self.config.action == "position_delta"
-            else ControlMode.TORQUE
-        )
         base = self.demos[0].sim
         self.sim = KukaSim(
             SimConfig.from_dict(
                 {
                     **base.to_dict(),
-                    "control_mode": mode.value,
+                    "control_mode": self.config.control_mode.value,
                     "max_position_delta": self.config.max_position_delta,
                 }
             )
@@ -388,14 +390,7 @@ class ImitationEnv(gym.Env):
         return self._observe(reward=False)[0::2]
 
     def step(self, action: np.ndarray):
-        action = np.asarray(action, dtype=np.float64)
-        if action.shape != (7,) or not np.all(np.isfinite(action)):
-            raise ValueError(f"action: expected 7 finite values in [-1, 1], got {action!r}")
-        action = np.clip(action, -1.0, 1.0)
-        if self.config.action == "position_delta":
-            self.sim.step(action * self.config.max_position_delta)
-        else:
-            self.sim.step(action * self.sim.max_torques * self.config.torque_fraction)
+        apply_action(self.sim, self.config, action)
         self.t += 1
         obs, reward, info = self._observe(reward=True)
         truncated = self.t >= len(self.demo) - 1
@@ -450,6 +445,20 @@ class ImitationEnv(gym.Env):
                     )
                 )
         return obs, value, info
+
+
+def apply_action(sim: KukaSim, config: EnvConfig, action: np.ndarray) -> None:
+    """One control step of ``sim`` (in ``config.control_mode``) for a policy action in
+    [-1, 1]^7: ``max_position_delta`` rad, or ``torque_fraction`` of the torque limits on top
+    of gravity compensation, at 1. Non-finite or misshapen actions raise ``ValueError``."""
+    action = np.asarray(action, dtype=np.float64)
+    if action.shape != (7,) or not np.all(np.isfinite(action)):
+        raise ValueError(f"action: expected 7 finite values in [-1, 1], got {action!r}")
+    action = np.clip(action, -1.0, 1.0)
+    if config.action == "position_delta":
+        sim.step(action * config.max_position_delta)
+    else:
+        sim.step(action * sim.max_torques * config.torque_fraction)
 
 
 def check_pose_decoder(decoder: PoseDecoder | None, embedding_dim: int) -> PoseDecoder:

@@ -436,8 +436,9 @@ class EmbeddingTrainer:
 
     def evaluate(self) -> dict[str, float]:
         """Validation triplet accuracy (paper protocol) with and without margin, and with
-        self-regression and ``val_joints`` the pose head's RMSE per joint on the validation
-        frames (``val/pose_rmse``, rad: what an agent reading the head would be off by)."""
+        self-regression and ``val_joints`` the pose head's root mean square error over the
+        validation frames and joints (``val/pose_rmse``, rad: what an agent reading the head
+        would be off by, per joint)."""
         if not self.val_episodes:
             return {}
         embeddings = self.embed_episodes(self.val_episodes)
