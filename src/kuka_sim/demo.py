@@ -6,6 +6,14 @@ minimum-jerk joint trajectory between them (Flash & Hogan 1985:
 of the episode, holds the goal for the rest, and has the simulated arm track it
 in position mode, so every recorded state is physically reachable by an agent.
 The same seed gives identical frames and joints.
+
+Joint timing is ``synchronous`` (every joint follows the same ``s(tau)``, the
+paper's straight line in joint space) or ``staggered`` (each joint moves in its
+own random window of the motion span). Synchronous motion has one degree of
+freedom per episode: the time index is a function of any one moving joint, so a
+time-contrastive embedding can tell time from the big links alone and never
+needs the wrist. Staggered windows make every joint carry time somewhere in the
+episode (docs/sim.md; measured in docs/embedding.md).
 """
 
 from __future__ import annotations
@@ -34,6 +42,10 @@ class DemoConfig:
             the goal for the rest.
         min_link_height: every link origin stays this high above the floor (m).
         max_tries: rejection-sampling budget for a valid configuration.
+        joint_timing: ``synchronous`` or ``staggered`` (see the module docstring).
+            Recordings made before it existed have no key and load as synchronous.
+        min_joint_duration: with staggered timing, each joint's window lasts at
+            least this fraction of the motion span (drawn uniformly up to all of it).
     """
 
     frames: int = 100
@@ -42,6 +54,8 @@ class DemoConfig:
     motion_fraction: float = 0.8
     min_link_height: float = 0.1
     max_tries: int = 1000
+    joint_timing: str = "synchronous"
+    min_joint_duration: float = 0.3
 
     def __post_init__(self) -> None:
         if self.frames < 2:
@@ -52,6 +66,14 @@ class DemoConfig:
             )
         if not 0.0 < self.motion_fraction <= 1.0:
             raise ValueError(f"motion_fraction must be in (0, 1], got {self.motion_fraction}")
+        if self.joint_timing not in JOINT_TIMINGS:
+            raise ValueError(
+                f"joint_timing must be one of {JOINT_TIMINGS}, got {self.joint_timing!r}"
+            )
+        if not 0.0 < self.min_joint_duration <= 1.0:
+            raise ValueError(
+                f"min_joint_duration must be in (0, 1], got {self.min_joint_duration}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,7 +84,10 @@ class DemoConfig:
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown demo config keys {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**data)
+        return cls(**{"joint_timing": "synchronous", **data})
+
+
+JOINT_TIMINGS = ("synchronous", "staggered")
 
 
 def minimum_jerk(tau: np.ndarray) -> np.ndarray:
@@ -71,11 +96,54 @@ def minimum_jerk(tau: np.ndarray) -> np.ndarray:
     return 10 * tau**3 - 15 * tau**4 + 6 * tau**5
 
 
-def plan_trajectory(start: np.ndarray, goal: np.ndarray, config: DemoConfig) -> np.ndarray:
-    """Joint targets ``(frames, 7)``: minimum jerk from start to goal, then hold."""
+# Peak speed of a minimum-jerk move of size D over time T is 1.875 D / T.
+MINIMUM_JERK_PEAK = 1.875
+
+
+def joint_windows(
+    n_joints: int,
+    config: DemoConfig,
+    rng: np.random.Generator | None = None,
+    min_frames: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-joint motion windows ``(onset, duration)`` in frames.
+
+    Synchronous: every joint moves over the whole motion span. Staggered: each
+    joint's duration is drawn uniformly in ``[min_joint_duration, 1]`` of the span,
+    raised to ``min_frames`` (e.g. what the joint's speed limit needs), and its
+    onset uniformly where the window still fits (needs ``rng``).
+    """
     moving = max(1, round(config.motion_fraction * (config.frames - 1)))
-    tau = np.arange(config.frames) / moving
-    return start + (goal - start) * minimum_jerk(tau)[:, None]
+    if config.joint_timing == "synchronous":
+        return np.zeros(n_joints), np.full(n_joints, float(moving))
+    if rng is None:
+        raise ValueError("staggered joint timing needs a random generator")
+    duration = rng.uniform(config.min_joint_duration, 1.0, n_joints) * moving
+    if min_frames is not None:
+        duration = np.minimum(np.maximum(duration, min_frames), moving)
+    onset = rng.uniform(0.0, 1.0, n_joints) * (moving - duration)
+    return onset, duration
+
+
+def plan_trajectory(
+    start: np.ndarray,
+    goal: np.ndarray,
+    config: DemoConfig,
+    rng: np.random.Generator | None = None,
+    max_velocities: np.ndarray | None = None,
+    control_rate: float = 20.0,
+) -> np.ndarray:
+    """Joint targets ``(frames, 7)``: minimum jerk from start to goal per joint window, then hold.
+
+    With ``max_velocities`` (rad/s), staggered windows are long enough that no
+    joint's planned peak speed exceeds its limit (where the motion span allows).
+    """
+    min_frames = None
+    if max_velocities is not None:
+        min_frames = MINIMUM_JERK_PEAK * np.abs(goal - start) / max_velocities * control_rate
+    onset, duration = joint_windows(len(start), config, rng, min_frames)
+    tau = (np.arange(config.frames)[:, None] - onset) / duration
+    return start + (goal - start) * minimum_jerk(tau)
 
 
 def sample_configuration(sim: KukaSim, rng: np.random.Generator, config: DemoConfig) -> np.ndarray:
@@ -124,7 +192,14 @@ def record_demonstration(
     rng = np.random.default_rng(seed)
     with KukaSim(sim_config, cameras) as sim:
         start, goal = sample_start_goal(sim, rng, demo_config)
-        targets = plan_trajectory(start, goal, demo_config)
+        targets = plan_trajectory(
+            start,
+            goal,
+            demo_config,
+            rng,
+            np.asarray(sim_config.max_velocities),
+            sim_config.control_rate,
+        )
         sim.reset(start)
         sim.set_control_mode(ControlMode.POSITION)
         frames: list[list[np.ndarray]] = [[] for _ in cameras]

@@ -213,8 +213,35 @@ def test_demonstration_is_deterministic_and_smooth(small_demo):
 
 def test_plan_is_minimum_jerk_and_holds_the_goal():
     start, goal = np.zeros(7), np.ones(7)
-    plan = plan_trajectory(start, goal, DemoConfig(frames=11, motion_fraction=0.5))
+    config = DemoConfig(frames=11, motion_fraction=0.5, joint_timing="synchronous")
+    plan = plan_trajectory(start, goal, config)
     np.testing.assert_allclose(plan[0], start)
     np.testing.assert_allclose(plan[5:], np.ones((6, 7)))
     assert np.all(np.diff(plan[:, 0]) >= 0)
     np.testing.assert_allclose(plan[:6, 0], [0, 0.05792, 0.31744, 0.68256, 0.94208, 1], atol=1e-5)
+
+
+def test_staggered_plan_moves_each_joint_in_its_own_window_within_speed_limits():
+    start, goal = np.zeros(7), np.linspace(-2.0, 2.0, 7)
+    config = DemoConfig(frames=100, motion_fraction=0.8, joint_timing="staggered")
+    limits = np.full(7, 1.5)
+    plan = plan_trajectory(start, goal, config, np.random.default_rng(0), limits, 20.0)
+    np.testing.assert_allclose(plan[0], start)
+    np.testing.assert_allclose(plan[80:], np.tile(goal, (20, 1)))
+    # Monotone per joint, never past the goal, and the joints do not share one clock.
+    steps = np.diff(plan, axis=0) * np.sign(goal - start)
+    assert np.all(steps >= -1e-12)
+    progress = (plan - start)[:, goal != 0] / (goal - start)[goal != 0]
+    assert np.ptp(progress[40], axis=0) > 0.3
+    assert np.abs(np.diff(plan, axis=0)).max(axis=0).max() * 20.0 <= 1.5 + 1e-6
+    # Another draw gives other windows; without a generator it is refused.
+    other = plan_trajectory(start, goal, config, np.random.default_rng(1), limits, 20.0)
+    assert not np.allclose(plan, other)
+    with pytest.raises(ValueError, match="random generator"):
+        plan_trajectory(start, goal, config)
+    assert DemoConfig().joint_timing == "synchronous"
+    with pytest.raises(ValueError, match="joint_timing"):
+        DemoConfig(joint_timing="sequential")
+    # Recordings made before staggered timing load as synchronous.
+    old = {k: v for k, v in DemoConfig().to_dict().items() if k not in ("joint_timing",)}
+    assert DemoConfig.from_dict(old).joint_timing == "synchronous"

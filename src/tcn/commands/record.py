@@ -38,6 +38,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="validation episodes, taken from the end (default: 5%%, at least 1)",
     )
+    parser.add_argument(
+        "--joint-timing",
+        choices=["staggered", "synchronous"],
+        default="synchronous",
+        help="all joints move together (default: the paper's straight line in joint "
+        "space) or each in its own random window (docs/sim.md)",
+    )
     parser.add_argument("--control-rate", type=float, default=20.0, help="frames per second (Hz)")
     parser.add_argument("--storage", choices=["mcap", "sqlite3"], default="mcap")
     parser.add_argument("--urdf", default=None, help="robot URDF (default: PyBullet's iiwa)")
@@ -59,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
             make_cameras(args.views, args.image_size),
             seed=args.seed,
             sim=sim,
-            demo=DemoConfig(frames=args.frames),
+            demo=DemoConfig(frames=args.frames, joint_timing=args.joint_timing),
             val_episodes=args.val_episodes,
             workers=args.workers,
             storage=args.storage,
