@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -128,10 +129,15 @@ def train_embedding_run(
     )
     try:
         while trainer.epoch < config.epochs:
+            started = time.perf_counter()
             record: dict[str, Any] = {"epoch": trainer.epoch + 1, **trainer.train_epoch()}
             final = trainer.epoch == config.epochs
             if config.eval_every and (trainer.epoch % config.eval_every == 0 or final):
                 record.update(trainer.evaluate())
+            # Training wall time so far (evaluation included, carried across --resume):
+            # what "time to reach an alignment error" is measured in (docs/smak.md).
+            elapsed = history[-1].get("time/wall_s", 0.0) if history else 0.0
+            record["time/wall_s"] = elapsed + time.perf_counter() - started
             history.append(record)
             for key, value in record.items():
                 if key != "epoch":

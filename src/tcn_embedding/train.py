@@ -34,7 +34,14 @@ from torch import Tensor
 
 from tcn_embedding.factory import ARCHITECTURES, EmbeddingModel, build_embedding_model
 from tcn_embedding.losses import npairs_loss, triplet_loss
-from tcn_embedding.metrics import triplet_accuracy
+from tcn_embedding.metrics import (
+    BAND_JOINTS,
+    classification_errors,
+    frame_classification_error,
+    joint_attributes_for_episodes,
+    mean_alignment_error,
+    triplet_accuracy,
+)
 from tcn_embedding.model import TCNConfig
 from tcn_embedding.sampling import (
     DEFAULT_MIN_SEPARATION,
@@ -104,6 +111,12 @@ class TrainConfig:
     its own frames; the demonstrations an agent later imitates are never used."""
     pose_joints: int = 7
     """Joints the pose head predicts when ``self_regression`` > 0."""
+    pose_batch: int = 0
+    """Self-regression frames per step, drawn uniformly from every training episode and view
+    and embedded in the same forward pass as the step's tuples (the presets use 32). 0:
+    regress on the tuples' own frames, which all come from the epoch's ``videos_per_epoch``
+    episodes (runs made before the field; the head then barely learnt, docs/embedding.md,
+    "Session 4")."""
     # --- schedule
     epochs: int = 2000
     batch_size: int = 64
@@ -155,6 +168,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
         if not (math.isfinite(self.self_regression) and self.self_regression >= 0):
             raise ValueError(f"self_regression must be >= 0, got {self.self_regression!r}")
+        if self.pose_batch < 0:
+            raise ValueError(f"pose_batch must be >= 0, got {self.pose_batch}")
         if self.eval_every < 0:
             raise ValueError(f"eval_every must be >= 0, got {self.eval_every}")
         if not (self.lr > 0 and 0 < self.lr_decay <= 1 and 0 < self.min_lr <= self.lr):
@@ -258,13 +273,19 @@ class EmbeddingTrainer:
         self.config = config
         self.n_views = _check_episodes(train_episodes, "training", config)
         self.train_joints = None
-        self.val_joints = None
+        self.val_joints = None  # for the pose head (self-regression)
+        self.val_attributes = None  # for the classification error
         if config.self_regression > 0:
             self.train_joints = _check_joints(train_joints, train_episodes, config.pose_joints)
         if val_episodes:
             _check_episodes(val_episodes, "validation", config)
-            if config.self_regression > 0 and val_joints is not None:
-                self.val_joints = _check_joints(val_joints, val_episodes, config.pose_joints)
+            if val_joints is not None:
+                width = int(np.shape(val_joints[0])[-1]) if len(val_joints) else 0
+                checked = _check_joints(val_joints, val_episodes, width)
+                if config.self_regression > 0:
+                    self.val_joints = _check_joints(val_joints, val_episodes, config.pose_joints)
+                if len(checked) >= 2 and width > max(BAND_JOINTS):
+                    self.val_attributes = joint_attributes_for_episodes(checked)
         self.train_episodes = train_episodes
         self.val_episodes = val_episodes or []
         self.device = resolve_device(config.device)
@@ -365,6 +386,17 @@ class EmbeddingTrainer:
                 return self.model(x).float()
         return self.model(x)
 
+    def _pose_items(self, items: np.ndarray) -> np.ndarray | None:
+        """Rows ``(episode, view, t)`` for this step's self-regression batch, drawn uniformly
+        over all training frames (None: no self-regression, or ``pose_batch`` 0)."""
+        n = self.config.pose_batch
+        if self.train_joints is None or n == 0:
+            return None
+        episodes = self.rng.integers(len(self.train_episodes), size=n)
+        views = self.rng.integers(self.n_views, size=n)
+        times = [int(self.rng.integers(len(self.train_episodes[e][0]))) for e in episodes]
+        return np.stack([episodes, views, np.array(times)], axis=1).astype(items.dtype)
+
     def _pose_loss(self, z: Tensor, items: np.ndarray) -> Tensor:
         """Self-regression: mean squared error of the pose head on rows ``(episode, view, t)``."""
         assert self.train_joints is not None
@@ -394,13 +426,19 @@ class EmbeddingTrainer:
                 if len(batch) < 2:
                     continue  # BatchNorm needs more than one sample
                 items = batch.reshape(-1, 3)
-                flat = self._embed_batch(self._frames(items))
-                z = flat.view(len(batch), k, -1)
+                pose_items = self._pose_items(items)
+                everything = items if pose_items is None else np.concatenate([items, pose_items])
+                flat = self._embed_batch(self._frames(everything))
+                z = flat[: len(items)].view(len(batch), k, -1)
                 if k == 2:
                     loss = npairs_loss(z[:, 0], z[:, 1], l2_reg=c.npairs_l2_reg)
                 else:
                     loss = triplet_loss(z[:, 0], z[:, 1], z[:, 2], margin=c.margin)
-                if self.train_joints is not None:
+                if pose_items is not None:
+                    pose_loss = self._pose_loss(flat[len(items) :], pose_items)
+                    pose_losses.append(float(pose_loss.detach()))
+                    loss = loss + c.self_regression * pose_loss
+                elif self.train_joints is not None:
                     pose_loss = self._pose_loss(flat, items)
                     pose_losses.append(float(pose_loss.detach()))
                     loss = loss + c.self_regression * pose_loss
@@ -413,7 +451,7 @@ class EmbeddingTrainer:
                 loss.backward()
                 self.optimizer.step()
                 losses.append(float(loss.detach()))
-                images += len(items)
+                images += len(everything)
                 self.step += 1
         seconds = time.perf_counter() - start
         self.epoch += 1
@@ -435,13 +473,22 @@ class EmbeddingTrainer:
         return [self.model.embed(e[view]).numpy() for e in episodes]
 
     def evaluate(self) -> dict[str, float]:
-        """Validation triplet accuracy (paper protocol) with and without margin, and with
-        self-regression and ``val_joints`` the pose head's root mean square error over the
-        validation frames and joints (``val/pose_rmse``, rad: what an agent reading the head
-        would be off by, per joint)."""
+        """Validation metrics, as ``tcn evaluate-embedding`` defines them (ARCHITECTURE.md):
+
+        - ``val/triplet_accuracy`` (paper protocol) with and without margin, view 0;
+        - ``val/alignment_error`` over all view pairs, with multi-view episodes;
+        - ``val/classification_error`` with ``val_joints`` for two or more episodes;
+        - with self-regression and ``val_joints``, ``val/pose_rmse``: the pose head's root
+          mean square error over the validation frames and joints (rad: what an agent
+          reading the head would be off by, per joint).
+        """
         if not self.val_episodes:
             return {}
-        embeddings = self.embed_episodes(self.val_episodes)
+        if self.n_views > 1:
+            views = [self.embed_episodes(self.val_episodes, v) for v in range(self.n_views)]
+            embeddings = views[0]
+        else:
+            embeddings = self.embed_episodes(self.val_episodes)
         acc, acc_margin = triplet_accuracy(
             embeddings,
             n_triplets=self.config.eval_triplets,
@@ -449,6 +496,12 @@ class EmbeddingTrainer:
             seed=self.config.seed,
         )
         metrics = {"val/triplet_accuracy": acc, "val/triplet_accuracy_margin": acc_margin}
+        if self.n_views > 1:
+            per_episode = [list(episode) for episode in zip(*views, strict=True)]
+            metrics["val/alignment_error"] = mean_alignment_error(per_episode)
+        if self.val_attributes is not None:
+            errors = classification_errors(embeddings, self.val_attributes)
+            metrics["val/classification_error"] = frame_classification_error(errors)
         if self.val_joints is not None:
             with torch.no_grad():
                 pose = self.model.pose(torch.from_numpy(np.concatenate(embeddings))).numpy()

@@ -86,8 +86,8 @@ def square_positions(episodes: list[list[np.ndarray]]) -> list[np.ndarray]:
     return out
 
 
-@pytest.mark.parametrize("architecture", ["tcn", "smak"])
-def test_self_regression_trains_a_pose_head_that_checkpoints_carry(architecture):
+@pytest.mark.parametrize(("architecture", "pose_batch"), [("tcn", 0), ("tcn", 8), ("smak", 8)])
+def test_self_regression_trains_a_pose_head_that_checkpoints_carry(architecture, pose_batch):
     from tcn_embedding.factory import load_model_state
 
     data = synthetic_episodes(3)
@@ -97,6 +97,7 @@ def test_self_regression_trains_a_pose_head_that_checkpoints_carry(architecture)
         architecture=architecture,
         self_regression=5.0,
         pose_joints=2,
+        pose_batch=pose_batch,
     )
     trainer = EmbeddingTrainer(config, data, data[:1], train_joints=joints, val_joints=joints[:1])
     before = trainer.evaluate()["val/pose_rmse"]
@@ -111,6 +112,23 @@ def test_self_regression_trains_a_pose_head_that_checkpoints_carry(architecture)
         z.numpy() @ weight.T + bias, model.pose(z).detach().numpy(), atol=1e-4
     )
     assert EmbeddingTrainer(TrainConfig(**TINY), data).model.pose_decoder() is None
+
+
+def test_pose_batch_draws_frames_from_every_episode_and_view():
+    data = synthetic_episodes(5, views=2)
+    joints = square_positions(data)
+    config = TrainConfig(**TINY, self_regression=1.0, pose_joints=2, pose_batch=16)
+    trainer = EmbeddingTrainer(config, data, train_joints=joints)
+    rows = np.concatenate([trainer._pose_items(np.zeros((1, 3), np.int64)) for _ in range(20)])
+    assert rows.shape == (320, 3)
+    assert set(rows[:, 0]) == set(range(5)) and set(rows[:, 1]) == {0, 1}
+    assert rows[:, 2].min() >= 0 and rows[:, 2].max() < 40
+    # Each step embeds the tuples and the pose frames together.
+    stats = trainer.train_epoch()
+    assert np.isfinite(stats["train/pose_rmse"])
+    assert EmbeddingTrainer(TrainConfig(**TINY), data)._pose_items(rows) is None
+    with pytest.raises(ValueError, match="pose_batch"):
+        TrainConfig(**TINY, pose_batch=-1)
 
 
 def test_self_regression_needs_one_joint_row_per_frame():
@@ -129,6 +147,33 @@ def test_multi_view_npairs_trains():
     trainer = EmbeddingTrainer(TrainConfig(**{**TINY, "loss": "npairs"}), data, data[:1])
     stats = trainer.train_epoch()
     assert np.isfinite(stats["train/loss"]) and stats["train/steps"] > 0
+
+
+def test_multi_view_validation_reports_alignment_and_classification_as_evaluation_does():
+    from tcn_embedding.metrics import (
+        classification_errors,
+        frame_classification_error,
+        joint_attributes_for_episodes,
+        mean_alignment_error,
+    )
+
+    data = synthetic_episodes(3, views=2)
+    joints = [np.concatenate([q, q[:, ::-1], q], axis=1) for q in square_positions(data)]
+    trainer = EmbeddingTrainer(
+        TrainConfig(**{**TINY, "loss": "npairs"}), data, data, val_joints=joints
+    )
+    trainer.train_epoch()
+    metrics = trainer.evaluate()
+    views = [trainer.embed_episodes(data, v) for v in range(2)]
+    expected = mean_alignment_error([[a, b] for a, b in zip(*views, strict=True)])
+    assert metrics["val/alignment_error"] == pytest.approx(expected)
+    errors = classification_errors(views[0], joint_attributes_for_episodes(joints))
+    assert metrics["val/classification_error"] == pytest.approx(frame_classification_error(errors))
+    assert 0.0 <= metrics["val/alignment_error"] <= 1.0
+    # No pose head without self-regression, and single-view runs report no alignment.
+    assert "val/pose_rmse" not in metrics
+    single = EmbeddingTrainer(TrainConfig(**TINY), data_view0 := [e[:1] for e in data], data_view0)
+    assert "val/alignment_error" not in single.evaluate()
 
 
 def test_learning_rate_schedule_is_the_papers_step_decay():
