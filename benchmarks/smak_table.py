@@ -92,8 +92,10 @@ def first_reaching(history: list[dict], key: str, threshold: float) -> dict | No
 
 
 def summarise(run: Path, threshold: float) -> dict:
+    from tcn.runs import read_history
+
     metrics = json.loads((run / "eval" / "metrics.json").read_text())
-    history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+    history = read_history(run)
     reached = first_reaching(history, "val/alignment_error", threshold)
     last = history[-1]
     return {

@@ -43,7 +43,8 @@ class DemoConfig:
         min_link_height: every link origin stays this high above the floor (m).
         max_tries: rejection-sampling budget for a valid configuration.
         joint_timing: ``synchronous`` or ``staggered`` (see the module docstring).
-            Recordings made before it existed have no key and load as synchronous.
+            Recordings made before it existed have no key and load with the default,
+            synchronous, which is how they were made.
         min_joint_duration: with staggered timing, each joint's window lasts at
             least this fraction of the motion span (drawn uniformly up to all of it).
     """
@@ -84,7 +85,7 @@ class DemoConfig:
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown demo config keys {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**{"joint_timing": "synchronous", **data})
+        return cls(**data)
 
 
 JOINT_TIMINGS = ("synchronous", "staggered")

@@ -205,9 +205,7 @@ def evaluate_embedding(
     ``attention.png``, attention maps over a few frames, for SMAK-Net)."""
     from tcn.plots import plot_distance_matrix, plot_training_curves, plot_tsne
     from tcn_embedding.metrics import (
-        classification_errors,
-        frame_classification_error,
-        joint_attributes_for_episodes,
+        joint_classification_error,
         joint_probe_r2,
         mean_alignment_error,
         triplet_accuracy,
@@ -251,9 +249,8 @@ def evaluate_embedding(
         metrics["pose_head_rmse"] = np.sqrt((error**2).mean(axis=0)).tolist()
         metrics["pose_head_l2_error"] = float(np.linalg.norm(error, axis=1).mean())
     if len(val) >= 2 and val.joints[0].size:
-        attributes = joint_attributes_for_episodes(val.joints)
-        errors = classification_errors(primary, attributes)
-        metrics["classification_error"] = frame_classification_error(errors)
+        error, errors = joint_classification_error(primary, val.joints)
+        metrics["classification_error"] = error
         metrics["classification_error_per_attribute"] = errors
     if val.num_views > 1:
         metrics["alignment_error"] = mean_alignment_error(val_emb)

@@ -309,6 +309,17 @@ def frame_classification_error(errors: Mapping[str, float]) -> float:
     return float(np.mean(bands))
 
 
+def joint_classification_error(
+    embeddings: Sequence[np.ndarray], joint_positions: Sequence[np.ndarray]
+) -> tuple[float, dict[str, float]]:
+    """The classification error of ARCHITECTURE.md for episodes' embeddings ``(T_e, D)`` and
+    joint positions ``(T_e, J)``: the headline (:func:`frame_classification_error`) and every
+    attribute's error (:func:`classification_errors` of
+    :func:`joint_attributes_for_episodes`)."""
+    errors = classification_errors(embeddings, joint_attributes_for_episodes(joint_positions))
+    return frame_classification_error(errors), errors
+
+
 def _stack(x: np.ndarray | Sequence[np.ndarray], name: str) -> np.ndarray:
     if isinstance(x, np.ndarray):
         return _as_2d(x, name)

@@ -36,9 +36,7 @@ from tcn_embedding.factory import ARCHITECTURES, EmbeddingModel, build_embedding
 from tcn_embedding.losses import npairs_loss, triplet_loss
 from tcn_embedding.metrics import (
     BAND_JOINTS,
-    classification_errors,
-    frame_classification_error,
-    joint_attributes_for_episodes,
+    joint_classification_error,
     mean_alignment_error,
     triplet_accuracy,
 )
@@ -274,7 +272,7 @@ class EmbeddingTrainer:
         self.n_views = _check_episodes(train_episodes, "training", config)
         self.train_joints = None
         self.val_joints = None  # for the pose head (self-regression)
-        self.val_attributes = None  # for the classification error
+        self.val_positions = None  # for the classification error
         if config.self_regression > 0:
             self.train_joints = _check_joints(train_joints, train_episodes, config.pose_joints)
         if val_episodes:
@@ -285,7 +283,7 @@ class EmbeddingTrainer:
                 if config.self_regression > 0:
                     self.val_joints = _check_joints(val_joints, val_episodes, config.pose_joints)
                 if len(checked) >= 2 and width > max(BAND_JOINTS):
-                    self.val_attributes = joint_attributes_for_episodes(checked)
+                    self.val_positions = checked
         self.train_episodes = train_episodes
         self.val_episodes = val_episodes or []
         self.device = resolve_device(config.device)
@@ -386,7 +384,7 @@ class EmbeddingTrainer:
                 return self.model(x).float()
         return self.model(x)
 
-    def _pose_items(self, items: np.ndarray) -> np.ndarray | None:
+    def _pose_items(self) -> np.ndarray | None:
         """Rows ``(episode, view, t)`` for this step's self-regression batch, drawn uniformly
         over all training frames (None: no self-regression, or ``pose_batch`` 0)."""
         n = self.config.pose_batch
@@ -395,7 +393,7 @@ class EmbeddingTrainer:
         episodes = self.rng.integers(len(self.train_episodes), size=n)
         views = self.rng.integers(self.n_views, size=n)
         times = [int(self.rng.integers(len(self.train_episodes[e][0]))) for e in episodes]
-        return np.stack([episodes, views, np.array(times)], axis=1).astype(items.dtype)
+        return np.stack([episodes, views, np.array(times)], axis=1).astype(np.int64)
 
     def _pose_loss(self, z: Tensor, items: np.ndarray) -> Tensor:
         """Self-regression: mean squared error of the pose head on rows ``(episode, view, t)``."""
@@ -426,7 +424,7 @@ class EmbeddingTrainer:
                 if len(batch) < 2:
                     continue  # BatchNorm needs more than one sample
                 items = batch.reshape(-1, 3)
-                pose_items = self._pose_items(items)
+                pose_items = self._pose_items()
                 everything = items if pose_items is None else np.concatenate([items, pose_items])
                 flat = self._embed_batch(self._frames(everything))
                 z = flat[: len(items)].view(len(batch), k, -1)
@@ -434,12 +432,10 @@ class EmbeddingTrainer:
                     loss = npairs_loss(z[:, 0], z[:, 1], l2_reg=c.npairs_l2_reg)
                 else:
                     loss = triplet_loss(z[:, 0], z[:, 1], z[:, 2], margin=c.margin)
-                if pose_items is not None:
-                    pose_loss = self._pose_loss(flat[len(items) :], pose_items)
-                    pose_losses.append(float(pose_loss.detach()))
-                    loss = loss + c.self_regression * pose_loss
-                elif self.train_joints is not None:
-                    pose_loss = self._pose_loss(flat, items)
+                if self.train_joints is not None:
+                    # pose_batch 0 regresses on the tuples' own frames (all of ``flat``).
+                    start_pose = 0 if pose_items is None else len(items)
+                    pose_loss = self._pose_loss(flat[start_pose:], everything[start_pose:])
                     pose_losses.append(float(pose_loss.detach()))
                     loss = loss + c.self_regression * pose_loss
                 if not torch.isfinite(loss):
@@ -484,11 +480,8 @@ class EmbeddingTrainer:
         """
         if not self.val_episodes:
             return {}
-        if self.n_views > 1:
-            views = [self.embed_episodes(self.val_episodes, v) for v in range(self.n_views)]
-            embeddings = views[0]
-        else:
-            embeddings = self.embed_episodes(self.val_episodes)
+        views = [self.embed_episodes(self.val_episodes, v) for v in range(self.n_views)]
+        embeddings = views[0]
         acc, acc_margin = triplet_accuracy(
             embeddings,
             n_triplets=self.config.eval_triplets,
@@ -499,9 +492,9 @@ class EmbeddingTrainer:
         if self.n_views > 1:
             per_episode = [list(episode) for episode in zip(*views, strict=True)]
             metrics["val/alignment_error"] = mean_alignment_error(per_episode)
-        if self.val_attributes is not None:
-            errors = classification_errors(embeddings, self.val_attributes)
-            metrics["val/classification_error"] = frame_classification_error(errors)
+        if self.val_positions is not None:
+            error, _ = joint_classification_error(embeddings, self.val_positions)
+            metrics["val/classification_error"] = error
         if self.val_joints is not None:
             with torch.no_grad():
                 pose = self.model.pose(torch.from_numpy(np.concatenate(embeddings))).numpy()

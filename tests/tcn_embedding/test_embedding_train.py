@@ -119,14 +119,14 @@ def test_pose_batch_draws_frames_from_every_episode_and_view():
     joints = square_positions(data)
     config = TrainConfig(**TINY, self_regression=1.0, pose_joints=2, pose_batch=16)
     trainer = EmbeddingTrainer(config, data, train_joints=joints)
-    rows = np.concatenate([trainer._pose_items(np.zeros((1, 3), np.int64)) for _ in range(20)])
+    rows = np.concatenate([trainer._pose_items() for _ in range(20)])
     assert rows.shape == (320, 3)
     assert set(rows[:, 0]) == set(range(5)) and set(rows[:, 1]) == {0, 1}
     assert rows[:, 2].min() >= 0 and rows[:, 2].max() < 40
     # Each step embeds the tuples and the pose frames together.
     stats = trainer.train_epoch()
     assert np.isfinite(stats["train/pose_rmse"])
-    assert EmbeddingTrainer(TrainConfig(**TINY), data)._pose_items(rows) is None
+    assert EmbeddingTrainer(TrainConfig(**TINY), data)._pose_items() is None
     with pytest.raises(ValueError, match="pose_batch"):
         TrainConfig(**TINY, pose_batch=-1)
 
