@@ -14,6 +14,13 @@ freedom per episode: the time index is a function of any one moving joint, so a
 time-contrastive embedding can tell time from the big links alone and never
 needs the wrist. Staggered windows make every joint carry time somewhere in the
 episode (docs/sim.md; measured in docs/embedding.md).
+
+Motion ``babble`` records no demonstration: every frame shows a new, independent
+random configuration (the same sampler as starts and goals). It is the robot's
+self-observation for self-regression (``tcn train-embedding --pose-data``), where the
+frames of a few hundred straight-line demonstrations cover joint space too thinly for
+the pose head to generalise (docs/embedding.md, "Session 5"). Its frames are not a
+motion in time, so no time-contrastive loss should train on them.
 """
 
 from __future__ import annotations
@@ -47,6 +54,9 @@ class DemoConfig:
             synchronous, which is how they were made.
         min_joint_duration: with staggered timing, each joint's window lasts at
             least this fraction of the motion span (drawn uniformly up to all of it).
+        motion: ``demonstration`` (start to goal) or ``babble`` (an independent random
+            configuration every frame; see the module docstring). Recordings made
+            before it existed are demonstrations.
     """
 
     frames: int = 100
@@ -57,6 +67,7 @@ class DemoConfig:
     max_tries: int = 1000
     joint_timing: str = "synchronous"
     min_joint_duration: float = 0.3
+    motion: str = "demonstration"
 
     def __post_init__(self) -> None:
         if self.frames < 2:
@@ -71,6 +82,8 @@ class DemoConfig:
             raise ValueError(
                 f"joint_timing must be one of {JOINT_TIMINGS}, got {self.joint_timing!r}"
             )
+        if self.motion not in MOTIONS:
+            raise ValueError(f"motion must be one of {MOTIONS}, got {self.motion!r}")
         if not 0.0 < self.min_joint_duration <= 1.0:
             raise ValueError(
                 f"min_joint_duration must be in (0, 1], got {self.min_joint_duration}"
@@ -89,6 +102,7 @@ class DemoConfig:
 
 
 JOINT_TIMINGS = ("synchronous", "staggered")
+MOTIONS = ("demonstration", "babble")
 
 
 def minimum_jerk(tau: np.ndarray) -> np.ndarray:
@@ -192,6 +206,8 @@ def record_demonstration(
     sim_config = sim_config or SimConfig()
     rng = np.random.default_rng(seed)
     with KukaSim(sim_config, cameras) as sim:
+        if demo_config.motion == "babble":
+            return _record_babble(sim, rng, cameras, sim_config, demo_config)
         start, goal = sample_start_goal(sim, rng, demo_config)
         targets = plan_trajectory(
             start,
@@ -227,6 +243,41 @@ def record_demonstration(
             "start": start.tolist(),
             "goal": goal.tolist(),
             "targets": targets.tolist(),
+            "sim": sim_config.to_dict(),
+            "demo": demo_config.to_dict(),
+        },
+    )
+
+
+def _record_babble(
+    sim: KukaSim,
+    rng: np.random.Generator,
+    cameras: list[CameraConfig],
+    sim_config: SimConfig,
+    demo_config: DemoConfig,
+) -> Episode:
+    """An episode of independent random configurations, the arm at rest in each."""
+    frames: list[list[np.ndarray]] = [[] for _ in cameras]
+    positions = []
+    for _ in range(demo_config.frames):
+        q = sample_configuration(sim, rng, demo_config)
+        sim.reset(q)
+        positions.append(sim.joint_state()[0])
+        for view, image in zip(frames, sim.render_all(), strict=True):
+            view.append(image)
+    q = np.array(positions)
+    return Episode(
+        frames=[np.stack(view) for view in frames],
+        joint_positions=q,
+        joint_velocities=np.zeros_like(q),
+        timestamps=np.arange(demo_config.frames) / sim_config.control_rate,
+        cameras=list(cameras),
+        joint_names=sim.joint_names,
+        joint_efforts=np.array([sim.gravity_torques(p) for p in q]),
+        info={
+            "start": q[0].tolist(),
+            "goal": q[-1].tolist(),
+            "targets": q.tolist(),
             "sim": sim_config.to_dict(),
             "demo": demo_config.to_dict(),
         },

@@ -56,8 +56,13 @@ def train_embedding_run(
     image_topics: Sequence[str] | None = None,
     checkpoint_every: int = 1,
     progress: bool = True,
+    pose_data: Path | None = None,
 ) -> dict[str, Any]:
-    """Train (or resume) an embedding run; returns the last history record."""
+    """Train (or resume) an embedding run; returns the last history record.
+
+    ``pose_data``: a dataset (``tcn record --motion babble``, same cameras as ``data``)
+    whose frames, all of them, feed the self-regression batch instead of ``data``'s.
+    """
     from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
 
@@ -90,11 +95,26 @@ def train_embedding_run(
         train.num_views,
     )
 
+    pose = None
+    if pose_data is not None:
+        pose_index = load_index(pose_data) if Path(pose_data).is_dir() else None
+        if index is not None and pose_index is not None and pose_index.cameras != index.cameras:
+            raise TcnError(
+                f"--pose-data {pose_data} was recorded with other cameras than {data}: "
+                "the pose head would learn another view; record it with the same "
+                "--views and --image-size"
+            )
+        pose = load_split(pose_data, None, image_topics)
+        if not pose.frames:
+            raise TcnError(f"--pose-data {pose_data} holds no episodes")
+        log.info("self-regression on the %d episodes of %s", len(pose), pose_data)
+
     write_config(
         run,
         {
             "kind": "embedding",
             "data": str(data),
+            "pose_data": None if pose_data is None else str(pose_data),
             "image_topics": list(image_topics) if image_topics else None,
             "train": config.to_dict(),
         },
@@ -105,6 +125,8 @@ def train_embedding_run(
         val.frames,
         train_joints=train.joints,
         val_joints=val.joints if val.joints and val.joints[0].size else None,
+        pose_episodes=None if pose is None else pose.frames,
+        pose_joints=None if pose is None else pose.joints,
     )
     history: list[dict[str, Any]] = []
     best = -math.inf

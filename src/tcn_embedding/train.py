@@ -234,7 +234,10 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def _check_episodes(episodes: Episodes, what: str, config: TrainConfig) -> int:
+def _check_episodes(
+    episodes: Episodes, what: str, config: TrainConfig, tuples: bool = True
+) -> int:
+    """The episodes' number of views; ``tuples``: they must also hold training tuples."""
     if not episodes:
         raise ValueError(f"no {what} episodes")
     views = {len(e) for e in episodes}
@@ -244,13 +247,13 @@ def _check_episodes(episodes: Episodes, what: str, config: TrainConfig) -> int:
         lengths = {len(v) for v in episode}
         if len(lengths) != 1:
             raise ValueError(f"{what} episode {i}: views have different lengths {sorted(lengths)}")
-        if next(iter(lengths)) <= config.neg_margin:
+        if tuples and next(iter(lengths)) <= config.neg_margin:
             raise ValueError(
                 f"{what} episode {i} has {next(iter(lengths))} frames; triplets need more than "
                 f"neg_margin={config.neg_margin} (record longer episodes or lower --neg-margin)"
             )
     n_views = views.pop()
-    if config.loss == "npairs" and n_views < 2:
+    if tuples and config.loss == "npairs" and n_views < 2:
         raise ValueError("loss 'npairs' needs multi-view episodes (record with --views 2 or more)")
     return n_views
 
@@ -267,6 +270,8 @@ class EmbeddingTrainer:
         model: EmbeddingModel | None = None,
         train_joints: Sequence[np.ndarray] | None = None,
         val_joints: Sequence[np.ndarray] | None = None,
+        pose_episodes: Episodes | None = None,
+        pose_joints: Sequence[np.ndarray] | None = None,
     ) -> None:
         self.config = config
         self.n_views = _check_episodes(train_episodes, "training", config)
@@ -275,6 +280,28 @@ class EmbeddingTrainer:
         self.val_positions = None  # for the classification error
         if config.self_regression > 0:
             self.train_joints = _check_joints(train_joints, train_episodes, config.pose_joints)
+        # Where the pose_batch frames come from: the training episodes, or separate
+        # self-observation recordings (tcn record --motion babble).
+        self.pose_episodes, self.pose_targets = train_episodes, self.train_joints
+        if pose_episodes is not None:
+            if config.self_regression <= 0 or config.pose_batch <= 0:
+                raise ValueError(
+                    "pose episodes feed self-regression: they need self_regression > 0 and "
+                    f"pose_batch > 0, got {config.self_regression} and {config.pose_batch}"
+                )
+            if _check_episodes(pose_episodes, "pose", config, tuples=False) != self.n_views:
+                raise ValueError(
+                    f"pose episodes have {len(pose_episodes[0])} views, the training "
+                    f"episodes {self.n_views}; record them with the same cameras"
+                )
+            shapes = {pose_episodes[0][0].shape[1:], train_episodes[0][0].shape[1:]}
+            if len(shapes) > 1:
+                raise ValueError(
+                    f"pose episodes' frames are {pose_episodes[0][0].shape[1:]}, the training "
+                    f"frames {train_episodes[0][0].shape[1:]}; record them with the same cameras"
+                )
+            self.pose_episodes = pose_episodes
+            self.pose_targets = _check_joints(pose_joints, pose_episodes, config.pose_joints)
         if val_episodes:
             _check_episodes(val_episodes, "validation", config)
             if val_joints is not None:
@@ -384,21 +411,22 @@ class EmbeddingTrainer:
                 return self.model(x).float()
         return self.model(x)
 
-    def _pose_items(self) -> np.ndarray | None:
-        """Rows ``(episode, view, t)`` for this step's self-regression batch, drawn uniformly
-        over all training frames (None: no self-regression, or ``pose_batch`` 0)."""
+    def _pose_batch(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Frames ``(n, H, W, 3)`` and joint targets ``(n, J)`` of this step's
+        self-regression batch, drawn uniformly over every frame and view of the pose
+        episodes (None: no self-regression, or ``pose_batch`` 0)."""
         n = self.config.pose_batch
-        if self.train_joints is None or n == 0:
+        if self.pose_targets is None or n == 0:
             return None
-        episodes = self.rng.integers(len(self.train_episodes), size=n)
+        episodes = self.rng.integers(len(self.pose_episodes), size=n)
         views = self.rng.integers(self.n_views, size=n)
-        times = [int(self.rng.integers(len(self.train_episodes[e][0]))) for e in episodes]
-        return np.stack([episodes, views, np.array(times)], axis=1).astype(np.int64)
+        times = [int(self.rng.integers(len(self.pose_episodes[e][0]))) for e in episodes]
+        rows = list(zip(episodes, views, times, strict=True))
+        frames = np.stack([self.pose_episodes[e][v][t] for e, v, t in rows])
+        return frames, np.stack([self.pose_targets[e][t] for e, _, t in rows])
 
-    def _pose_loss(self, z: Tensor, items: np.ndarray) -> Tensor:
-        """Self-regression: mean squared error of the pose head on rows ``(episode, view, t)``."""
-        assert self.train_joints is not None
-        target = np.stack([self.train_joints[e][t] for e, _, t in items])
+    def _pose_loss(self, z: Tensor, target: np.ndarray) -> Tensor:
+        """Self-regression: mean squared error of the pose head against joints ``(n, J)``."""
         target_t = torch.as_tensor(target, dtype=torch.float32, device=z.device)
         return F.mse_loss(self.model.pose(z.float()), target_t)
 
@@ -424,18 +452,23 @@ class EmbeddingTrainer:
                 if len(batch) < 2:
                     continue  # BatchNorm needs more than one sample
                 items = batch.reshape(-1, 3)
-                pose_items = self._pose_items()
-                everything = items if pose_items is None else np.concatenate([items, pose_items])
-                flat = self._embed_batch(self._frames(everything))
+                frames = self._frames(items)
+                extra = self._pose_batch()
+                flat = self._embed_batch(
+                    frames if extra is None else np.concatenate([frames, extra[0]])
+                )
+                pose = None  # (embeddings, joint targets) to self-regress on
+                if extra is not None:
+                    pose = flat[len(items) :], extra[1]
+                elif self.train_joints is not None:  # pose_batch 0: the tuples' own frames
+                    pose = flat, np.stack([self.train_joints[e][t] for e, _, t in items])
                 z = flat[: len(items)].view(len(batch), k, -1)
                 if k == 2:
                     loss = npairs_loss(z[:, 0], z[:, 1], l2_reg=c.npairs_l2_reg)
                 else:
                     loss = triplet_loss(z[:, 0], z[:, 1], z[:, 2], margin=c.margin)
-                if self.train_joints is not None:
-                    # pose_batch 0 regresses on the tuples' own frames (all of ``flat``).
-                    start_pose = 0 if pose_items is None else len(items)
-                    pose_loss = self._pose_loss(flat[start_pose:], everything[start_pose:])
+                if pose is not None:
+                    pose_loss = self._pose_loss(*pose)
                     pose_losses.append(float(pose_loss.detach()))
                     loss = loss + c.self_regression * pose_loss
                 if not torch.isfinite(loss):
@@ -447,7 +480,7 @@ class EmbeddingTrainer:
                 loss.backward()
                 self.optimizer.step()
                 losses.append(float(loss.detach()))
-                images += len(everything)
+                images += len(flat)
                 self.step += 1
         seconds = time.perf_counter() - start
         self.epoch += 1

@@ -245,3 +245,29 @@ def test_staggered_plan_moves_each_joint_in_its_own_window_within_speed_limits()
     # Recordings made before staggered timing load as synchronous.
     old = {k: v for k, v in DemoConfig().to_dict().items() if k not in ("joint_timing",)}
     assert DemoConfig.from_dict(old).joint_timing == "synchronous"
+
+
+def test_babble_shows_an_independent_valid_configuration_every_frame():
+    config = DemoConfig(frames=6, motion="babble")
+    cameras = make_cameras(1, 32)
+    babble = record_demonstration(episode_seed(3, 0), cameras, demo_config=config)
+    q = babble.joint_positions
+    assert q.shape == (6, 7) and babble.frames[0].shape == (6, 32, 32, 3)
+    # Not a motion: consecutive poses are far apart, each one a frame of its own.
+    assert np.linalg.norm(np.diff(q, axis=0), axis=1).min() > 0.3
+    assert not np.array_equal(babble.frames[0][0], babble.frames[0][1])
+    np.testing.assert_array_equal(babble.joint_velocities, 0.0)
+    # Each pose is one the demonstration sampler accepts, and its frame renders that pose.
+    with KukaSim(SimConfig(), cameras) as sim:
+        lo, hi = sim.lower_limits, sim.upper_limits
+        centre, half = (lo + hi) / 2, (hi - lo) / 2 * config.joint_range_fraction
+        assert np.all(np.abs(q - centre) <= half + 1e-9)
+        sim.reset(q[4])
+        np.testing.assert_array_equal(sim.render(0), babble.frames[0][4])
+        assert sim.link_heights()[1:].min() >= config.min_link_height
+    again = record_demonstration(episode_seed(3, 0), cameras, demo_config=config)
+    np.testing.assert_array_equal(again.joint_positions, q)
+    with pytest.raises(ValueError, match="motion"):
+        DemoConfig(motion="wander")
+    old = {k: v for k, v in DemoConfig().to_dict().items() if k != "motion"}
+    assert DemoConfig.from_dict(old).motion == "demonstration"

@@ -155,3 +155,24 @@ def test_unknown_preset_and_bad_model_are_clear_errors(dataset, tmp_path, capsys
         == 2
     )
     assert "no such run directory or checkpoint file" in capsys.readouterr().err
+
+
+def test_self_regression_on_babble_recorded_with_the_same_cameras(dataset, tmp_path, capsys):
+    import yaml
+
+    def record(out, views):
+        args = ["record", "--out", str(out), "--episodes", "2", "--val-episodes", "0"]
+        args += ["--frames", "5", "--image-size", "32", "--views", str(views), "--no-progress"]
+        return main([*args, "--motion", "babble"])
+
+    babble, other = tmp_path / "babble", tmp_path / "babble1"
+    assert record(babble, 2) == 0 and record(other, 1) == 0
+    train = ["train-embedding", "--data", str(dataset), "--preset", "cpu", *TINY]
+    train += ["--self-regression", "1", "--epochs", "1"]
+    run = tmp_path / "run"
+    assert main([*train, "--out", str(run), "--pose-data", str(babble)]) == 0
+    assert yaml.safe_load((run / "config.yaml").read_text())["pose_data"] == str(babble)
+    assert np.isfinite(read_history(run)[-1]["train/pose_rmse"])
+    # Frames from another camera set would teach the pose head another view.
+    assert main([*train, "--out", str(tmp_path / "r1"), "--pose-data", str(other)]) == 2
+    assert "other cameras" in capsys.readouterr().err

@@ -119,16 +119,56 @@ def test_pose_batch_draws_frames_from_every_episode_and_view():
     joints = square_positions(data)
     config = TrainConfig(**TINY, self_regression=1.0, pose_joints=2, pose_batch=16)
     trainer = EmbeddingTrainer(config, data, train_joints=joints)
-    rows = np.concatenate([trainer._pose_items() for _ in range(20)])
-    assert rows.shape == (320, 3)
-    assert set(rows[:, 0]) == set(range(5)) and set(rows[:, 1]) == {0, 1}
-    assert rows[:, 2].min() >= 0 and rows[:, 2].max() < 40
+    batches = [trainer._pose_batch() for _ in range(20)]
+    frames = np.concatenate([f for f, _ in batches])
+    targets = np.concatenate([q for _, q in batches])
+    assert frames.shape == (320, 32, 32, 3) and targets.shape == (320, 2)
+    # Every pose frame is some episode's frame with that episode's joints at that time.
+    lookup = {
+        (e, v, t): joints[e][t]
+        for e, episode in enumerate(data)
+        for v, view in enumerate(episode)
+        for t in range(len(view))
+    }
+    found = set()
+    for frame, target in zip(frames, targets, strict=True):
+        keys = [k for k in lookup if np.array_equal(data[k[0]][k[1]][k[2]], frame)]
+        assert keys and any(np.array_equal(lookup[k], target) for k in keys)
+        found.update((e, v) for e, v, _ in keys)
+    assert {e for e, _ in found} == set(range(5)) and {v for _, v in found} == {0, 1}
     # Each step embeds the tuples and the pose frames together.
     stats = trainer.train_epoch()
     assert np.isfinite(stats["train/pose_rmse"])
-    assert EmbeddingTrainer(TrainConfig(**TINY), data)._pose_items() is None
+    assert EmbeddingTrainer(TrainConfig(**TINY), data)._pose_batch() is None
     with pytest.raises(ValueError, match="pose_batch"):
         TrainConfig(**TINY, pose_batch=-1)
+
+
+def test_pose_episodes_replace_the_training_frames_for_self_regression():
+    data = synthetic_episodes(3)
+    babble = synthetic_episodes(4, frames=10)[1:]  # other frames, other joints
+    babble_joints = [q + 5.0 for q in square_positions(babble)]
+    config = TrainConfig(**TINY, self_regression=1.0, pose_joints=2, pose_batch=16)
+
+    def trainer(config=config, episodes=babble, joints=babble_joints):
+        return EmbeddingTrainer(
+            config,
+            data,
+            train_joints=square_positions(data),
+            pose_episodes=episodes,
+            pose_joints=joints,
+        )
+
+    _, targets = trainer()._pose_batch()
+    assert targets.min() >= 5.0  # every target is a babble frame's
+    assert np.isfinite(trainer().train_epoch()["train/pose_rmse"])
+    with pytest.raises(ValueError, match="pose_batch > 0"):
+        trainer(config=TrainConfig(**TINY, self_regression=1.0, pose_joints=2))
+    with pytest.raises(ValueError, match="views"):
+        two_views = synthetic_episodes(2, views=2)
+        trainer(episodes=two_views, joints=square_positions(two_views))
+    with pytest.raises(ValueError, match="one row per frame"):
+        trainer(joints=[q[:3] for q in babble_joints])
 
 
 def test_self_regression_needs_one_joint_row_per_frame():

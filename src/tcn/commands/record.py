@@ -10,6 +10,9 @@ examples:
   tcn record --out data/paper --episodes 200 --val-episodes 10 --workers 2
   # small multi-view data for SMAK-Net / multi-view TCN
   tcn record --out data/mv --episodes 20 --views 3 --image-size 96
+  # the robot's self-observation for self-regression (train-embedding --pose-data):
+  # every frame a new random configuration, same camera as data/tool
+  tcn record --out data/babble --episodes 300 --image-size 96 --motion babble --workers 2
   # a quick look
   tcn record --out /tmp/demo --episodes 3 --frames 60 --image-size 64
 """
@@ -45,6 +48,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="all joints move together (default: the paper's straight line in joint "
         "space) or each in its own random window (docs/sim.md)",
     )
+    parser.add_argument(
+        "--motion",
+        choices=["demonstration", "babble"],
+        default="demonstration",
+        help="start-to-goal demonstrations (default), or babble: an independent random "
+        "configuration every frame, self-observation for --pose-data (docs/sim.md)",
+    )
     parser.add_argument("--control-rate", type=float, default=20.0, help="frames per second (Hz)")
     parser.add_argument("--storage", choices=["mcap", "sqlite3"], default="mcap")
     parser.add_argument("--urdf", default=None, help="robot URDF (default: PyBullet's iiwa)")
@@ -66,7 +76,9 @@ def run(args: argparse.Namespace) -> int:
             make_cameras(args.views, args.image_size),
             seed=args.seed,
             sim=sim,
-            demo=DemoConfig(frames=args.frames, joint_timing=args.joint_timing),
+            demo=DemoConfig(
+                frames=args.frames, joint_timing=args.joint_timing, motion=args.motion
+            ),
             val_episodes=args.val_episodes,
             workers=args.workers,
             storage=args.storage,

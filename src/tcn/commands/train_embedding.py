@@ -13,6 +13,8 @@ examples:
   tcn train-embedding --data data/paper --out runs/tcn_cpu --preset cpu --resume
   tcn train-embedding --data data/paper --out runs/tcn96 --preset cpu --epochs 50 --image-size 96
   tcn train-embedding --data data/mv --out runs/mv --preset cpu --loss npairs
+  tcn train-embedding --data data/tool --pose-data data/babble --out runs/tcn_babble \
+      --preset cpu --self-regression 5
   tcn train-embedding --data data/mv --out runs/smak --preset cpu --loss npairs \\
       --architecture smak --attention att123 --attention-normalization sigmoid
   tcn train-embedding --data data/paper --out runs/paper --preset paper \\
@@ -38,6 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=None,
         help="image topic(s) to train on (default: the recorded views)",
+    )
+    parser.add_argument(
+        "--pose-data",
+        type=Path,
+        default=None,
+        help="self-regression frames from this dataset (tcn record --motion babble, same "
+        "cameras) instead of --data's; needs --self-regression",
     )
     parser.add_argument(
         "--checkpoint-every", type=int, default=1, help="epochs between checkpoints"
@@ -70,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         image_topics=args.image_topic,
         checkpoint_every=args.checkpoint_every,
         progress=not args.no_progress,
+        pose_data=args.pose_data,
     )
     shown = {k: round(v, 4) for k, v in last.items() if isinstance(v, float)}
     print(f"trained {args.out} to epoch {last.get('epoch', 0)}: {shown}")
