@@ -18,6 +18,10 @@ Comparing sources, same network, same steps, same validation frames::
 
 Writes ``OUT/history.jsonl`` (one line per evaluation: step, wall seconds, training RMSE
 over the last steps, validation RMSE per joint, mean validation L2) and prints the last.
+``--plot PNG RUN [RUN ...]`` draws the runs' training RMSE and validation L2 against steps::
+
+    python benchmarks/pose_regression.py --plot docs/images/pose_regression.png \
+        runs/pose_demos runs/pose_babble
 """
 
 from __future__ import annotations
@@ -37,11 +41,39 @@ from tcn_embedding.factory import build_embedding_model
 from tcn_embedding.train import TrainConfig
 
 
+def plot(png: Path, runs: list[Path]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for run, colour in zip(runs, plt.rcParams["axes.prop_cycle"].by_key()["color"], strict=False):
+        rows = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+        steps = [r["step"] for r in rows]
+        ax.plot(steps, [r["val_l2"] for r in rows], color=colour, label=f"{run.name}: held-out L2")
+        ax.plot(
+            steps,
+            [r["train_rmse"] * np.sqrt(7) for r in rows],
+            color=colour,
+            linestyle="--",
+            label=f"{run.name}: training (RMSE x sqrt 7)",
+        )
+    ax.axhline(0.2, color="grey", linewidth=0.8, label="success threshold (final L2 0.2 rad)")
+    ax.set_xlabel("step (64 frames each)")
+    ax.set_ylabel("joint error (rad)")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(png, dpi=120)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True, help="dataset; validation frames")
+    parser.add_argument("--plot", nargs="+", type=Path, default=None, metavar="PNG RUN")
+    parser.add_argument("--data", type=Path, help="dataset; validation frames")
     parser.add_argument("--pose-data", type=Path, default=None, help="training frames")
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path)
     parser.add_argument("--preset", default="cpu", help="embedding preset for the network")
     parser.add_argument("--minutes", type=float, default=20.0, help="training wall time")
     parser.add_argument("--batch-size", type=int, default=64)
@@ -51,6 +83,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    if args.plot:
+        plot(args.plot[0], args.plot[1:])
+        return
+    if args.data is None or args.out is None:
+        parser.error("--data and --out are needed to train (or --plot PNG RUN ...)")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)

@@ -40,6 +40,13 @@ RESUMABLE_CHANGES = {"epochs", "eval_every", "device", "eval_triplets"}
 
 
 # --------------------------------------------------------------------------- training
+def _scene(index: Any) -> tuple[Any, ...]:
+    """What a dataset's frames show: its cameras and the rendered scene's settings
+    (recordings from before the flange tool have no ``tool`` key and none drawn)."""
+    sim = index.settings.get("sim", {})
+    return (index.cameras, sim.get("urdf"), sim.get("ground_plane", True), sim.get("tool", False))
+
+
 def _score(record: dict[str, Any]) -> float:
     """Model selection: validation triplet accuracy with margin, then without."""
     if "val/triplet_accuracy_margin" not in record:
@@ -98,11 +105,11 @@ def train_embedding_run(
     pose = None
     if pose_data is not None:
         pose_index = load_index(pose_data) if Path(pose_data).is_dir() else None
-        if index is not None and pose_index is not None and pose_index.cameras != index.cameras:
+        if index is not None and pose_index is not None and _scene(pose_index) != _scene(index):
             raise TcnError(
-                f"--pose-data {pose_data} was recorded with other cameras than {data}: "
-                "the pose head would learn another view; record it with the same "
-                "--views and --image-size"
+                f"--pose-data {pose_data} was recorded with other cameras or another scene "
+                f"(robot, floor, tool) than {data}: the pose head would learn another view; "
+                "record it with the same --views, --image-size and --urdf"
             )
         pose = load_split(pose_data, None, image_topics)
         if not pose.frames:
