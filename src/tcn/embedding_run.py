@@ -21,6 +21,7 @@ from tcn.errors import TcnError
 from tcn.frames import Split, load_split
 from tcn.runs import (
     BEST,
+    CONFIG,
     LAST,
     check_resume,
     checkpoint_dir,
@@ -86,6 +87,10 @@ def train_embedding_run(
     if last is not None:
         state = load_checkpoint(last)
         check_resume(run, state["train_config"], config, RESUMABLE_CHANGES)
+        stored_pose_data = (read_config(run) if (run / CONFIG).is_file() else {}).get("pose_data")
+        if pose_data is None and stored_pose_data is not None:
+            pose_data = Path(stored_pose_data)  # resume on the self-observation it began with
+            log.info("resuming with the run's --pose-data %s", pose_data)
     elif resume:
         log.info("%s has no checkpoint yet: starting a new run", run)
 

@@ -157,7 +157,11 @@ def test_unknown_preset_and_bad_model_are_clear_errors(dataset, tmp_path, capsys
     assert "no such run directory or checkpoint file" in capsys.readouterr().err
 
 
-def test_self_regression_on_babble_recorded_with_the_same_cameras(dataset, tmp_path, capsys):
+def test_self_regression_on_babble_recorded_with_the_same_cameras(
+    dataset, tmp_path, capsys, caplog
+):
+    import logging
+
     import yaml
 
     def record(out, views):
@@ -173,6 +177,12 @@ def test_self_regression_on_babble_recorded_with_the_same_cameras(dataset, tmp_p
     assert main([*train, "--out", str(run), "--pose-data", str(babble)]) == 0
     assert yaml.safe_load((run / "config.yaml").read_text())["pose_data"] == str(babble)
     assert np.isfinite(read_history(run)[-1]["train/pose_rmse"])
+    # --resume carries on with the self-observation the run began with.
+    resume = ["train-embedding", "--data", str(dataset), "--out", str(run), "--resume"]
+    with caplog.at_level(logging.INFO, logger="tcn.embedding_run"):
+        assert main([*resume, "--epochs", "2", "--no-progress"]) == 0
+    assert "resuming with the run's --pose-data" in caplog.text
+    assert yaml.safe_load((run / "config.yaml").read_text())["pose_data"] == str(babble)
     # Frames from another camera set would teach the pose head another view.
     assert main([*train, "--out", str(tmp_path / "r1"), "--pose-data", str(other)]) == 2
     assert "other cameras or another scene" in capsys.readouterr().err

@@ -13,7 +13,7 @@ examples:
   tcn train-embedding --data data/paper --out runs/tcn_cpu --preset cpu --resume
   tcn train-embedding --data data/paper --out runs/tcn96 --preset cpu --epochs 50 --image-size 96
   tcn train-embedding --data data/mv --out runs/mv --preset cpu --loss npairs
-  tcn train-embedding --data data/tool --pose-data data/babble --out runs/tcn_babble \
+  tcn train-embedding --data data/tool --pose-data data/babble --out runs/tcn_babble \\
       --preset cpu --self-regression 5
   tcn train-embedding --data data/mv --out runs/smak --preset cpu --loss npairs \\
       --architecture smak --attention att123 --attention-normalization sigmoid
