@@ -205,25 +205,30 @@ def record_demonstration(
     demo_config = demo_config or DemoConfig()
     sim_config = sim_config or SimConfig()
     rng = np.random.default_rng(seed)
+    babble = demo_config.motion == "babble"
     with KukaSim(sim_config, cameras) as sim:
-        if demo_config.motion == "babble":
-            return _record_babble(sim, rng, cameras, sim_config, demo_config)
-        start, goal = sample_start_goal(sim, rng, demo_config)
-        targets = plan_trajectory(
-            start,
-            goal,
-            demo_config,
-            rng,
-            np.asarray(sim_config.max_velocities),
-            sim_config.control_rate,
-        )
+        if babble:  # a new configuration every frame, the arm put there at rest
+            targets = np.stack(
+                [sample_configuration(sim, rng, demo_config) for _ in range(demo_config.frames)]
+            )
+            start, goal = targets[0], targets[-1]
+        else:
+            start, goal = sample_start_goal(sim, rng, demo_config)
+            targets = plan_trajectory(
+                start,
+                goal,
+                demo_config,
+                rng,
+                np.asarray(sim_config.max_velocities),
+                sim_config.control_rate,
+            )
         sim.reset(start)
         sim.set_control_mode(ControlMode.POSITION)
         frames: list[list[np.ndarray]] = [[] for _ in cameras]
         positions, velocities, efforts = [], [], []
         for k in range(demo_config.frames):
             if k > 0:
-                sim.step(targets[k])
+                (sim.reset if babble else sim.step)(targets[k])
             q, qd = sim.joint_state()
             positions.append(q)
             velocities.append(qd)
@@ -243,41 +248,6 @@ def record_demonstration(
             "start": start.tolist(),
             "goal": goal.tolist(),
             "targets": targets.tolist(),
-            "sim": sim_config.to_dict(),
-            "demo": demo_config.to_dict(),
-        },
-    )
-
-
-def _record_babble(
-    sim: KukaSim,
-    rng: np.random.Generator,
-    cameras: list[CameraConfig],
-    sim_config: SimConfig,
-    demo_config: DemoConfig,
-) -> Episode:
-    """An episode of independent random configurations, the arm at rest in each."""
-    frames: list[list[np.ndarray]] = [[] for _ in cameras]
-    positions = []
-    for _ in range(demo_config.frames):
-        q = sample_configuration(sim, rng, demo_config)
-        sim.reset(q)
-        positions.append(sim.joint_state()[0])
-        for view, image in zip(frames, sim.render_all(), strict=True):
-            view.append(image)
-    q = np.array(positions)
-    return Episode(
-        frames=[np.stack(view) for view in frames],
-        joint_positions=q,
-        joint_velocities=np.zeros_like(q),
-        timestamps=np.arange(demo_config.frames) / sim_config.control_rate,
-        cameras=list(cameras),
-        joint_names=sim.joint_names,
-        joint_efforts=np.array([sim.gravity_torques(p) for p in q]),
-        info={
-            "start": q[0].tolist(),
-            "goal": q[-1].tolist(),
-            "targets": q.tolist(),
             "sim": sim_config.to_dict(),
             "demo": demo_config.to_dict(),
         },

@@ -289,16 +289,13 @@ class EmbeddingTrainer:
                     "pose episodes feed self-regression: they need self_regression > 0 and "
                     f"pose_batch > 0, got {config.self_regression} and {config.pose_batch}"
                 )
-            if _check_episodes(pose_episodes, "pose", config, tuples=False) != self.n_views:
+            _check_episodes(pose_episodes, "pose", config, tuples=False)
+            found = (len(pose_episodes[0]), pose_episodes[0][0].shape[1:])
+            wanted = (self.n_views, train_episodes[0][0].shape[1:])
+            if found != wanted:
                 raise ValueError(
-                    f"pose episodes have {len(pose_episodes[0])} views, the training "
-                    f"episodes {self.n_views}; record them with the same cameras"
-                )
-            shapes = {pose_episodes[0][0].shape[1:], train_episodes[0][0].shape[1:]}
-            if len(shapes) > 1:
-                raise ValueError(
-                    f"pose episodes' frames are {pose_episodes[0][0].shape[1:]}, the training "
-                    f"frames {train_episodes[0][0].shape[1:]}; record them with the same cameras"
+                    f"pose episodes have {found[0]} views of {found[1]} frames, the training "
+                    f"episodes {wanted[0]} of {wanted[1]}; record them with the same cameras"
                 )
             self.pose_episodes = pose_episodes
             self.pose_targets = _check_joints(pose_joints, pose_episodes, config.pose_joints)
@@ -339,9 +336,9 @@ class EmbeddingTrainer:
         return max(c.lr * c.lr_decay ** (epoch // c.lr_decay_every), c.min_lr)
 
     # ------------------------------------------------------------------ batches
-    def _frames(self, items: np.ndarray) -> np.ndarray:
-        """uint8 frames ``(N, H, W, 3)`` for rows ``(episode, view, t)``."""
-        return np.stack([self.train_episodes[e][v][t] for e, v, t in items])
+    def _frames(self, items: np.ndarray) -> list[np.ndarray]:
+        """uint8 frames ``(H, W, 3)`` for rows ``(episode, view, t)``."""
+        return [self.train_episodes[e][v][t] for e, v, t in items]
 
     def _epoch_tuples(self) -> tuple[np.ndarray, int]:
         """This epoch's training tuples as rows of ``(episode, view, t)`` per member.
@@ -411,8 +408,8 @@ class EmbeddingTrainer:
                 return self.model(x).float()
         return self.model(x)
 
-    def _pose_batch(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """Frames ``(n, H, W, 3)`` and joint targets ``(n, J)`` of this step's
+    def _pose_batch(self) -> tuple[list[np.ndarray], np.ndarray] | None:
+        """Frames (``n`` of ``(H, W, 3)``) and joint targets ``(n, J)`` of this step's
         self-regression batch, drawn uniformly over every frame and view of the pose
         episodes (None: no self-regression, or ``pose_batch`` 0)."""
         n = self.config.pose_batch
@@ -422,7 +419,7 @@ class EmbeddingTrainer:
         views = self.rng.integers(self.n_views, size=n)
         times = [int(self.rng.integers(len(self.pose_episodes[e][0]))) for e in episodes]
         rows = list(zip(episodes, views, times, strict=True))
-        frames = np.stack([self.pose_episodes[e][v][t] for e, v, t in rows])
+        frames = [self.pose_episodes[e][v][t] for e, v, t in rows]
         return frames, np.stack([self.pose_targets[e][t] for e, _, t in rows])
 
     def _pose_loss(self, z: Tensor, target: np.ndarray) -> Tensor:
@@ -454,9 +451,7 @@ class EmbeddingTrainer:
                 items = batch.reshape(-1, 3)
                 frames = self._frames(items)
                 extra = self._pose_batch()
-                flat = self._embed_batch(
-                    frames if extra is None else np.concatenate([frames, extra[0]])
-                )
+                flat = self._embed_batch(np.stack(frames if extra is None else frames + extra[0]))
                 pose = None  # (embeddings, joint targets) to self-regress on
                 if extra is not None:
                     pose = flat[len(items) :], extra[1]

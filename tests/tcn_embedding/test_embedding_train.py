@@ -120,7 +120,7 @@ def test_pose_batch_draws_frames_from_every_episode_and_view():
     config = TrainConfig(**TINY, self_regression=1.0, pose_joints=2, pose_batch=16)
     trainer = EmbeddingTrainer(config, data, train_joints=joints)
     batches = [trainer._pose_batch() for _ in range(20)]
-    frames = np.concatenate([f for f, _ in batches])
+    frames = np.stack([f for batch, _ in batches for f in batch])
     targets = np.concatenate([q for _, q in batches])
     assert frames.shape == (320, 32, 32, 3) and targets.shape == (320, 2)
     # Every pose frame is some episode's frame with that episode's joints at that time.
