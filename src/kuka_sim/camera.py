@@ -94,6 +94,19 @@ class CameraConfig:
             [[fy, 0.0, self.width / 2.0], [0.0, fy, self.height / 2.0], [0.0, 0.0, 1.0]]
         )
 
+    def project(self, points: np.ndarray) -> np.ndarray:
+        """World points ``(N, 3)`` -> image coordinates ``(N, 2)``: x to the right, y down,
+        -1 and +1 at the image's edges (pixel column ``(x + 1) / 2 * width``)."""
+        points = np.asarray(points, dtype=np.float64)
+        if points.ndim != 2 or points.shape[1] != 3:
+            raise ValueError(f"expected points shaped (N, 3), got {points.shape}")
+        # PyBullet's matrices are OpenGL's, column-major: reshape then transpose.
+        view = np.asarray(self.view_matrix).reshape(4, 4).T
+        projection = np.asarray(self.projection_matrix).reshape(4, 4).T
+        clip = np.c_[points, np.ones(len(points))] @ (projection @ view).T
+        ndc = clip[:, :2] / clip[:, 3:4]
+        return np.c_[ndc[:, 0], -ndc[:, 1]]
+
     def with_size(self, width: int, height: int | None = None) -> CameraConfig:
         return replace(self, width=width, height=width if height is None else height)
 

@@ -22,6 +22,7 @@ Control modes (one control period = ``physics_hz / control_rate`` physics steps)
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 from pathlib import Path
@@ -42,6 +43,12 @@ IIWA14_MAX_TORQUES = (320.0, 320.0, 176.0, 176.0, 110.0, 40.0, 40.0)
 # Same data sheet: maximum joint speeds (85, 85, 100, 75, 130, 135, 135 deg/s) in rad/s.
 IIWA14_MAX_VELOCITIES = (1.48, 1.48, 1.75, 1.31, 2.27, 2.36, 2.36)
 
+
+# The iiwa's shoulder, elbow and wrist, as (middle, outer, outer) joint indices (0-based): with
+# the middle joint at 0 the outer two turn about one axis, and only their sum moves anything
+# beyond the housing between them (benchmarks/pose_visibility.py measures how little of the
+# difference a camera sees).
+IIWA_COUPLED_JOINTS = ((1, 0, 2), (3, 2, 4), (5, 4, 6))
 
 # The tool drawn on the flange (SimConfig.tool): (offset in the flange frame (m), box half
 # extents (m), RGBA). A dark palm and two fingers of different colours, so a turn of A7 and
@@ -84,6 +91,10 @@ class SimConfig:
             iiwa's last link is a plain cylinder, so without it a camera cannot see joint 7
             (A7) turn at all; the tool is visual only (no mass, no collision). Recordings
             made before it existed have no ``tool`` key and load with ``tool=False``.
+        tool_scale: size of the tool (its offsets and extents) relative to
+            :data:`TOOL_PARTS`; a larger tool makes the wrist joints more visible at a given
+            image size (``benchmarks/pose_visibility.py``). Recordings made before it load
+            with 1.
     """
 
     urdf: str = DEFAULT_URDF
@@ -97,6 +108,7 @@ class SimConfig:
     limit_margin: float = 0.01
     ground_plane: bool = True
     tool: bool = True
+    tool_scale: float = 1.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "control_mode", ControlMode(self.control_mode))
@@ -119,6 +131,8 @@ class SimConfig:
                 raise ValueError(f"{name} needs 7 positive values, got {values}")
         if self.max_position_delta <= 0:
             raise ValueError(f"max_position_delta must be positive, got {self.max_position_delta}")
+        if not (math.isfinite(self.tool_scale) and self.tool_scale > 0):
+            raise ValueError(f"tool_scale must be positive and finite, got {self.tool_scale}")
 
     @property
     def substeps(self) -> int:
@@ -209,11 +223,14 @@ class KukaSim:
         self.set_control_mode(self.config.control_mode)
         self._tool: list[tuple[int, tuple[float, float, float]]] = []
         if self.config.tool:
+            k = self.config.tool_scale
             for offset, half_extents, rgba in TOOL_PARTS:
                 shape = c.createVisualShape(
-                    pybullet.GEOM_BOX, halfExtents=half_extents, rgbaColor=rgba
+                    pybullet.GEOM_BOX, halfExtents=[k * h for h in half_extents], rgbaColor=rgba
                 )
-                self._tool.append((c.createMultiBody(0.0, -1, shape), offset))
+                self._tool.append(
+                    (c.createMultiBody(0.0, -1, shape), tuple(k * o for o in offset))
+                )
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
@@ -291,6 +308,25 @@ class KukaSim:
     def ee_position(self) -> np.ndarray:
         """World position (3,) of the flange link."""
         return np.array(self._client.getLinkState(self.robot, self.ee_link)[4])
+
+    def keypoints(self) -> np.ndarray:
+        """World positions ``(K, 3)`` of points whose image fixes the pose: the origins of the
+        seven arm links, then the centres of the tool's parts (palm, red and green finger)
+        when the tool is drawn. What the robot knows of itself from its joints, its model
+        and a calibrated camera (:meth:`CameraConfig.project`), no demonstration labels."""
+        c = self._client
+        links = [
+            c.getLinkState(self.robot, j, computeForwardKinematics=True)
+            for j in self.joint_indices
+        ]
+        points = [state[4] for state in links]
+        if self._tool:
+            flange = links[-1]
+            points += [
+                c.multiplyTransforms(flange[4], flange[5], offset, (0.0, 0.0, 0.0, 1.0))[0]
+                for _, offset in self._tool
+            ]
+        return np.array(points)
 
     def link_heights(self) -> np.ndarray:
         """World z of each arm link origin (7,)."""

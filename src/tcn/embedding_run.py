@@ -45,7 +45,14 @@ def _scene(index: Any) -> tuple[Any, ...]:
     """What a dataset's frames show: its cameras and the rendered scene's settings
     (recordings from before the flange tool have no ``tool`` key and none drawn)."""
     sim = index.settings.get("sim", {})
-    return (index.cameras, sim.get("urdf"), sim.get("ground_plane", True), sim.get("tool", False))
+    tool = sim.get("tool", False)
+    return (
+        index.cameras,
+        sim.get("urdf"),
+        sim.get("ground_plane", True),
+        tool,
+        sim.get("tool_scale", 1.0) if tool else None,
+    )
 
 
 def _score(record: dict[str, Any]) -> float:

@@ -159,11 +159,61 @@ def test_the_tool_makes_joint_7_visible():
     assert changed[True] > 40
 
 
+def test_keypoints_project_onto_what_the_camera_draws():
+    """The red and green fingers' keypoints land on red and green pixels of the frame."""
+    camera = CameraConfig(width=96, height=96)
+    rng = np.random.default_rng(0)  # poses where neither finger is hidden
+    with KukaSim(SimConfig(), [camera]) as sim:
+        for _ in range(4):
+            sim.reset(rng.uniform(-1.0, 1.0, 7))
+            frame = sim.render(0).astype(int)
+            points = sim.keypoints()
+            assert points.shape == (10, 3)
+            assert np.allclose(points[6], sim.ee_position())
+            uv = camera.project(points)
+            assert np.all(np.abs(uv) < 1.0)  # the default camera sees the whole arm
+            columns, rows = ((uv[-2:] + 1.0) / 2.0 * 96).astype(int).T
+            red, green = frame[rows[0], columns[0]], frame[rows[1], columns[1]]
+            assert red[0] > red[1] + 60 and red[0] > red[2] + 60
+            assert green[1] > green[0] + 60 and green[1] > green[2] + 60
+    with KukaSim(SimConfig(tool=False)) as sim:
+        assert sim.keypoints().shape == (7, 3)
+
+
+def test_projection_puts_the_target_at_the_image_centre():
+    camera = CameraConfig(width=64, height=48, yaw=20.0, pitch=-35.0, target=(0.1, 0.2, 0.5))
+    assert np.allclose(
+        camera.project(np.array([camera.target])), 0.0, atol=1e-6
+    )  # float32 matrices
+    with pytest.raises(ValueError, match="shaped"):
+        camera.project(np.zeros(3))
+
+
 def test_recordings_from_before_the_tool_replay_without_it():
     legacy = SimConfig().to_dict()
-    del legacy["tool"]
+    del legacy["tool"], legacy["tool_scale"]
     assert SimConfig.from_dict(legacy).tool is False
     assert SimConfig.from_dict(SimConfig().to_dict()).tool is True
+    assert SimConfig.from_dict(legacy).tool_scale == 1.0
+
+
+def test_a_larger_tool_shows_the_wrist_turn_in_more_pixels():
+    camera = CameraConfig(width=96, height=96)
+    pose = np.array([0.3, 0.6, 0.0, -1.2, 0.0, 0.8, 0.0])
+    changed, keypoints = {}, {}
+    for scale in (1.0, 2.0):
+        with KukaSim(SimConfig(tool_scale=scale)) as sim:
+            sim.reset(pose)
+            a = sim.render(camera)
+            keypoints[scale] = sim.keypoints()
+            sim.reset(pose + np.array([0, 0, 0, 0, 0, 0, 0.2]))
+            b = sim.render(camera)
+        changed[scale] = int((np.abs(a.astype(int) - b).max(axis=2) > 30).sum())
+    assert changed[2.0] > 2 * changed[1.0] > 0
+    flange = keypoints[1.0][6]
+    assert np.allclose(keypoints[2.0][7:] - flange, 2 * (keypoints[1.0][7:] - flange))
+    with pytest.raises(ValueError, match="tool_scale"):
+        SimConfig(tool_scale=0.0)
 
 
 def test_camera_config_round_trip_and_validation():

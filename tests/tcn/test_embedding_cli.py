@@ -164,13 +164,14 @@ def test_self_regression_on_babble_recorded_with_the_same_cameras(
 
     import yaml
 
-    def record(out, views):
+    def record(out, views, *extra):
         args = ["record", "--out", str(out), "--episodes", "2", "--val-episodes", "0"]
         args += ["--frames", "5", "--image-size", "32", "--views", str(views), "--no-progress"]
-        return main([*args, "--motion", "babble"])
+        return main([*args, "--motion", "babble", *extra])
 
-    babble, other = tmp_path / "babble", tmp_path / "babble1"
+    babble, other, bigger = tmp_path / "babble", tmp_path / "babble1", tmp_path / "babble_t2"
     assert record(babble, 2) == 0 and record(other, 1) == 0
+    assert record(bigger, 2, "--tool-scale", "2") == 0
     train = ["train-embedding", "--data", str(dataset), "--preset", "cpu", *TINY]
     train += ["--self-regression", "1", "--epochs", "1"]
     run = tmp_path / "run"
@@ -185,4 +186,7 @@ def test_self_regression_on_babble_recorded_with_the_same_cameras(
     assert yaml.safe_load((run / "config.yaml").read_text())["pose_data"] == str(babble)
     # Frames from another camera set would teach the pose head another view.
     assert main([*train, "--out", str(tmp_path / "r1"), "--pose-data", str(other)]) == 2
+    assert "other cameras or another scene" in capsys.readouterr().err
+    # So would a larger tool on the flange, with the same cameras.
+    assert main([*train, "--out", str(tmp_path / "r2"), "--pose-data", str(bigger)]) == 2
     assert "other cameras or another scene" in capsys.readouterr().err

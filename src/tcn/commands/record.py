@@ -58,6 +58,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--control-rate", type=float, default=20.0, help="frames per second (Hz)")
     parser.add_argument("--storage", choices=["mcap", "sqlite3"], default="mcap")
     parser.add_argument("--urdf", default=None, help="robot URDF (default: PyBullet's iiwa)")
+    parser.add_argument(
+        "--tool-scale",
+        type=float,
+        default=1.0,
+        help="size of the flange tool (default 1; 2 shows the wrist 4x the pixels, docs/sim.md)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -68,7 +74,11 @@ def run(args: argparse.Namespace) -> int:
     from tcn.commands.inspect import print_dataset
     from tcn.record import record_dataset
 
-    sim = SimConfig(control_rate=args.control_rate, **({"urdf": args.urdf} if args.urdf else {}))
+    sim = SimConfig(
+        control_rate=args.control_rate,
+        tool_scale=args.tool_scale,
+        **({"urdf": args.urdf} if args.urdf else {}),
+    )
     with tqdm(total=args.episodes, desc="record", unit="ep", disable=args.no_progress) as bar:
         index = record_dataset(
             args.out,
