@@ -16,8 +16,17 @@ Comparing sources, same network, same steps, same validation frames::
     python benchmarks/pose_regression.py --data data/tool --pose-data data/babble \
         --minutes 60 --out runs/pose_babble
 
+``--score EMBEDDING`` trains nothing and scores a trained embedding's pose head (a run of
+``tcn train-embedding --self-regression``, or a ``--save``d network) on the same frames::
+
+    python benchmarks/pose_regression.py --data data/tool --score runs/tcn_babble
+
 Writes ``OUT/history.jsonl`` (one line per evaluation: step, wall seconds, training RMSE
-over the last steps, validation RMSE per joint, mean validation L2) and prints the last.
+over the last steps, validation RMSE per joint, mean validation L2, with ``--keypoint-weight``
+the keypoints' validation RMSE in pixels) and ``OUT/final.json``, the last evaluation with the
+errors of the coupled joints (:func:`coupling`), which it also prints; ``--save`` keeps the
+network. ``--steps N --schedule cosine`` trains a fixed number of steps with the learning rate
+annealed to 0, which ends on a settled network instead of wherever constant-rate noise left it.
 ``--plot PNG RUN [RUN ...]`` draws the runs' training RMSE and validation L2 against steps::
 
     python benchmarks/pose_regression.py --plot docs/images/pose_regression.png \
@@ -35,8 +44,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tcn.frames import load_split
+from kuka_sim import KukaSim, SimConfig
+from kuka_sim.sim import IIWA_COUPLED_JOINTS
+from tcn.dataset import load_index
+from tcn.embedding_run import load_embedding_model
+from tcn.frames import Split, load_split
 from tcn.presets import load
+from tcn_embedding.checkpoint import save_checkpoint
 from tcn_embedding.factory import build_embedding_model
 from tcn_embedding.train import TrainConfig
 
@@ -68,6 +82,74 @@ def plot(png: Path, runs: list[Path]) -> None:
     fig.savefig(png, dpi=120)
 
 
+COUPLED = IIWA_COUPLED_JOINTS
+
+
+def coupling(error: np.ndarray, joints: np.ndarray, near: float = 0.3) -> dict[str, list[float]]:
+    """RMSE of the sum and of the difference (each over sqrt 2) of each coupled pair's
+    errors, on frames with the middle joint within ``near`` rad of 0 and on the others."""
+    out = {}
+    for middle, a, b in COUPLED:
+        close = np.abs(joints[:, middle]) < near
+        for name, rows in (
+            (f"|A{middle + 1}|<{near}", close),
+            (f"|A{middle + 1}|>={near}", ~close),
+        ):
+            e = error[rows]
+            both = [(e[:, a] + e[:, b]) / np.sqrt(2), (e[:, a] - e[:, b]) / np.sqrt(2)]
+            out[f"A{a + 1}+A{b + 1}, A{a + 1}-A{b + 1} at {name}"] = [
+                round(float(np.sqrt((x**2).mean())), 4) if len(x) else float("nan") for x in both
+            ]
+    return out
+
+
+def validation_sample(
+    data: Path, n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, Split, np.ndarray]:
+    """``n`` frames drawn once from ``data``'s validation split (held-out demonstrations), their
+    joints, the split, and which frames were drawn."""
+    val = load_split(data, "val")
+    frames = np.concatenate([view for episode in val.frames for view in episode])
+    joints = np.concatenate(
+        [q for q, episode in zip(val.joints, val.frames, strict=True) for _ in episode]
+    )
+    pick = rng.choice(len(frames), size=min(n, len(frames)), replace=False)
+    return frames[pick], joints[pick].astype(np.float32), val, pick
+
+
+def pose_error(model: torch.nn.Module, frames: np.ndarray, joints: np.ndarray) -> np.ndarray:
+    """The pose head's reading of ``frames`` minus the true ``joints``, ``(N, 7)``."""
+    return model.pose(model.embed(frames)).detach().numpy() - joints
+
+
+def summary(error: np.ndarray) -> dict[str, object]:
+    return {
+        "val_rmse": [round(float(x), 4) for x in np.sqrt((error**2).mean(axis=0))],
+        "val_l2": round(float(np.linalg.norm(error, axis=1).mean()), 4),
+    }
+
+
+def keypoint_targets(data: Path, split: Split, grid: int) -> list[np.ndarray]:
+    """Per episode and view, ``(T, 2K)`` image positions of the arm's keypoints
+    (:meth:`KukaSim.keypoints` projected by the frame's camera) in the spatial soft-argmax's
+    coordinates: -1 and +1 at the centres of the first and last cells of a ``grid``-cell
+    feature map, clipped to that range."""
+    index = load_index(data)
+    sim_config = SimConfig.from_dict(index.settings["sim"]) if index else SimConfig()
+    scale = grid / (grid - 1.0)
+    targets = []
+    with KukaSim(sim_config) as sim:
+        for joints, cameras in zip(split.joints, split.cameras, strict=True):
+            points = []
+            for q in joints:
+                sim.reset(q)
+                points.append(sim.keypoints())
+            for camera in cameras:
+                uv = np.stack([camera.project(p) for p in points]) * scale
+                targets.append(np.clip(uv, -1.0, 1.0).reshape(len(points), -1).astype(np.float32))
+    return targets
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--plot", nargs="+", type=Path, default=None, metavar="PNG RUN")
@@ -76,38 +158,72 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--preset", default="cpu", help="embedding preset for the network")
     parser.add_argument("--minutes", type=float, default=20.0, help="training wall time")
+    parser.add_argument(
+        "--steps", type=int, default=None, help="train this many steps instead of --minutes"
+    )
+    parser.add_argument(
+        "--schedule",
+        choices=("constant", "cosine"),
+        default="constant",
+        help="learning rate: constant, or cosine from --lr to 0 over --steps",
+    )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument(
+        "--keypoint-weight",
+        type=float,
+        default=0.0,
+        help="also regress the first K soft-argmax points onto the arm's projected keypoints",
+    )
     parser.add_argument("--eval-every", type=int, default=100)
     parser.add_argument("--val-frames", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--save", action="store_true", help="keep the network as OUT/model.pt")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--score",
+        type=Path,
+        default=None,
+        metavar="EMBEDDING",
+        help="train nothing: score this embedding's pose head on the same validation frames",
+    )
     args = parser.parse_args()
     if args.plot:
         plot(args.plot[0], args.plot[1:])
         return
-    if args.data is None or args.out is None:
-        parser.error("--data and --out are needed to train (or --plot PNG RUN ...)")
+    if args.data is None or (args.out is None and args.score is None):
+        parser.error("--data and --out are needed to train (or --plot PNG RUN ..., --score)")
+    if args.schedule == "cosine" and args.steps is None:
+        parser.error("--schedule cosine needs --steps (the length of the schedule)")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
 
+    val_frames, val_joints, val, pick = validation_sample(args.data, args.val_frames, rng)
+    if args.score is not None:
+        model = load_embedding_model(args.score)
+        error = pose_error(model, val_frames, val_joints)
+        record = {**summary(error), "coupling": coupling(error, val_joints)}
+        print(json.dumps({"embedding": str(args.score), **record}))
+        return
     source = load_split(*((args.pose_data, None) if args.pose_data else (args.data, "train")))
     frames = [view for episode in source.frames for view in episode]
     joints = [q for q, episode in zip(source.joints, source.frames, strict=True) for _ in episode]
-    val = load_split(args.data, "val")
-    val_frames = np.concatenate([view for episode in val.frames for view in episode])
-    val_joints = np.concatenate(
-        [q for q, episode in zip(val.joints, val.frames, strict=True) for _ in episode]
-    )
-    pick = rng.choice(len(val_frames), size=min(args.val_frames, len(val_frames)), replace=False)
-    val_frames, val_joints = val_frames[pick], val_joints[pick].astype(np.float32)
+    grid = -(-int(frames[0].shape[1]) // 8)  # the ResNet-18 trunk to layer2 has stride 8
+    if args.keypoint_weight > 0:
+        keypoints = keypoint_targets(args.pose_data or args.data, source, grid)
+        val_keypoints = np.concatenate(keypoint_targets(args.data, val, grid))[pick]
 
     values = {**load("embedding", args.preset), "self_regression": 1.0, "device": "cpu"}
     values.update(pretrained=None)
     config = TrainConfig.from_dict(values)
     model = build_embedding_model(config.model_config())
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    scheduler = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.steps)
+        if args.schedule == "cosine"
+        else None
+    )
 
     args.out.mkdir(parents=True, exist_ok=True)
     log = (args.out / "history.jsonl").open("w")
@@ -119,29 +235,54 @@ def main() -> None:
         batch = np.stack([frames[e][t] for e, t in zip(which, times, strict=True)])
         target = np.stack([joints[e][t] for e, t in zip(which, times, strict=True)])
         model.train()
-        pose = model.pose(model(model.preprocess(batch)))
-        loss = F.mse_loss(pose, torch.as_tensor(target, dtype=torch.float32))
+        features = model.features(model.preprocess(batch))
+        pose = model.pose(model.config.alpha * F.normalize(model.fc(features), dim=1))
+        loss = pose_loss = F.mse_loss(pose, torch.as_tensor(target, dtype=torch.float32))
+        if args.keypoint_weight > 0:
+            points = np.stack([keypoints[e][t] for e, t in zip(which, times, strict=True)])
+            loss = loss + args.keypoint_weight * F.mse_loss(
+                features[:, : points.shape[1]], torch.as_tensor(points)
+            )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
         step += 1
-        losses.append(float(loss.detach()))
+        losses.append(float(pose_loss.detach()))
         elapsed = time.perf_counter() - start
-        done = elapsed > args.minutes * 60
+        done = step >= args.steps if args.steps is not None else elapsed > args.minutes * 60
         if step % args.eval_every == 0 or done:
-            error = model.pose(model.embed(val_frames)).detach().numpy() - val_joints
+            error = pose_error(model, val_frames, val_joints)
+            if args.keypoint_weight > 0:
+                with torch.no_grad():
+                    model.eval()
+                    predicted = torch.cat(
+                        [
+                            model.features(model.preprocess(val_frames[i : i + 64]))
+                            for i in range(0, len(val_frames), 64)
+                        ]
+                    ).numpy()[:, : val_keypoints.shape[1]]
+                pixels = (grid - 1) / grid * frames[0].shape[1] / 2  # soft-argmax unit -> px
+                keypoint_px = np.sqrt(((predicted - val_keypoints) ** 2).mean()) * pixels
             record = {
                 "step": step,
                 "wall_s": round(elapsed, 1),
                 "train_rmse": round(float(np.sqrt(np.mean(losses))), 4),
-                "val_rmse": [round(float(x), 4) for x in np.sqrt((error**2).mean(axis=0))],
-                "val_l2": round(float(np.linalg.norm(error, axis=1).mean()), 4),
+                **summary(error),
             }
+            if args.keypoint_weight > 0:
+                record["val_keypoint_rmse_px"] = round(float(keypoint_px), 3)
             losses = []
             log.write(json.dumps(record) + "\n")
             log.flush()
         if done:
             break
+    record["coupling"] = coupling(error, val_joints)
+    log.close()
+    (args.out / "final.json").write_text(json.dumps(record, indent=1) + "\n")
+    if args.save:
+        save_checkpoint(args.out / "model.pt", model.checkpoint_state())
     print(json.dumps(record))
 
 
