@@ -82,14 +82,11 @@ def plot(png: Path, runs: list[Path]) -> None:
     fig.savefig(png, dpi=120)
 
 
-COUPLED = IIWA_COUPLED_JOINTS
-
-
 def coupling(error: np.ndarray, joints: np.ndarray, near: float = 0.3) -> dict[str, list[float]]:
     """RMSE of the sum and of the difference (each over sqrt 2) of each coupled pair's
     errors, on frames with the middle joint within ``near`` rad of 0 and on the others."""
     out = {}
-    for middle, a, b in COUPLED:
+    for middle, a, b in IIWA_COUPLED_JOINTS:
         close = np.abs(joints[:, middle]) < near
         for name, rows in (
             (f"|A{middle + 1}|<{near}", close),

@@ -11,11 +11,15 @@ For ``--poses`` validation frames of ``--data`` (held-out demonstrations, their 
 and scene), this renders the arm moved by ``--delta`` rad (L2) along each single joint and
 along each coupled pair's sum and difference, both signs, and reports the mean number of
 pixels that change by more than ``--threshold`` grey levels, for poses with the middle joint
-within ``--near`` rad of 0 and for the others. ``--image-size`` renders the same poses with the
-same camera at another size (what a larger input would show)::
+within ``--near`` rad of 0 and for the others. It also reports how often each keypoint of the
+arm (:meth:`KukaSim.keypoints`: link origins, tool parts) falls outside the image, over every
+validation frame and over the episodes' final frames (the pose success is judged on).
+``--image-size`` renders the same poses at another size (what a larger input would show),
+``--distance`` and ``--pitch`` from another orbit of the same camera::
 
     python benchmarks/pose_visibility.py --data data/tool
     python benchmarks/pose_visibility.py --data data/tool --image-size 299
+    python benchmarks/pose_visibility.py --data data/tool --distance 1.9 --pitch -30
 
 Writes the table to stdout (markdown) and, with ``--out JSON``, the numbers.
 """
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -33,15 +38,13 @@ from kuka_sim.sim import IIWA_COUPLED_JOINTS
 from tcn.dataset import load_index
 from tcn.frames import load_split
 
-COUPLED = IIWA_COUPLED_JOINTS
-
 
 def directions() -> dict[str, tuple[np.ndarray, int | None]]:
     """Unit joint-space directions, each with the middle joint of its coupled pair (None for
     a single joint): each joint, then each coupled pair's sum and difference."""
     eye = np.eye(7)
     out: dict[str, tuple[np.ndarray, int | None]] = {f"A{j + 1}": (eye[j], None) for j in range(7)}
-    for middle, a, b in COUPLED:
+    for middle, a, b in IIWA_COUPLED_JOINTS:
         out[f"A{a + 1}+A{b + 1}"] = ((eye[a] + eye[b]) / np.sqrt(2), middle)
         out[f"A{a + 1}-A{b + 1}"] = ((eye[a] - eye[b]) / np.sqrt(2), middle)
     return out
@@ -55,6 +58,8 @@ def main() -> None:
     parser.add_argument("--threshold", type=int, default=30, help="grey levels that count")
     parser.add_argument("--near", type=float, default=0.3, help="rad from 0 of the middle joint")
     parser.add_argument("--image-size", type=int, default=None, help="render at this size")
+    parser.add_argument("--distance", type=float, default=None, help="camera distance (m)")
+    parser.add_argument("--pitch", type=float, default=None, help="camera pitch (degrees)")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -63,9 +68,18 @@ def main() -> None:
     index = load_index(args.data)
     sim_config = SimConfig.from_dict(index.settings["sim"]) if index else SimConfig()
     val = load_split(args.data, "val")
+
+    def camera_of(recorded: CameraConfig) -> CameraConfig:
+        changes = {"distance": args.distance, "pitch": args.pitch}
+        camera = replace(recorded, **{k: v for k, v in changes.items() if v is not None})
+        return camera if args.image_size is None else camera.with_size(args.image_size)
+
     poses = [
-        (q, cams[0]) for joints, cams in zip(val.joints, val.cameras, strict=True) for q in joints
+        (q, camera_of(cams[0]))
+        for joints, cams in zip(val.joints, val.cameras, strict=True)
+        for q in joints
     ]
+    finals = np.cumsum([len(joints) for joints in val.joints]) - 1  # each episode's last frame
     pick = rng.choice(len(poses), size=min(args.poses, len(poses)), replace=False)
     moves = directions()
     changed: dict[str, list[float]] = {name: [] for name in moves}
@@ -78,7 +92,6 @@ def main() -> None:
 
         for i in pick:
             q, camera = poses[i]
-            camera = camera if args.image_size is None else camera.with_size(args.image_size)
             centre = frame(q, camera)
             for name, (u, _) in moves.items():
                 counts = [
@@ -93,15 +106,21 @@ def main() -> None:
                     for sign in (1.0, -1.0)
                 ]
                 changed[name].append(float(np.mean(counts)))
+        outside = []
+        for q, camera in poses:
+            sim.reset(q)
+            outside.append(np.abs(camera.project(sim.keypoints())).max(axis=1) > 1.0)
+    outside = np.array(outside)
+    final = outside[finals]
     joints = np.array([poses[i][0] for i in pick])
-    size = args.image_size or poses[0][1].width
+    size = poses[0][1].width
     print(
         f"\n{len(pick)} validation frames of {args.data} at {size} px, moves of {args.delta} rad: "
         f"pixels changing by more than {args.threshold} grey levels (mean)\n"
     )
     print("| direction | all frames | middle joint near 0 | middle joint away from 0 |")
     print("|---|---|---|---|")
-    table: dict[str, dict[str, float]] = {}
+    table: dict[str, dict[str, object]] = {}
     for name, (_, middle) in moves.items():
         v = np.array(changed[name])
         row = {"all": float(v.mean())}
@@ -112,6 +131,21 @@ def main() -> None:
         table[name] = row
         cells = [f"{c:.1f}" for c in row.values()] + [""] * (3 - len(row))
         print(f"| {name} | " + " | ".join(cells) + " |")
+    names = [f"link {j + 1}" for j in range(7)] + ["palm", "red finger", "green finger"]
+    names = names[: outside.shape[1]]
+    print(
+        f"\nkeypoints outside the image: {outside.any(axis=1).mean():.1%} of {len(outside)} "
+        f"validation frames, {int(final.any(axis=1).sum())} of {len(final)} final frames"
+    )
+    print("| keypoint | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
+    print("| share of frames | " + " | ".join(f"{x:.1%}" for x in outside.mean(axis=0)) + " |")
+    table["outside"] = {
+        "frames": float(outside.any(axis=1).mean()),
+        "final_frames": int(final.any(axis=1).sum()),
+        "episodes": len(final),
+        "per_keypoint": dict(zip(names, outside.mean(axis=0).tolist(), strict=True)),
+    }
     if args.out is not None:
         args.out.write_text(json.dumps(table, indent=1) + "\n")
 

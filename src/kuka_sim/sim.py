@@ -310,10 +310,13 @@ class KukaSim:
         return np.array(self._client.getLinkState(self.robot, self.ee_link)[4])
 
     def keypoints(self) -> np.ndarray:
-        """World positions ``(K, 3)`` of points whose image fixes the pose: the origins of the
-        seven arm links, then the centres of the tool's parts (palm, red and green finger)
-        when the tool is drawn. What the robot knows of itself from its joints, its model
-        and a calibrated camera (:meth:`CameraConfig.project`), no demonstration labels."""
+        """World positions ``(K, 3)`` of points on the arm: the origins of the seven links,
+        then the centres of the tool's parts (palm, red and green finger) when the tool is
+        drawn. Where the robot knows it appears in a calibrated camera's image
+        (:meth:`CameraConfig.project`) from its joints and its model, no demonstration labels.
+        One view's image positions need not fix the pose (a link tilted towards the camera
+        and one tilted away can project alike); the frame's shading and occlusion tell them
+        apart."""
         c = self._client
         links = [
             c.getLinkState(self.robot, j, computeForwardKinematics=True)

@@ -62,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--tool-scale",
         type=float,
         default=1.0,
-        help="size of the flange tool (default 1; 2 shows the wrist 4x the pixels, docs/sim.md)",
+        help="size of the flange tool (default 1; 2 shows A7 turn in 4x the pixels, docs/sim.md)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
