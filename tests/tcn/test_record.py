@@ -104,6 +104,17 @@ def test_cli_record_and_inspect(tmp_path, capsys):
     assert "/camera_1/image_raw" in printed and "sensor_msgs/msg/JointState" in printed
 
 
+def test_cli_record_places_the_cameras_and_sizes_the_tool(tmp_path):
+    out = tmp_path / "wide"
+    args = ["record", "--out", str(out), "--episodes", "1", "--frames", "3", "--views", "2"]
+    args += ["--image-size", "24", "--camera-distance", "1.9", "--camera-pitch", "-30"]
+    assert main([*args, "--tool-scale", "2", "--no-progress"]) == 0
+    index = load_index(out)
+    assert [(c.distance, c.pitch) for c in index.cameras] == [(1.9, -30.0)] * 2
+    assert index.cameras[1].yaw - index.cameras[0].yaw == 75.0  # still views 75 degrees apart
+    assert index.settings["sim"]["tool_scale"] == 2.0
+
+
 def test_cli_reports_errors_without_traceback(tmp_path, capsys):
     assert main(["inspect", str(tmp_path / "missing")]) == 2
     assert "no such bag or dataset directory" in capsys.readouterr().err

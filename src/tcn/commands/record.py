@@ -64,13 +64,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1.0,
         help="size of the flange tool (default 1; 2 shows A7 turn in 4x the pixels, docs/sim.md)",
     )
+    parser.add_argument(
+        "--camera-distance",
+        type=float,
+        default=None,
+        help="orbit distance of the cameras (m; default 1.5; 1.9 with --camera-pitch -30 "
+        "keeps the whole arm and tool in view, docs/sim.md)",
+    )
+    parser.add_argument(
+        "--camera-pitch", type=float, default=None, help="camera pitch (degrees; default -20)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from tqdm import tqdm
 
-    from kuka_sim import DemoConfig, SimConfig, make_cameras
+    from kuka_sim import CameraConfig, DemoConfig, SimConfig, ViewLayout
     from tcn.commands.inspect import print_dataset
     from tcn.record import record_dataset
 
@@ -79,11 +91,14 @@ def run(args: argparse.Namespace) -> int:
         tool_scale=args.tool_scale,
         **({"urdf": args.urdf} if args.urdf else {}),
     )
+    orbit = {"distance": args.camera_distance, "pitch": args.camera_pitch}
+    base = replace(CameraConfig(), **{k: v for k, v in orbit.items() if v is not None})
+    cameras = ViewLayout(base=base).cameras(args.views, args.image_size)
     with tqdm(total=args.episodes, desc="record", unit="ep", disable=args.no_progress) as bar:
         index = record_dataset(
             args.out,
             args.episodes,
-            make_cameras(args.views, args.image_size),
+            cameras,
             seed=args.seed,
             sim=sim,
             demo=DemoConfig(
