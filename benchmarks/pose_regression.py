@@ -44,9 +44,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from kuka_sim import KukaSim, SimConfig
+from kuka_sim import KukaSim
 from kuka_sim.sim import IIWA_COUPLED_JOINTS
-from tcn.dataset import load_index
+from tcn.dataset import dataset_sim_config
 from tcn.embedding_run import load_embedding_model
 from tcn.frames import Split, load_split
 from tcn.presets import load
@@ -114,11 +114,6 @@ def validation_sample(
     return frames[pick], joints[pick].astype(np.float32), val, pick
 
 
-def pose_error(model: torch.nn.Module, frames: np.ndarray, joints: np.ndarray) -> np.ndarray:
-    """The pose head's reading of ``frames`` minus the true ``joints``, ``(N, 7)``."""
-    return model.pose(model.embed(frames)).detach().numpy() - joints
-
-
 def summary(error: np.ndarray) -> dict[str, object]:
     return {
         "val_rmse": [round(float(x), 4) for x in np.sqrt((error**2).mean(axis=0))],
@@ -128,23 +123,31 @@ def summary(error: np.ndarray) -> dict[str, object]:
 
 def keypoint_targets(data: Path, split: Split, grid: int) -> list[np.ndarray]:
     """Per episode and view, ``(T, 2K)`` image positions of the arm's keypoints
-    (:meth:`KukaSim.keypoints` projected by the frame's camera) in the spatial soft-argmax's
+    (:meth:`KukaSim.keypoint_images` with the frame's camera) in the spatial soft-argmax's
     coordinates: -1 and +1 at the centres of the first and last cells of a ``grid``-cell
     feature map, clipped to that range."""
-    index = load_index(data)
-    sim_config = SimConfig.from_dict(index.settings["sim"]) if index else SimConfig()
     scale = grid / (grid - 1.0)
     targets = []
-    with KukaSim(sim_config) as sim:
+    with KukaSim(dataset_sim_config(data)) as sim:
         for joints, cameras in zip(split.joints, split.cameras, strict=True):
-            points = []
-            for q in joints:
-                sim.reset(q)
-                points.append(sim.keypoints())
             for camera in cameras:
-                uv = np.stack([camera.project(p) for p in points]) * scale
-                targets.append(np.clip(uv, -1.0, 1.0).reshape(len(points), -1).astype(np.float32))
+                uv = np.clip(sim.keypoint_images(joints, camera) * scale, -1.0, 1.0)
+                targets.append(uv.reshape(len(joints), -1).astype(np.float32))
     return targets
+
+
+@torch.no_grad()
+def read_frames(model: torch.nn.Module, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pose head's reading ``(N, 7)`` and the soft-argmax features ``(N, F)`` of uint8
+    ``frames``, in eval mode, one forward pass in batches of 64."""
+    was_training = model.training
+    model.eval()
+    features = torch.cat(
+        [model.features(model.preprocess(frames[i : i + 64])) for i in range(0, len(frames), 64)]
+    )
+    reading = model.pose(model.embedding_of(features))  # the FC head's BatchNorm: eval mode too
+    model.train(was_training)
+    return reading.numpy(), features.numpy()
 
 
 def main() -> None:
@@ -199,22 +202,23 @@ def main() -> None:
     val_frames, val_joints, val, pick = validation_sample(args.data, args.val_frames, rng)
     if args.score is not None:
         model = load_embedding_model(args.score)
-        error = pose_error(model, val_frames, val_joints)
+        error = read_frames(model, val_frames)[0] - val_joints
         record = {**summary(error), "coupling": coupling(error, val_joints)}
         print(json.dumps({"embedding": str(args.score), **record}))
         return
     source = load_split(*((args.pose_data, None) if args.pose_data else (args.data, "train")))
     frames = [view for episode in source.frames for view in episode]
     joints = [q for q, episode in zip(source.joints, source.frames, strict=True) for _ in episode]
-    grid = -(-int(frames[0].shape[1]) // 8)  # the ResNet-18 trunk to layer2 has stride 8
-    if args.keypoint_weight > 0:
-        keypoints = keypoint_targets(args.pose_data or args.data, source, grid)
-        val_keypoints = np.concatenate(keypoint_targets(args.data, val, grid))[pick]
-
     values = {**load("embedding", args.preset), "self_regression": 1.0, "device": "cpu"}
     values.update(pretrained=None)
     config = TrainConfig.from_dict(values)
     model = build_embedding_model(config.model_config())
+    if args.keypoint_weight > 0:
+        with torch.no_grad():  # the soft-argmax's feature map, square like the frames
+            model.eval()  # leaves BatchNorm's running statistics as they are
+            grid = model.head_convs(model.trunk(model.preprocess(frames[0][:1]))).shape[-1]
+        keypoints = keypoint_targets(args.pose_data or args.data, source, grid)
+        val_keypoints = np.concatenate(keypoint_targets(args.data, val, grid))[pick]
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     scheduler = (
         torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.steps)
@@ -233,7 +237,7 @@ def main() -> None:
         target = np.stack([joints[e][t] for e, t in zip(which, times, strict=True)])
         model.train()
         features = model.features(model.preprocess(batch))
-        pose = model.pose(model.config.alpha * F.normalize(model.fc(features), dim=1))
+        pose = model.pose(model.embedding_of(features))
         loss = pose_loss = F.mse_loss(pose, torch.as_tensor(target, dtype=torch.float32))
         if args.keypoint_weight > 0:
             points = np.stack([keypoints[e][t] for e, t in zip(which, times, strict=True)])
@@ -250,17 +254,11 @@ def main() -> None:
         elapsed = time.perf_counter() - start
         done = step >= args.steps if args.steps is not None else elapsed > args.minutes * 60
         if step % args.eval_every == 0 or done:
-            error = pose_error(model, val_frames, val_joints)
+            reading, features = read_frames(model, val_frames)
+            error = reading - val_joints
             if args.keypoint_weight > 0:
-                with torch.no_grad():
-                    model.eval()
-                    predicted = torch.cat(
-                        [
-                            model.features(model.preprocess(val_frames[i : i + 64]))
-                            for i in range(0, len(val_frames), 64)
-                        ]
-                    ).numpy()[:, : val_keypoints.shape[1]]
                 pixels = (grid - 1) / grid * frames[0].shape[1] / 2  # soft-argmax unit -> px
+                predicted = features[:, : val_keypoints.shape[1]]
                 keypoint_px = np.sqrt(((predicted - val_keypoints) ** 2).mean()) * pixels
             record = {
                 "step": step,

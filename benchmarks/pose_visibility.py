@@ -33,9 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
-from kuka_sim import CameraConfig, KukaSim, SimConfig
+from kuka_sim import CameraConfig, KukaSim
 from kuka_sim.sim import IIWA_COUPLED_JOINTS
-from tcn.dataset import load_index
+from tcn.dataset import dataset_sim_config
 from tcn.frames import load_split
 
 
@@ -65,8 +65,6 @@ def main() -> None:
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
 
-    index = load_index(args.data)
-    sim_config = SimConfig.from_dict(index.settings["sim"]) if index else SimConfig()
     val = load_split(args.data, "val")
 
     def camera_of(recorded: CameraConfig) -> CameraConfig:
@@ -83,7 +81,7 @@ def main() -> None:
     pick = rng.choice(len(poses), size=min(args.poses, len(poses)), replace=False)
     moves = directions()
     changed: dict[str, list[float]] = {name: [] for name in moves}
-    with KukaSim(sim_config) as sim:
+    with KukaSim(dataset_sim_config(args.data)) as sim:
         lo, hi = sim.lower_limits, sim.upper_limits
 
         def frame(q: np.ndarray, camera: CameraConfig) -> np.ndarray:
@@ -106,11 +104,12 @@ def main() -> None:
                     for sign in (1.0, -1.0)
                 ]
                 changed[name].append(float(np.mean(counts)))
-        outside = []
-        for q, camera in poses:
-            sim.reset(q)
-            outside.append(np.abs(camera.project(sim.keypoints())).max(axis=1) > 1.0)
-    outside = np.array(outside)
+        outside = np.concatenate(
+            [
+                np.abs(sim.keypoint_images(joints, camera_of(cams[0]))).max(axis=2) > 1.0
+                for joints, cams in zip(val.joints, val.cameras, strict=True)
+            ]
+        )
     final = outside[finals]
     joints = np.array([poses[i][0] for i in pick])
     size = poses[0][1].width

@@ -331,6 +331,16 @@ class KukaSim:
             ]
         return np.array(points)
 
+    def keypoint_images(self, joints: np.ndarray, camera: CameraConfig) -> np.ndarray:
+        """Image positions ``(T, K, 2)`` (:meth:`CameraConfig.project`) of the
+        :meth:`keypoints` at each of the joint positions ``(T, 7)``; leaves the arm at the
+        last of them."""
+        images = []
+        for q in joints:
+            self.reset(q)
+            images.append(camera.project(self.keypoints()))
+        return np.array(images)
+
     def link_heights(self) -> np.ndarray:
         """World z of each arm link origin (7,)."""
         return np.array(

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from kuka_sim import CameraConfig
+from kuka_sim import CameraConfig, SimConfig
 from tcn.atomic import write_yaml_atomic
 from tcn.errors import DatasetError
 
@@ -72,6 +72,13 @@ def load_index(directory: Path) -> DatasetIndex | None:
         return DatasetIndex.from_dict(yaml.safe_load(path.read_text()))
     except (yaml.YAMLError, KeyError, TypeError) as exc:
         raise DatasetError(f"{path}: unreadable dataset index ({exc})") from exc
+
+
+def dataset_sim_config(directory: Path) -> SimConfig:
+    """The sim settings ``directory`` was recorded with (its index; recordings from before
+    the tool load without one), the defaults when it has no index."""
+    index = load_index(directory)
+    return SimConfig.from_dict(index.settings["sim"]) if index else SimConfig()
 
 
 def is_bag(path: Path) -> bool:

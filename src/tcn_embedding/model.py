@@ -559,8 +559,11 @@ class EmbeddingNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Normalised images ``(B, 3, H, W)`` -> embeddings ``(B, embedding_dim)``, norm alpha."""
-        z = self.fc(self.features(x))
-        return self.config.alpha * F.normalize(z, p=2.0, dim=1)
+        return self.embedding_of(self.features(x))
+
+    def embedding_of(self, features: Tensor) -> Tensor:
+        """Embeddings of norm alpha for :meth:`features` output (the FC head, normalised)."""
+        return self.config.alpha * F.normalize(self.fc(features), p=2.0, dim=1)
 
     @torch.no_grad()
     def embed(self, frames: np.ndarray | Tensor, batch_size: int = 64) -> Tensor:
