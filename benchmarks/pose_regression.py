@@ -27,6 +27,12 @@ the keypoints' validation RMSE in pixels) and ``OUT/final.json``, the last evalu
 errors of the coupled joints (:func:`coupling`), which it also prints; ``--save`` keeps the
 network. ``--steps N --schedule cosine`` trains a fixed number of steps with the learning rate
 annealed to 0, which ends on a settled network instead of wherever constant-rate noise left it.
+``--pair-weight W`` adds a local loss: half of each batch's poses are moved by
+``N(0, --pair-sigma)`` rad per joint and re-rendered with the frame's camera, and the
+reading's change must equal the move. A closed loop (the ``servo`` baseline, a policy)
+compares two readings, the demonstration's frame and its own, so their shared bias cancels
+and what it needs is this local reading; ``local_rmse`` in the history scores it on moves of
+the held-out frames (``--score`` too).
 ``--plot PNG RUN [RUN ...]`` draws the runs' training RMSE and validation L2 against steps::
 
     python benchmarks/pose_regression.py --plot docs/images/pose_regression.png \
@@ -102,16 +108,22 @@ def coupling(error: np.ndarray, joints: np.ndarray, near: float = 0.3) -> dict[s
 
 def validation_sample(
     data: Path, n: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray, Split, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, Split, np.ndarray, list]:
     """``n`` frames drawn once from ``data``'s validation split (held-out demonstrations), their
-    joints, the split, and which frames were drawn."""
+    joints, the split, which frames were drawn, and every frame's camera."""
     val = load_split(data, "val")
     frames = np.concatenate([view for episode in val.frames for view in episode])
     joints = np.concatenate(
         [q for q, episode in zip(val.joints, val.frames, strict=True) for _ in episode]
     )
+    cameras = [
+        camera
+        for q, episode in zip(val.joints, val.cameras, strict=True)
+        for camera in episode
+        for _ in q
+    ]
     pick = rng.choice(len(frames), size=min(n, len(frames)), replace=False)
-    return frames[pick], joints[pick].astype(np.float32), val, pick
+    return frames[pick], joints[pick].astype(np.float32), val, pick, cameras
 
 
 def summary(error: np.ndarray) -> dict[str, object]:
@@ -134,6 +146,26 @@ def keypoint_targets(data: Path, split: Split, grid: int) -> list[np.ndarray]:
                 uv = np.clip(sim.keypoint_images(joints, camera) * scale, -1.0, 1.0)
                 targets.append(uv.reshape(len(joints), -1).astype(np.float32))
     return targets
+
+
+def perturbed(
+    sim: KukaSim,
+    joints: np.ndarray,
+    cameras: list,
+    sigma: float,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Frames ``(N, H, W, 3)`` of the arm at ``joints (N, 7)`` moved by ``N(0, sigma)`` rad
+    per joint (kept within the joint limits), each rendered with its camera, and the moves
+    ``(N, 7)`` made."""
+    moved = np.clip(
+        joints + rng.normal(0.0, sigma, joints.shape), sim.lower_limits, sim.upper_limits
+    )
+    frames = []
+    for q, camera in zip(moved, cameras, strict=True):
+        sim.reset(q)
+        frames.append(sim.render(camera))
+    return np.stack(frames), (moved - joints).astype(np.float32)
 
 
 @torch.no_grad()
@@ -175,6 +207,19 @@ def main() -> None:
         default=0.0,
         help="also regress the first K soft-argmax points onto the arm's projected keypoints",
     )
+    parser.add_argument(
+        "--pair-weight",
+        type=float,
+        default=0.0,
+        help="also fit the reading's change over re-rendered moves of half the batch's poses",
+    )
+    parser.add_argument(
+        "--pair-sigma", type=float, default=0.1, help="rad per joint of those moves"
+    )
+    parser.add_argument("--local-frames", type=int, default=300, help="held-out moved frames")
+    parser.add_argument(
+        "--local-sigma", type=float, default=0.1, help="rad per joint of the held-out moves"
+    )
     parser.add_argument("--eval-every", type=int, default=100)
     parser.add_argument("--val-frames", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=1)
@@ -199,16 +244,41 @@ def main() -> None:
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
 
-    val_frames, val_joints, val, pick = validation_sample(args.data, args.val_frames, rng)
+    val_frames, val_joints, val, pick, cameras = validation_sample(args.data, args.val_frames, rng)
+    val_cameras = [cameras[i] for i in pick]
+    n_local = min(args.local_frames, len(val_frames))
+    with KukaSim(dataset_sim_config(args.data)) as sim:  # held-out moves, drawn once
+        local_moved, local_delta = perturbed(
+            sim,
+            val_joints[:n_local],
+            val_cameras[:n_local],
+            args.local_sigma,
+            np.random.default_rng(args.seed + 1),
+        )
+
+    def local_error(model: torch.nn.Module) -> dict[str, object]:
+        """RMSE per joint of the reading's change over the held-out moves, minus the move."""
+        change = read_frames(model, local_moved)[0] - read_frames(model, val_frames[:n_local])[0]
+        e = change - local_delta
+        return {
+            "local_rmse": [round(float(x), 4) for x in np.sqrt((e**2).mean(axis=0))],
+            "local_l2": round(float(np.linalg.norm(e, axis=1).mean()), 4),
+            "local_move_l2": round(float(np.linalg.norm(local_delta, axis=1).mean()), 4),
+        }
+
     if args.score is not None:
         model = load_embedding_model(args.score)
         error = read_frames(model, val_frames)[0] - val_joints
-        record = {**summary(error), "coupling": coupling(error, val_joints)}
+        record = {**summary(error), **local_error(model), "coupling": coupling(error, val_joints)}
         print(json.dumps({"embedding": str(args.score), **record}))
         return
     source = load_split(*((args.pose_data, None) if args.pose_data else (args.data, "train")))
     frames = [view for episode in source.frames for view in episode]
     joints = [q for q, episode in zip(source.joints, source.frames, strict=True) for _ in episode]
+    source_cameras = [camera for episode in source.cameras for camera in episode]
+    pair_sim = (
+        KukaSim(dataset_sim_config(args.pose_data or args.data)) if args.pair_weight else None
+    )
     values = {**load("embedding", args.preset), "self_regression": 1.0, "device": "cpu"}
     values.update(pretrained=None)
     config = TrainConfig.from_dict(values)
@@ -235,14 +305,25 @@ def main() -> None:
         times = (rng.random(args.batch_size) * lengths[which]).astype(int)
         batch = np.stack([frames[e][t] for e, t in zip(which, times, strict=True)])
         target = np.stack([joints[e][t] for e, t in zip(which, times, strict=True)])
+        half = args.batch_size // 2
+        if pair_sim is not None:  # the first half's poses, moved and re-rendered
+            moved, delta = perturbed(
+                pair_sim, target[:half], [source_cameras[e] for e in which[:half]],
+                args.pair_sigma, rng,
+            )  # fmt: skip
+            batch = np.concatenate([batch, moved])
         model.train()
         features = model.features(model.preprocess(batch))
         pose = model.pose(model.embedding_of(features))
-        loss = pose_loss = F.mse_loss(pose, torch.as_tensor(target, dtype=torch.float32))
+        n = len(target)
+        loss = pose_loss = F.mse_loss(pose[:n], torch.as_tensor(target, dtype=torch.float32))
+        if pair_sim is not None:
+            change = pose[n:] - pose[:half]
+            loss = loss + args.pair_weight * F.mse_loss(change, torch.as_tensor(delta))
         if args.keypoint_weight > 0:
             points = np.stack([keypoints[e][t] for e, t in zip(which, times, strict=True)])
             loss = loss + args.keypoint_weight * F.mse_loss(
-                features[:, : points.shape[1]], torch.as_tensor(points)
+                features[:n, : points.shape[1]], torch.as_tensor(points)
             )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -265,6 +346,7 @@ def main() -> None:
                 "wall_s": round(elapsed, 1),
                 "train_rmse": round(float(np.sqrt(np.mean(losses))), 4),
                 **summary(error),
+                **local_error(model),
             }
             if args.keypoint_weight > 0:
                 record["val_keypoint_rmse_px"] = round(float(keypoint_px), 3)
@@ -275,6 +357,8 @@ def main() -> None:
             break
     record["coupling"] = coupling(error, val_joints)
     log.close()
+    if pair_sim is not None:
+        pair_sim.close()
     (args.out / "final.json").write_text(json.dumps(record, indent=1) + "\n")
     if args.save:
         save_checkpoint(args.out / "model.pt", model.checkpoint_state())

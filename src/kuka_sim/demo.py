@@ -21,10 +21,17 @@ self-observation for self-regression (``tcn train-embedding --pose-data``), wher
 frames of a few hundred straight-line demonstrations cover joint space too thinly for
 the pose head to generalise (docs/embedding.md, "Session 5"). Its frames are not a
 motion in time, so no time-contrastive loss should train on them.
+
+Motion ``pairs`` is babble in pairs: frame ``2i`` a new random configuration, frame
+``2i + 1`` the same moved by ``N(0, pair_sigma)`` rad per joint (within the joint limits,
+clear of the floor). A pair shows how the frame changes with a small, known move, what a
+closed loop compares (its own frame against the demonstration's); self-regression on it
+can fit the reading's change as well as the reading (``tcn train-embedding --pair-weight``).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -56,7 +63,10 @@ class DemoConfig:
             least this fraction of the motion span (drawn uniformly up to all of it).
         motion: ``demonstration`` (start to goal) or ``babble`` (an independent random
             configuration every frame; see the module docstring). Recordings made
-            before it existed are demonstrations.
+            before it existed are demonstrations; ``pairs`` (babble in pairs, frame
+            ``2i + 1`` a small move of frame ``2i``).
+        pair_sigma: with motion ``pairs``, the standard deviation (rad per joint) of each
+            pair's move.
     """
 
     frames: int = 100
@@ -68,6 +78,7 @@ class DemoConfig:
     joint_timing: str = "synchronous"
     min_joint_duration: float = 0.3
     motion: str = "demonstration"
+    pair_sigma: float = 0.1
 
     def __post_init__(self) -> None:
         if self.frames < 2:
@@ -84,6 +95,10 @@ class DemoConfig:
             )
         if self.motion not in MOTIONS:
             raise ValueError(f"motion must be one of {MOTIONS}, got {self.motion!r}")
+        if self.motion == "pairs" and self.frames % 2:
+            raise ValueError(f"motion 'pairs' needs an even number of frames, got {self.frames}")
+        if not (math.isfinite(self.pair_sigma) and self.pair_sigma > 0):
+            raise ValueError(f"pair_sigma must be > 0, got {self.pair_sigma!r}")
         if not 0.0 < self.min_joint_duration <= 1.0:
             raise ValueError(
                 f"min_joint_duration must be in (0, 1], got {self.min_joint_duration}"
@@ -102,7 +117,7 @@ class DemoConfig:
 
 
 JOINT_TIMINGS = ("synchronous", "staggered")
-MOTIONS = ("demonstration", "babble")
+MOTIONS = ("demonstration", "babble", "pairs")
 
 
 def minimum_jerk(tau: np.ndarray) -> np.ndarray:
@@ -176,6 +191,21 @@ def sample_configuration(sim: KukaSim, rng: np.random.Generator, config: DemoCon
     )
 
 
+def sample_move(
+    sim: KukaSim, q: np.ndarray, rng: np.random.Generator, config: DemoConfig
+) -> np.ndarray:
+    """``q`` moved by ``N(0, config.pair_sigma)`` rad per joint, kept within the joint limits,
+    clear of the floor and of self-collision (redrawn until it is)."""
+    for _ in range(config.max_tries):
+        moved = np.clip(
+            q + rng.normal(0.0, config.pair_sigma, q.shape), sim.lower_limits, sim.upper_limits
+        )
+        sim.reset(moved)
+        if sim.link_heights()[1:].min() >= config.min_link_height and not sim.in_collision():
+            return moved
+    raise RuntimeError(f"no valid move of {np.round(q, 3).tolist()} in {config.max_tries} tries")
+
+
 def sample_start_goal(
     sim: KukaSim, rng: np.random.Generator, config: DemoConfig
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -205,9 +235,16 @@ def record_demonstration(
     demo_config = demo_config or DemoConfig()
     sim_config = sim_config or SimConfig()
     rng = np.random.default_rng(seed)
-    babble = demo_config.motion == "babble"
+    babble = demo_config.motion in ("babble", "pairs")
     with KukaSim(sim_config, cameras) as sim:
-        if babble:  # a new configuration every frame, the arm put there at rest
+        if demo_config.motion == "pairs":  # a configuration, then a small move of it
+            pairs = []
+            for _ in range(demo_config.frames // 2):
+                base = sample_configuration(sim, rng, demo_config)
+                pairs += [base, sample_move(sim, base, rng, demo_config)]
+            targets = np.stack(pairs)
+            start, goal = targets[0], targets[-1]
+        elif babble:  # a new configuration every frame, the arm put there at rest
             targets = np.stack(
                 [sample_configuration(sim, rng, demo_config) for _ in range(demo_config.frames)]
             )

@@ -115,6 +115,10 @@ def train_embedding_run(
     )
 
     pose = None
+    if pose_data is None and config.pair_weight > 0:
+        raise TcnError(
+            "--pair-weight needs --pose-data recorded in pairs (tcn record --motion pairs)"
+        )
     if pose_data is not None:
         pose_index = load_index(pose_data) if Path(pose_data).is_dir() else None
         if index is not None and pose_index is not None and _scene(pose_index) != _scene(index):
@@ -122,6 +126,12 @@ def train_embedding_run(
                 f"--pose-data {pose_data} was recorded with other cameras or another scene "
                 f"(robot, floor, tool) than {data}: the pose head would learn another view; "
                 "record it with the same --views, --image-size and --urdf"
+            )
+        motion = (pose_index.settings.get("demo") or {}).get("motion") if pose_index else None
+        if config.pair_weight > 0 and motion != "pairs":
+            raise TcnError(
+                f"--pair-weight needs --pose-data recorded in pairs (tcn record --motion "
+                f"pairs); {pose_data} was recorded with motion {motion!r}"
             )
         pose = load_split(pose_data, None, image_topics)
         if not pose.frames:

@@ -115,6 +115,13 @@ class TrainConfig:
     regress on the tuples' own frames, which all come from the epoch's ``videos_per_epoch``
     episodes (runs made before the field; the head then barely learnt, docs/embedding.md,
     "Session 4")."""
+    pair_weight: float = 0.0
+    """Weight of the local pose loss (0: off). Needs pose episodes recorded in pairs (``tcn
+    record --motion pairs``: frame ``2i + 1`` a small move of frame ``2i``); the pose batch
+    then holds ``pose_batch / 2`` such pairs, and the pose head's change over each pair must
+    equal the move (mean squared error in rad^2). A closed loop compares two readings, the
+    demonstration's and its own, so what it needs is this change, not the absolute reading
+    (docs/embedding.md, "Session 7")."""
     # --- schedule
     epochs: int = 2000
     batch_size: int = 64
@@ -168,6 +175,14 @@ class TrainConfig:
             raise ValueError(f"self_regression must be >= 0, got {self.self_regression!r}")
         if self.pose_batch < 0:
             raise ValueError(f"pose_batch must be >= 0, got {self.pose_batch}")
+        if not (math.isfinite(self.pair_weight) and self.pair_weight >= 0):
+            raise ValueError(f"pair_weight must be >= 0, got {self.pair_weight!r}")
+        if self.pair_weight > 0 and (self.self_regression <= 0 or self.pose_batch < 2):
+            raise ValueError(
+                "pair_weight needs self-regression with a pose batch of at least one pair: "
+                f"self_regression > 0 and pose_batch >= 2, got {self.self_regression} and "
+                f"{self.pose_batch}"
+            )
         if self.eval_every < 0:
             raise ValueError(f"eval_every must be >= 0, got {self.eval_every}")
         if not (self.lr > 0 and 0 < self.lr_decay <= 1 and 0 < self.min_lr <= self.lr):
@@ -299,6 +314,14 @@ class EmbeddingTrainer:
                 )
             self.pose_episodes = pose_episodes
             self.pose_targets = _check_joints(pose_joints, pose_episodes, config.pose_joints)
+        if config.pair_weight > 0:
+            odd = [i for i, e in enumerate(self.pose_episodes) if len(e[0]) % 2]
+            if pose_episodes is None or odd:
+                raise ValueError(
+                    "pair_weight needs pose episodes recorded in pairs (tcn record --motion "
+                    "pairs, an even number of frames each), got "
+                    + ("none" if pose_episodes is None else f"odd lengths in episodes {odd}")
+                )
         if val_episodes:
             _check_episodes(val_episodes, "validation", config)
             if val_joints is not None:
@@ -411,21 +434,38 @@ class EmbeddingTrainer:
     def _pose_batch(self) -> tuple[list[np.ndarray], np.ndarray] | None:
         """Frames (``n`` of ``(H, W, 3)``) and joint targets ``(n, J)`` of this step's
         self-regression batch, drawn uniformly over every frame and view of the pose
-        episodes (None: no self-regression, or ``pose_batch`` 0)."""
+        episodes (None: no self-regression, or ``pose_batch`` 0). With ``pair_weight``,
+        ``n // 2`` pairs: the first frames of every pair, then their second frames."""
         n = self.config.pose_batch
         if self.pose_targets is None or n == 0:
             return None
-        episodes = self.rng.integers(len(self.pose_episodes), size=n)
-        views = self.rng.integers(self.n_views, size=n)
-        times = [int(self.rng.integers(len(self.pose_episodes[e][0]))) for e in episodes]
+        pairs = self.config.pair_weight > 0
+        m = n // 2 if pairs else n
+        episodes = self.rng.integers(len(self.pose_episodes), size=m)
+        views = self.rng.integers(self.n_views, size=m)
+        lengths = [len(self.pose_episodes[e][0]) for e in episodes]
+        if pairs:
+            times = [2 * int(self.rng.integers(length // 2)) for length in lengths]
+            times = times + [t + 1 for t in times]
+            episodes, views = np.tile(episodes, 2), np.tile(views, 2)
+        else:
+            times = [int(self.rng.integers(length)) for length in lengths]
         rows = list(zip(episodes, views, times, strict=True))
         frames = [self.pose_episodes[e][v][t] for e, v, t in rows]
         return frames, np.stack([self.pose_targets[e][t] for e, _, t in rows])
 
-    def _pose_loss(self, z: Tensor, target: np.ndarray) -> Tensor:
-        """Self-regression: mean squared error of the pose head against joints ``(n, J)``."""
+    def _pose_loss(self, z: Tensor, target: np.ndarray) -> tuple[Tensor, Tensor | None]:
+        """Self-regression: mean squared error of the pose head against joints ``(n, J)``;
+        with ``pair_weight``, also the mean squared error of its change over each pair
+        (:meth:`_pose_batch`'s order) against the pair's move (else None)."""
         target_t = torch.as_tensor(target, dtype=torch.float32, device=z.device)
-        return F.mse_loss(self.model.pose(z.float()), target_t)
+        reading = self.model.pose(z.float())
+        absolute = F.mse_loss(reading, target_t)
+        if self.config.pair_weight <= 0:
+            return absolute, None
+        m = len(reading) // 2
+        change = reading[m:] - reading[:m]
+        return absolute, F.mse_loss(change, target_t[m:] - target_t[:m])
 
     # ------------------------------------------------------------------ training
     def train_epoch(self) -> dict[str, float]:
@@ -436,7 +476,8 @@ class EmbeddingTrainer:
             group["lr"] = lr
         self.model.train()
         tuples, k = self._epoch_tuples()
-        losses, pose_losses, images, start = [], [], 0, time.perf_counter()
+        losses, pose_losses, pair_losses = [], [], []
+        images, start = 0, time.perf_counter()
         for _ in range(c.passes):
             if k == 2:
                 batches = [tuples[i] for i in self.rng.permutation(len(tuples))]
@@ -463,9 +504,12 @@ class EmbeddingTrainer:
                 else:
                     loss = triplet_loss(z[:, 0], z[:, 1], z[:, 2], margin=c.margin)
                 if pose is not None:
-                    pose_loss = self._pose_loss(*pose)
+                    pose_loss, pair_loss = self._pose_loss(*pose)
                     pose_losses.append(float(pose_loss.detach()))
                     loss = loss + c.self_regression * pose_loss
+                    if pair_loss is not None:
+                        pair_losses.append(float(pair_loss.detach()))
+                        loss = loss + c.pair_weight * pair_loss
                 if not torch.isfinite(loss):
                     raise FloatingPointError(
                         f"non-finite loss at epoch {self.epoch}, step {self.step}; "
@@ -479,10 +523,11 @@ class EmbeddingTrainer:
                 self.step += 1
         seconds = time.perf_counter() - start
         self.epoch += 1
+        extra = {}
         if pose_losses:
-            extra = {"train/pose_rmse": math.sqrt(float(np.mean(pose_losses)))}
-        else:
-            extra = {}
+            extra["train/pose_rmse"] = math.sqrt(float(np.mean(pose_losses)))
+        if pair_losses:
+            extra["train/pair_rmse"] = math.sqrt(float(np.mean(pair_losses)))
         return {
             **extra,
             "train/loss": float(np.mean(losses)) if losses else math.nan,

@@ -321,3 +321,26 @@ def test_babble_shows_an_independent_valid_configuration_every_frame():
         DemoConfig(motion="wander")
     old = {k: v for k, v in DemoConfig().to_dict().items() if k != "motion"}
     assert DemoConfig.from_dict(old).motion == "demonstration"
+
+
+def test_pairs_show_a_configuration_then_a_small_valid_move_of_it():
+    config = DemoConfig(frames=8, motion="pairs", pair_sigma=0.05)
+    cameras = make_cameras(1, 32)
+    pairs = record_demonstration(episode_seed(4, 0), cameras, demo_config=config)
+    q = pairs.joint_positions
+    moves = np.linalg.norm(q[1::2] - q[0::2], axis=1)
+    jumps = np.linalg.norm(q[2::2] - q[1:-1:2], axis=1)
+    # Within a pair a move of about sigma * sqrt(7); between pairs a new configuration.
+    assert np.all(moves > 0.0) and np.all(moves < 0.05 * 7) and jumps.min() > 0.3
+    with KukaSim(SimConfig(), cameras) as sim:
+        assert np.all(q >= sim.lower_limits) and np.all(q <= sim.upper_limits)
+        sim.reset(q[5])
+        np.testing.assert_array_equal(sim.render(0), pairs.frames[0][5])
+        assert sim.link_heights()[1:].min() >= config.min_link_height
+    with pytest.raises(ValueError, match="even"):
+        DemoConfig(frames=7, motion="pairs")
+    with pytest.raises(ValueError, match="pair_sigma"):
+        DemoConfig(motion="pairs", pair_sigma=float("nan"))
+    # Recordings made before pairs existed load with the default sigma.
+    old = {k: v for k, v in DemoConfig().to_dict().items() if k != "pair_sigma"}
+    assert DemoConfig.from_dict(old).pair_sigma == DemoConfig().pair_sigma

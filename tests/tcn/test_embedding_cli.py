@@ -190,3 +190,22 @@ def test_self_regression_on_babble_recorded_with_the_same_cameras(
     # So would a larger tool on the flange, with the same cameras.
     assert main([*train, "--out", str(tmp_path / "r2"), "--pose-data", str(bigger)]) == 2
     assert "other cameras or another scene" in capsys.readouterr().err
+
+
+def test_pair_weight_trains_on_pairs_and_refuses_other_pose_data(dataset, tmp_path, capsys):
+    def record(out, motion):
+        args = ["record", "--out", str(out), "--episodes", "2", "--val-episodes", "0"]
+        args += ["--frames", "6", "--image-size", "32", "--views", "2", "--no-progress"]
+        return main([*args, "--motion", motion, "--pair-sigma", "0.05"])
+
+    pairs, babble = tmp_path / "pairs", tmp_path / "babble"
+    assert record(pairs, "pairs") == 0 and record(babble, "babble") == 0
+    train = ["train-embedding", "--data", str(dataset), "--preset", "cpu", *TINY]
+    train += ["--self-regression", "1", "--epochs", "1", "--pair-weight", "1"]
+    run = tmp_path / "run"
+    assert main([*train, "--out", str(run), "--pose-data", str(pairs)]) == 0
+    assert np.isfinite(read_history(run)[-1]["train/pair_rmse"])
+    assert main([*train, "--out", str(tmp_path / "r1"), "--pose-data", str(babble)]) == 2
+    assert "recorded in pairs" in capsys.readouterr().err
+    assert main([*train, "--out", str(tmp_path / "r2")]) == 2
+    assert "recorded in pairs" in capsys.readouterr().err

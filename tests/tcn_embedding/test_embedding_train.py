@@ -171,6 +171,60 @@ def test_pose_episodes_replace_the_training_frames_for_self_regression():
         trainer(joints=[q[:3] for q in babble_joints])
 
 
+def test_pair_weight_fits_the_readings_change_over_recorded_pairs():
+    data = synthetic_episodes(3)
+    pairs = synthetic_episodes(4, frames=10)  # frame 2i + 1 stands for a move of frame 2i
+    pair_joints = [q + 100.0 * e for e, q in enumerate(square_positions(pairs))]  # unique
+    config = TrainConfig(**TINY, self_regression=1.0, pose_joints=2, pose_batch=8, pair_weight=2.0)
+
+    def trainer(config=config, episodes=pairs, joints=pair_joints):
+        return EmbeddingTrainer(
+            config, data, train_joints=square_positions(data),
+            pose_episodes=episodes, pose_joints=joints,
+        )  # fmt: skip
+
+    t = trainer()
+    frames, targets = t._pose_batch()
+    assert len(frames) == 8 and targets.shape == (8, 2)
+    for first, second, q1, q2 in zip(
+        frames[:4], frames[4:], targets[:4], targets[4:], strict=True
+    ):
+        [(e, k)] = [(e, k) for e, q in enumerate(pair_joints) for k in range(10)
+                    if np.array_equal(q[k], q1)]  # fmt: skip
+        assert k % 2 == 0  # a pair's first frame, then its second
+        np.testing.assert_array_equal(first, pairs[e][0][k])
+        np.testing.assert_array_equal(second, pairs[e][0][k + 1])
+        np.testing.assert_array_equal(q2, pair_joints[e][k + 1])
+    # The local loss: the pose head's change over each pair against the pair's move.
+    z = torch.randn(8, config.embedding_dim)
+    absolute, local = t._pose_loss(z, targets)
+    reading = t.model.pose(z)
+    moves = torch.as_tensor(targets[4:] - targets[:4], dtype=torch.float32)
+    torch.testing.assert_close(
+        local, torch.nn.functional.mse_loss(reading[4:] - reading[:4], moves)
+    )
+    torch.testing.assert_close(
+        absolute, torch.nn.functional.mse_loss(reading, torch.as_tensor(targets))
+    )
+    stats = t.train_epoch()
+    assert np.isfinite(stats["train/pair_rmse"]) and np.isfinite(stats["train/pose_rmse"])
+    assert (
+        "train/pair_rmse"
+        not in trainer(
+            config=TrainConfig(**TINY, self_regression=1.0, pose_joints=2, pose_batch=8)
+        ).train_epoch()
+    )
+    with pytest.raises(ValueError, match="recorded in pairs"):
+        odd = [[v[:9] for v in e] for e in pairs]
+        trainer(episodes=odd, joints=[q[:9] for q in pair_joints])
+    with pytest.raises(ValueError, match="recorded in pairs"):
+        EmbeddingTrainer(config, data, train_joints=square_positions(data))
+    with pytest.raises(ValueError, match="pose_batch >= 2"):
+        TrainConfig(**TINY, self_regression=1.0, pose_joints=2, pair_weight=1.0)
+    with pytest.raises(ValueError, match="pair_weight"):
+        TrainConfig(**TINY, self_regression=1.0, pose_batch=8, pair_weight=float("nan"))
+
+
 def test_self_regression_needs_one_joint_row_per_frame():
     data = synthetic_episodes(2)
     config = TrainConfig(**TINY, self_regression=1.0, pose_joints=2)

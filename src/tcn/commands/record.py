@@ -13,6 +13,8 @@ examples:
   # the robot's self-observation for self-regression (train-embedding --pose-data):
   # every frame a new random configuration, same camera as data/tool
   tcn record --out data/babble --episodes 300 --image-size 96 --motion babble --workers 2
+  # the same in pairs, each second frame a small move of the first (--pair-weight)
+  tcn record --out data/pairs --episodes 300 --image-size 96 --motion pairs --workers 2
   # a quick look
   tcn record --out /tmp/demo --episodes 3 --frames 60 --image-size 64
 """
@@ -50,10 +52,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--motion",
-        choices=["demonstration", "babble"],
+        choices=["demonstration", "babble", "pairs"],
         default="demonstration",
         help="start-to-goal demonstrations (default), or babble: an independent random "
-        "configuration every frame, self-observation for --pose-data (docs/sim.md)",
+        "configuration every frame, self-observation for --pose-data (docs/sim.md), or "
+        "pairs: babble where each second frame is a small move of the first",
+    )
+    parser.add_argument(
+        "--pair-sigma",
+        type=float,
+        default=0.1,
+        help="with --motion pairs, rad per joint of each pair's move (default 0.1)",
     )
     parser.add_argument("--control-rate", type=float, default=20.0, help="frames per second (Hz)")
     parser.add_argument("--storage", choices=["mcap", "sqlite3"], default="mcap")
@@ -102,7 +111,10 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             sim=sim,
             demo=DemoConfig(
-                frames=args.frames, joint_timing=args.joint_timing, motion=args.motion
+                frames=args.frames,
+                joint_timing=args.joint_timing,
+                motion=args.motion,
+                pair_sigma=args.pair_sigma,
             ),
             val_episodes=args.val_episodes,
             workers=args.workers,
