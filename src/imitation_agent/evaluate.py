@@ -105,25 +105,39 @@ class DemoReplayPolicy:
         return np.clip(delta / env.config.max_position_delta, -1.0, 1.0).astype(np.float32)
 
 
+SERVO_REFERENCES = ("reading", "joints")
+
+
 class ServoPolicy:
     """Proportional law on the observed pose error: ``a = clip(gain * e / delta)``.
 
-    ``e`` is the observation's ``pose_error`` slot (the pose head's reading of the
-    demonstration's ``v_{t+k}`` minus its reading of the agent's ``w_t``, or the truth with
-    ``pose_source="truth"``), ``delta`` the env's ``max_position_delta``. It reads nothing
-    but the observation, so it shows what the observation allows a policy to reach.
+    With ``reference="reading"``, ``e`` is the observation's ``pose_error`` slot (the pose
+    head's reading of the demonstration's ``v_{t+k}`` minus its reading of the agent's
+    ``w_t``, or the truth with ``pose_source="truth"``): a bias the two readings share
+    cancels, an error in the reading's change does not. With ``reference="joints"``, ``e``
+    is the reading of ``v_{t+k}`` minus the arm's measured joints: no reading of its own
+    frame, so the loop cannot run off, but the demonstration's reading error stays whole.
+    ``delta`` is the env's ``max_position_delta``. It reads nothing but the observation, so
+    it shows what the observation allows a policy to reach.
     """
 
-    def __init__(self, env: ImitationEnv, gain: float = 1.0) -> None:
+    def __init__(self, env: ImitationEnv, gain: float = 1.0, reference: str = "reading") -> None:
         if env.config.action != "position_delta" or not env.config.pose_features:
             raise ValueError("ServoPolicy needs position_delta actions and pose_features")
         if gain <= 0:
             raise ValueError(f"gain must be > 0, got {gain}")
-        self.slot = env.layout.pose_error
+        if reference not in SERVO_REFERENCES:
+            raise ValueError(f"reference must be one of {SERVO_REFERENCES}, got {reference!r}")
+        self.layout, self.reference = env.layout, reference
         self.scale = gain / env.config.max_position_delta
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
-        return np.clip(obs[self.slot] * self.scale, -1.0, 1.0).astype(np.float32)
+        layout = self.layout
+        if self.reference == "joints":
+            error = obs[layout.pose_target] - obs[layout.q]
+        else:
+            error = obs[layout.pose_error]
+        return np.clip(error * self.scale, -1.0, 1.0).astype(np.float32)
 
 
 class IdlePolicy:

@@ -238,11 +238,13 @@ def evaluate_agent_run(
     episodes: int | None = None,
     video: bool = True,
     pose_source: str = "head",
+    servo_reference: str = "reading",
 ) -> dict[str, Any]:
     """Roll a trained agent (or a baseline policy) out on held-out demonstrations.
 
     ``pose_source`` chooses where the ``servo`` baseline reads the pose: the embedding's
-    pose head (``head``) or the simulator (``truth``)."""
+    pose head (``head``) or the simulator (``truth``); ``servo_reference`` what it compares
+    the demonstration's reading with (:class:`ServoPolicy`)."""
     from imitation_agent import EnvConfig, ImitationEnv
     from imitation_agent.evaluate import (
         DemoReplayPolicy,
@@ -291,7 +293,7 @@ def evaluate_agent_run(
             "random": lambda: RandomPolicy(0),
             "idle": IdlePolicy,
             "replay": lambda: DemoReplayPolicy(env),
-            "servo": lambda: ServoPolicy(env),
+            "servo": lambda: ServoPolicy(env, reference=servo_reference),
         }
         if baseline not in policies:
             raise TcnError(f"unknown baseline {baseline!r}; expected one of {sorted(policies)}")
@@ -304,6 +306,8 @@ def evaluate_agent_run(
             )
         policy = policies[baseline]()
         name = f"baseline:{baseline}"
+        if baseline == "servo" and servo_reference != "reading":
+            name += f"({servo_reference})"
     metrics, results = evaluate(env, policy, keep_frames=video)
     env.close()
     metrics.update(

@@ -207,6 +207,22 @@ def test_servo_on_true_pose_features_imitates_and_needs_them(demos):
         ServoPolicy(ImitationEnv(demos, embedder=embed))
 
 
+def test_servo_reference_joints_compares_the_demonstrations_reading_with_the_joints(demos):
+    decoder = PoseDecoder(np.zeros((7, 6)), np.full(7, 0.3))  # reads every frame as 0.3
+    env = ImitationEnv(demos, EnvConfig(pose_features=True), embed, pose_decoder=decoder)
+    obs, _ = env.reset(seed=0, options={"demo": 0})
+    layout, delta = env.layout, env.config.max_position_delta
+    # Both readings are 0.3: the loop on readings sees no error, the one on joints does.
+    np.testing.assert_allclose(ServoPolicy(env)(obs), 0.0, atol=1e-5)
+    expected = np.clip((0.3 - obs[layout.q]) / delta, -1, 1)
+    np.testing.assert_allclose(ServoPolicy(env, reference="joints")(obs), expected, rtol=1e-6)
+    truth = ImitationEnv(demos, EnvConfig(pose_features=True, pose_source="truth"), embed)
+    servo, _ = evaluate(truth, ServoPolicy(truth, reference="joints"))
+    assert servo["success_rate"] == 1.0
+    with pytest.raises(ValueError, match="reference"):
+        ServoPolicy(env, reference="pixels")
+
+
 def test_torque_actions_move_the_arm(demos):
     env = ImitationEnv(demos, EnvConfig(action="torque"), embedder=embed)
     obs, _ = env.reset(seed=0, options={"demo": 0})

@@ -49,6 +49,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="head",
         help="where the servo baseline reads the pose (default: the embedding's pose head)",
     )
+    parser.add_argument(
+        "--servo-reference",
+        choices=["reading", "joints"],
+        default="reading",
+        help="what the servo compares the demonstration's reading with: the reading of its "
+        "own frame (default) or its measured joints",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
         episodes=args.episodes,
         video=not args.no_video,
         pose_source=args.pose_source,
+        servo_reference=args.servo_reference,
     )
     shown = {k: v for k, v in metrics.items() if k not in ("demos", "per_episode")}
     print(json.dumps(shown, indent=2))
