@@ -99,12 +99,16 @@ def main() -> None:
     train = [np.asarray(q, dtype=np.float64) for q in load_split(args.data, "train").joints]
     by_count: dict[str, dict[int, float]] = {"joints": {}, "band joints (A1, A2, A4)": {}}
     for n in [n for n in args.episodes if n <= len(train)]:
-        for name, columns in (("joints", slice(None)), ("band joints (A1, A2, A4)", BAND_JOINTS)):
+        for name, columns in (
+            ("joints", slice(None)),
+            ("band joints (A1, A2, A4)", [*BAND_JOINTS]),
+        ):
             draws = []
             for _ in range(args.draws):
                 picked = [train[i] for i in rng.choice(len(train), size=n, replace=False)]
-                emb = [q[:, list(columns)] if name != "joints" else q for q in picked]
-                draws.append(joint_classification_error(emb, picked)[0])
+                draws.append(
+                    joint_classification_error([q[:, columns] for q in picked], picked)[0]
+                )
             by_count[name][n] = round(float(np.mean(draws)), 4)
 
     print(f"{args.data}: {len(joints)} validation episodes, {views} view(s)\n")

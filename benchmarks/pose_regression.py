@@ -110,7 +110,7 @@ def validation_sample(
     data: Path, n: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, Split, np.ndarray, list]:
     """``n`` frames drawn once from ``data``'s validation split (held-out demonstrations), their
-    joints, the split, which frames were drawn, and every frame's camera."""
+    joints, the split, which frames were drawn, and the drawn frames' cameras."""
     val = load_split(data, "val")
     frames = np.concatenate([view for episode in val.frames for view in episode])
     joints = np.concatenate(
@@ -123,7 +123,7 @@ def validation_sample(
         for _ in q
     ]
     pick = rng.choice(len(frames), size=min(n, len(frames)), replace=False)
-    return frames[pick], joints[pick].astype(np.float32), val, pick, cameras
+    return frames[pick], joints[pick].astype(np.float32), val, pick, [cameras[i] for i in pick]
 
 
 def summary(error: np.ndarray) -> dict[str, object]:
@@ -244,8 +244,9 @@ def main() -> None:
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
 
-    val_frames, val_joints, val, pick, cameras = validation_sample(args.data, args.val_frames, rng)
-    val_cameras = [cameras[i] for i in pick]
+    val_frames, val_joints, val, pick, val_cameras = validation_sample(
+        args.data, args.val_frames, rng
+    )
     n_local = min(args.local_frames, len(val_frames))
     with KukaSim(dataset_sim_config(args.data)) as sim:  # held-out moves, drawn once
         local_moved, local_delta = perturbed(
@@ -256,9 +257,10 @@ def main() -> None:
             np.random.default_rng(args.seed + 1),
         )
 
-    def local_error(model: torch.nn.Module) -> dict[str, object]:
-        """RMSE per joint of the reading's change over the held-out moves, minus the move."""
-        change = read_frames(model, local_moved)[0] - read_frames(model, val_frames[:n_local])[0]
+    def local_error(model: torch.nn.Module, reading: np.ndarray) -> dict[str, object]:
+        """RMSE per joint of the reading's change over the held-out moves, minus the move;
+        ``reading`` is the model's reading of ``val_frames``, already made."""
+        change = read_frames(model, local_moved)[0] - reading[:n_local]
         e = change - local_delta
         return {
             "local_rmse": [round(float(x), 4) for x in np.sqrt((e**2).mean(axis=0))],
@@ -268,8 +270,13 @@ def main() -> None:
 
     if args.score is not None:
         model = load_embedding_model(args.score)
-        error = read_frames(model, val_frames)[0] - val_joints
-        record = {**summary(error), **local_error(model), "coupling": coupling(error, val_joints)}
+        reading = read_frames(model, val_frames)[0]
+        error = reading - val_joints
+        record = {
+            **summary(error),
+            **local_error(model, reading),
+            "coupling": coupling(error, val_joints),
+        }
         print(json.dumps({"embedding": str(args.score), **record}))
         return
     source = load_split(*((args.pose_data, None) if args.pose_data else (args.data, "train")))
@@ -346,7 +353,7 @@ def main() -> None:
                 "wall_s": round(elapsed, 1),
                 "train_rmse": round(float(np.sqrt(np.mean(losses))), 4),
                 **summary(error),
-                **local_error(model),
+                **local_error(model, reading),
             }
             if args.keypoint_weight > 0:
                 record["val_keypoint_rmse_px"] = round(float(keypoint_px), 3)
