@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kuka_sim import CameraConfig
 from reward_basin import (
     SUCCESS,
     cross_entropy_search,
@@ -58,7 +59,16 @@ def main() -> None:
         parser.error(f"--reader {args.reader}: this network has only {', '.join(readers)}")
     read = readers[args.reader]
 
-    def search(goal, camera, start, sigma, iterations, rng):
+    def search(
+        goal: np.ndarray,
+        camera: CameraConfig,
+        start: np.ndarray,
+        sigma: float,
+        iterations: int,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        """The pose near ``start`` whose frame through ``camera`` reads closest to ``goal``."""
+
         def distance(poses: np.ndarray) -> np.ndarray:
             return np.sum((read(render(sim, poses, camera)) - goal) ** 2, axis=1)
 
