@@ -24,7 +24,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,12 +31,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from imitation_agent.env import SUCCESS_THRESHOLD
 from kuka_sim import CameraConfig, KukaSim
+from tcn.atomic import write_json_atomic
 from tcn.bags import read_episode
 from tcn.dataset import dataset_sim_config, episode_paths
 from tcn.embedding_run import load_embedding_model
 
-SUCCESS = 0.2  # rad, L2 over the seven joints, as the agent's success rate
+SUCCESS = SUCCESS_THRESHOLD  # rad, L2 over the seven joints: the agent's success radius
 
 
 def cross_entropy_search(
@@ -111,7 +112,7 @@ def write_results(path: Path, args: argparse.Namespace, results: Any) -> None:
     """``{"settings": the command line, "results": ...}`` as JSON at ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
-    path.write_text(json.dumps({"settings": settings, "results": results}, indent=1))
+    write_json_atomic(path, {"settings": settings, "results": results})
 
 
 def render(sim: KukaSim, poses: np.ndarray, camera: CameraConfig) -> np.ndarray:
@@ -197,9 +198,10 @@ def main() -> None:
         start = np.array([r["start_error"] for r in rows])
         joints = np.median(np.array([r["joint_error"] for r in rows]), axis=0)
         ratio = float(np.median([r["d_ratio"] for r in rows]))
-        summary[name] = {"success": float(np.mean(end < SUCCESS)), "rows": rows}
+        success = float(np.mean(end < SUCCESS))
+        summary[name] = {"success": success, "rows": rows}
         print(
-            f"| {name} | {np.mean(end < SUCCESS):.0%} | {np.median(start):.2f} -> "
+            f"| {name} | {success:.0%} | {np.median(start):.2f} -> "
             f"{np.median(end):.2f} | {' '.join(f'{x:.2f}' for x in joints)} | {ratio:.3f} |"
         )
     if args.out is not None:
