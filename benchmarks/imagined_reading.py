@@ -2,13 +2,14 @@
 
 The agent starts every episode at the demonstration's first pose, and it can render its own
 frame at any pose with the demonstration's camera. So it can read where a demonstration
-goes without a pose reader: from the known start, at every ``--every``-th frame (and the
-last), search (``reward_basin.cross_entropy_search``, starting from the last estimate moved
-on at half its last step) for the pose whose frame is closest to the demonstration's frame
-in the reader's space, the distance ``d`` of the TCN reward for ``embedding``. The last frame
-gets a second, longer search. Reported against the recorded joints: the error at every
-searched frame and how often the last one ends within the success radius (0.2 rad), an
-estimate of what a policy that follows these readings could reach.
+goes without a pose reader (:func:`imitation_agent.imagine.imagine_trajectory`: from the
+known start, at every ``--every``-th frame and the last, a search for the pose whose frame is
+closest to the demonstration's frame in the reader's space, the distance ``d`` of the TCN
+reward for ``embedding``). Reported against the recorded joints: the error at every searched
+frame and how often the last one ends within the success radius (0.2 rad), an estimate of
+what a policy that follows these readings could reach (``tcn evaluate-agent --baseline servo
+--pose-source imagined`` measures that). ``--reader pixels`` or ``pose head`` searches in
+those spaces instead, as references.
 
 Usage::
 
@@ -24,33 +25,39 @@ from pathlib import Path
 
 import numpy as np
 
-from kuka_sim import CameraConfig
-from reward_basin import (
-    SUCCESS,
-    cross_entropy_search,
-    frame_readers,
-    load_scene,
-    render,
-    write_results,
+from imitation_agent.imagine import (
+    ImagineConfig,
+    imagine_trajectory,
+    pose_embedder,
+    searched_frames,
 )
+from reward_basin import SUCCESS, frame_readers, load_scene, write_results
 from tcn.bags import read_episode
 from tcn.dataset import episode_paths
 
 
 def main() -> None:
+    defaults = ImagineConfig()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--embedding", type=Path, required=True, help="TCN run or checkpoint")
     parser.add_argument("--demos", type=Path, required=True)
     parser.add_argument("--episodes", type=int, default=20, help="validation episodes")
+    parser.add_argument("--first", type=int, default=0, help="skip this many of them")
     parser.add_argument(
         "--reader", choices=("embedding", "pixels", "pose head"), default="embedding"
     )
-    parser.add_argument("--every", type=int, default=10, help="frames between searches")
-    parser.add_argument("--sigma", type=float, default=0.15, help="rad, spread of a search")
-    parser.add_argument("--iterations", type=int, default=20)
-    parser.add_argument("--final-iterations", type=int, default=40, help="more on the last")
-    parser.add_argument("--population", type=int, default=24)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--every", type=int, default=defaults.every, help="frames between searches"
+    )
+    parser.add_argument(
+        "--sigma", type=float, default=defaults.sigma, help="rad, a search's spread"
+    )
+    parser.add_argument("--iterations", type=int, default=defaults.iterations)
+    parser.add_argument(
+        "--final-iterations", type=int, default=defaults.final_iterations, help="more on the last"
+    )
+    parser.add_argument("--population", type=int, default=defaults.population)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--out", type=Path, help="also write the results as JSON")
     args = parser.parse_args()
     model, sim, lower, upper = load_scene(args.embedding, args.demos)
@@ -58,57 +65,32 @@ def main() -> None:
     if args.reader not in readers:
         parser.error(f"--reader {args.reader}: this network has only {', '.join(readers)}")
     read = readers[args.reader]
+    config = ImagineConfig(
+        every=args.every,
+        sigma=args.sigma,
+        iterations=args.iterations,
+        final_iterations=args.final_iterations,
+        population=args.population,
+        elites=args.population // 4,
+        seed=args.seed,
+    )
 
-    def search(
-        goal: np.ndarray,
-        camera: CameraConfig,
-        start: np.ndarray,
-        sigma: float,
-        iterations: int,
-        rng: np.random.Generator,
-    ) -> np.ndarray:
-        """The pose near ``start`` whose frame through ``camera`` reads closest to ``goal``."""
-
-        def distance(poses: np.ndarray) -> np.ndarray:
-            return np.sum((read(render(sim, poses, camera)) - goal) ** 2, axis=1)
-
-        found, _, _ = cross_entropy_search(
-            distance,
-            start,
-            sigma,
-            rng,
-            iterations=iterations,
-            population=args.population,
-            elites=args.population // 4,
-            lower=lower,
-            upper=upper,
-            smoothing=0.5,
-        )
-        return found
-
-    rng = np.random.default_rng(args.seed)
     rows = []
     began = time.perf_counter()
-    for path in episode_paths(args.demos, "val")[: args.episodes]:
+    for path in episode_paths(args.demos, "val")[args.first : args.first + args.episodes]:
         episode = read_episode(path)
         camera, frames, joints = episode.cameras[0], episode.frames[0], episode.joint_positions
-        searched = [*range(args.every, len(frames) - 1, args.every), len(frames) - 1]
-        estimate, previous = joints[0].copy(), joints[0].copy()
-        errors = []
-        for t in searched:
-            goal = read(frames[t : t + 1])[0]
-            start = np.clip(estimate + 0.5 * (estimate - previous), lower, upper)
-            found = search(goal, camera, start, args.sigma, args.iterations, rng)
-            if t == searched[-1]:
-                found = search(goal, camera, found, args.sigma / 1.5, args.final_iterations, rng)
-            previous, estimate = estimate, found
-            errors.append(float(np.linalg.norm(estimate - joints[t])))
+        imagined = imagine_trajectory(
+            read(frames), joints[0], pose_embedder(sim, camera, read), lower, upper, config
+        )
+        searched = searched_frames(len(frames), config.every)
+        errors = np.linalg.norm(imagined[searched] - joints[searched], axis=1)
         rows.append(
             {
                 "episode": path.name,
                 "frames": searched,
-                "errors": [round(e, 4) for e in errors],
-                "final_joint_error": np.abs(estimate - joints[-1]).round(4).tolist(),
+                "errors": errors.round(4).tolist(),
+                "final_joint_error": np.abs(imagined[-1] - joints[-1]).round(4).tolist(),
             }
         )
         print(

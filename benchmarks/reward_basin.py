@@ -32,49 +32,14 @@ import numpy as np
 import torch
 
 from imitation_agent.env import SUCCESS_THRESHOLD
-from kuka_sim import CameraConfig, KukaSim
+from imitation_agent.imagine import cross_entropy_search, render_poses
+from kuka_sim import KukaSim
 from tcn.atomic import write_json_atomic
 from tcn.bags import read_episode
 from tcn.dataset import dataset_sim_config, episode_paths
 from tcn.embedding_run import load_embedding_model
 
 SUCCESS = SUCCESS_THRESHOLD  # rad, L2 over the seven joints: the agent's success radius
-
-
-def cross_entropy_search(
-    distance: Callable[[np.ndarray], np.ndarray],
-    start: np.ndarray,
-    sigma: float,
-    rng: np.random.Generator,
-    *,
-    iterations: int,
-    population: int,
-    elites: int,
-    lower: np.ndarray,
-    upper: np.ndarray,
-    smoothing: float = 0.0,
-) -> tuple[np.ndarray, float, float]:
-    """Minimise ``distance`` (a batch of poses ``(N, 7)`` -> ``(N,)``) from ``start``.
-
-    Returns the best pose found, its distance and the start's distance. The best pose so far
-    is always one of the candidates, so the result never gets worse than the start.
-    ``smoothing`` keeps that fraction of the previous mean and spread at each refit, so the
-    search narrows more slowly.
-    """
-    best_d0 = float(distance(start[None])[0])
-    best, best_d = start, best_d0
-    mean, std = start.copy(), np.full(start.shape, sigma)
-    for _ in range(iterations):
-        candidates = np.clip(mean + std * rng.normal(size=(population, start.size)), lower, upper)
-        candidates[0] = best
-        d = distance(candidates)
-        order = np.argsort(d)
-        if d[order[0]] < best_d:
-            best, best_d = candidates[order[0]], float(d[order[0]])
-        kept = candidates[order[:elites]]
-        mean = smoothing * mean + (1 - smoothing) * kept.mean(axis=0)
-        std = np.maximum(smoothing * std + (1 - smoothing) * kept.std(axis=0), 1e-3)
-    return best, best_d, best_d0
 
 
 def load_scene(embedding: Path, demos: Path) -> tuple[Any, KukaSim, np.ndarray, np.ndarray]:
@@ -115,15 +80,6 @@ def write_results(path: Path, args: argparse.Namespace, results: Any) -> None:
     write_json_atomic(path, {"settings": settings, "results": results})
 
 
-def render(sim: KukaSim, poses: np.ndarray, camera: CameraConfig) -> np.ndarray:
-    """Frames ``(N, H, W, 3)`` of the arm at each of ``poses`` through ``camera``."""
-    images = []
-    for q in poses:
-        sim.reset(q)
-        images.append(sim.render(camera))
-    return np.stack(images)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--embedding", type=Path, required=True, help="TCN run or checkpoint")
@@ -158,7 +114,7 @@ def main() -> None:
                 goal = read(frames[t : t + 1])[0]
 
                 def distance(poses: np.ndarray, read=read, goal=goal, camera=camera) -> np.ndarray:
-                    return np.sum((read(render(sim, poses, camera)) - goal) ** 2, axis=1)
+                    return np.sum((read(render_poses(sim, poses, camera)) - goal) ** 2, axis=1)
 
                 found, d_end, d_start = cross_entropy_search(
                     distance,

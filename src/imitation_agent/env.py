@@ -48,7 +48,7 @@ Embedder = Callable[[np.ndarray], np.ndarray]
 """uint8 frames ``(N, H, W, 3)`` -> embeddings ``(N, D)`` float32."""
 
 REWARDS = ("tcn", "oracle", "pixels")
-POSE_SOURCES = ("head", "truth")
+POSE_SOURCES = ("head", "truth", "imagined")
 POSE_JOINTS = 7
 ACTIONS = ("position_delta", "torque")
 SUCCESS_THRESHOLD = 0.2  # rad, final joint-space L2 error (ARCHITECTURE.md)
@@ -65,6 +65,8 @@ class Demonstration:
         camera: the configuration that rendered it; the agent renders with it too.
         sim: the simulator settings it was recorded with (control rate).
         frames: ``(T, H, W, 3)`` uint8, only for the ``pixels`` reward and videos.
+        imagined_joints: ``(T, 7)`` rad, the trajectory read from its frames by imagining
+            (:mod:`imitation_agent.imagine`), only for ``pose_source="imagined"``.
     """
 
     name: str
@@ -73,6 +75,7 @@ class Demonstration:
     camera: CameraConfig
     sim: SimConfig = field(default_factory=SimConfig)
     frames: np.ndarray | None = None
+    imagined_joints: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if len(self.joint_positions) != len(self.embeddings):
@@ -82,6 +85,13 @@ class Demonstration:
             )
         if len(self.joint_positions) < 2:
             raise ValueError(f"demo {self.name}: needs at least 2 frames")
+        if self.imagined_joints is not None and np.shape(self.imagined_joints) != np.shape(
+            self.joint_positions
+        ):
+            raise ValueError(
+                f"demo {self.name}: imagined joints {np.shape(self.imagined_joints)}, expected "
+                f"{np.shape(self.joint_positions)}"
+            )
 
     def __len__(self) -> int:
         return len(self.joint_positions)
@@ -128,10 +138,13 @@ class EnvConfig:
         lookahead: also observe the demonstration's embedding ``k`` steps ahead (0: no).
         pose_features: also observe the pose head's reading of ``w_t`` and of the
             demonstration's embedding ``k`` steps ahead (needs a :class:`PoseDecoder`).
-        pose_source: ``head`` (the above) or ``truth``: the arm's measured joints and the
-            demonstration's recorded joints at ``t + k`` instead, a diagnostic upper bound
-            (what the policy reaches when the pose is read perfectly), like the oracle
-            reward.
+        pose_source: ``head`` (the above), ``truth`` or ``imagined``. ``truth``: the arm's
+            measured joints and the demonstration's recorded joints at ``t + k`` instead, a
+            diagnostic upper bound (what the policy reaches when the pose is read
+            perfectly), like the oracle reward. ``imagined``: the arm's measured joints and
+            the demonstration's trajectory read from its frames by imagining
+            (:mod:`imitation_agent.imagine`; ``Demonstration.imagined_joints``), which
+            needs no pose reader and no labels.
         time_feature: also observe ``t / T``.
         embedding_obs: observe ``w_t``, ``v_t`` (and ``v_{t+k}``) themselves, as the paper
             does. Off, the observation keeps joints, pose features and time only; the reward
@@ -297,8 +310,8 @@ def build_observation(
     """The flat observation ``(layout.size,)`` float32 at step ``t`` of a demonstration with
     embeddings ``demo_embeddings (T, D)``; ``w`` None leaves ``w_t`` (and its pose) zero for
     :class:`~imitation_agent.batched_reward.BatchedEmbeddingReward` to fill. Pose features
-    come from ``decoder``, or with ``demo_joints (T, 7)`` from the truth (``q`` and the
-    demonstration's joints)."""
+    come from ``decoder``, or with ``demo_joints (T, 7)`` (the recorded or the imagined
+    trajectory) from ``q`` and those joints."""
     last = len(demo_embeddings) - 1
     obs = np.zeros(layout.size, dtype=np.float32)
     obs[layout.q] = q
@@ -353,6 +366,13 @@ class ImitationEnv(gym.Env):
         rates = {d.sim.control_rate for d in self.demos}
         if len(rates) != 1:
             raise ValueError(f"demonstrations have different control rates {sorted(rates)}")
+        if self.config.pose_features and self.config.pose_source == "imagined":
+            missing = [d.name for d in self.demos if d.imagined_joints is None]
+            if missing:
+                raise ValueError(
+                    f"pose_source 'imagined' needs each demonstration's imagined joints; "
+                    f"{len(missing)} lack them ({', '.join(missing[:3])}...)"
+                )
         if self.config.reward == "pixels" and any(d.frames is None for d in self.demos):
             raise ValueError("the pixels reward needs the demonstrations' frames")
         self.layout = self.layout_for(self.demos, self.config)
@@ -408,7 +428,7 @@ class ImitationEnv(gym.Env):
         q, qd = self.sim.joint_state()
         frame = self.sim.render(demo.camera)
         w = None if self.embedder is None else self.embedder(frame[None])[0]
-        truth = self.config.pose_source == "truth"
+        targets = {"truth": demo.joint_positions, "imagined": demo.imagined_joints}
         obs = build_observation(
             layout,
             self.config.lookahead,
@@ -418,7 +438,7 @@ class ImitationEnv(gym.Env):
             demo.embeddings,
             t,
             self.pose_decoder,
-            demo.joint_positions if truth else None,
+            targets.get(self.config.pose_source),
         )
         joint_error = float(np.linalg.norm(q - demo.joint_positions[t]))
         info: dict[str, Any] = {

@@ -11,6 +11,7 @@ Run directory ``RUN/``::
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -27,6 +28,7 @@ from tcn.runs import (
     check_resume,
     read_config,
     resolve_checkpoint,
+    run_of,
     write_config,
 )
 
@@ -71,6 +73,124 @@ def load_demonstrations(
             )
         )
     return demos
+
+
+IMAGINED = "imagined"
+"""Cache directory of imagined trajectories, beside the embedding checkpoint (or in its run)."""
+
+
+def imagined_cache_dir(checkpoint: Path) -> Path:
+    """Where trajectories imagined with ``checkpoint`` are cached: its run's ``imagined/``,
+    or ``imagined/`` beside a checkpoint file outside a run."""
+    checkpoint = Path(checkpoint)
+    return (run_of(checkpoint) or checkpoint.parent) / IMAGINED
+
+
+def imagine_demonstrations(
+    demos: list,
+    model: Any,
+    checkpoint: Path,
+    config: Any = None,
+    cache: Path | None = None,
+) -> list:
+    """``demos`` with ``imagined_joints``: each one's trajectory read from its frames by
+    imagining (:func:`imitation_agent.imagine.imagine_trajectory`) in ``model``'s embedding,
+    from its first pose, rendered with its own camera and scene.
+
+    Each trajectory is cached in ``cache`` (default :func:`imagined_cache_dir`) under a
+    digest of what it depends on: the checkpoint's bytes, the demonstration's embeddings,
+    start pose, camera and scene, and the settings ``config``
+    (:class:`~imitation_agent.imagine.ImagineConfig`). A cached file that cannot be read is
+    recomputed and replaced, with a warning naming it.
+    """
+    import hashlib
+    import time
+
+    import torch
+
+    from imitation_agent.imagine import ImagineConfig, imagine_trajectory, pose_embedder
+    from kuka_sim import KukaSim
+
+    config = config or ImagineConfig()
+    checkpoint = Path(checkpoint)
+    cache = imagined_cache_dir(checkpoint) if cache is None else Path(cache)
+    model_digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+
+    def embed(frames: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return model.embed(frames).numpy()
+
+    sims: dict[str, Any] = {}
+    out = []
+    try:
+        for i, demo in enumerate(demos):
+            key = hashlib.sha256()
+            for part in (
+                model_digest,
+                json.dumps(config.to_dict(), sort_keys=True),
+                json.dumps(demo.camera.to_dict(), sort_keys=True),
+                json.dumps(demo.sim.to_dict(), sort_keys=True),
+            ):
+                key.update(part.encode())
+            key.update(np.ascontiguousarray(demo.embeddings, dtype=np.float32).tobytes())
+            key.update(np.ascontiguousarray(demo.joint_positions[0], np.float64).tobytes())
+            path = cache / f"{Path(demo.name).stem}-{key.hexdigest()[:20]}.npy"
+            joints = _read_imagined(path, len(demo))
+            if joints is None:
+                scene = json.dumps(demo.sim.to_dict(), sort_keys=True)
+                if scene not in sims:
+                    sims[scene] = KukaSim(demo.sim)
+                sim = sims[scene]
+                started = time.perf_counter()
+                joints = imagine_trajectory(
+                    demo.embeddings,
+                    demo.joint_positions[0],
+                    pose_embedder(sim, demo.camera, embed),
+                    sim.lower_limits + 1e-3,
+                    sim.upper_limits - 1e-3,
+                    config,
+                )
+                cache.mkdir(parents=True, exist_ok=True)
+                with atomic_path(path, suffix=".npy") as tmp, tmp.open("wb") as f:
+                    np.save(f, joints)
+                log.info(
+                    "imagined %s (%d of %d) in %.0f s",
+                    demo.name,
+                    i + 1,
+                    len(demos),
+                    time.perf_counter() - started,
+                )
+            out.append(dataclasses.replace(demo, imagined_joints=joints))
+    finally:
+        for sim in sims.values():
+            sim.close()
+    return out
+
+
+def _read_imagined(path: Path, length: int) -> np.ndarray | None:
+    """The cached trajectory at ``path``, or None (absent, or unreadable: then warned)."""
+    if not path.is_file():
+        return None
+    try:
+        joints = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        log.warning("%s: unreadable imagined trajectory (%s); imagining it again", path, exc)
+        return None
+    if joints.shape != (length, 7) or not np.all(np.isfinite(joints)):
+        log.warning(
+            "%s: holds %s, not (%d, 7) finite joints; imagining it again",
+            path,
+            joints.shape,
+            length,
+        )
+        return None
+    return joints
+
+
+def uses_imagined(config: Any) -> bool:
+    """Whether an agent of ``config`` observes imagined demonstration trajectories."""
+    env = config.env_config()
+    return env.pose_features and env.pose_source == "imagined"
 
 
 def _splits(data: Path) -> tuple[str | None, str | None]:
@@ -158,6 +278,8 @@ def train_agent_run(
     demos = load_demonstrations(
         data, train_split, model_tcn, keep_frames=config.reward == "pixels"
     )
+    if uses_imagined(config):
+        demos = imagine_demonstrations(demos, model_tcn, embedding_ckpt)
     log.info(
         "training on %d demonstrations (%s split of %s)", len(demos), train_split or "all", data
     )
@@ -237,14 +359,19 @@ def evaluate_agent_run(
     embedding: Path | None = None,
     episodes: int | None = None,
     video: bool = True,
-    pose_source: str = "head",
+    pose_source: str | None = None,
     servo_reference: str = "reading",
+    imagine: Any = None,
 ) -> dict[str, Any]:
     """Roll a trained agent (or a baseline policy) out on held-out demonstrations.
 
-    ``pose_source`` chooses where the ``servo`` baseline reads the pose: the embedding's
-    pose head (``head``) or the simulator (``truth``); ``servo_reference`` what it compares
-    the demonstration's reading with (:class:`ServoPolicy`)."""
+    ``pose_source`` chooses where the pose features come from: the embedding's pose head
+    (``head``, the ``servo`` baseline's default), the simulator (``truth``) or the
+    demonstration read by imagining (``imagined``, :func:`imagine_demonstrations`); for an
+    agent it replaces the source it was trained with (None keeps it).
+    ``servo_reference``: what the servo compares the demonstration's reading with
+    (:class:`ServoPolicy`); ``imagine``: the search settings of ``imagined``
+    (:class:`~imitation_agent.imagine.ImagineConfig`, default its defaults)."""
     from imitation_agent import EnvConfig, ImitationEnv
     from imitation_agent.evaluate import (
         DemoReplayPolicy,
@@ -262,15 +389,26 @@ def evaluate_agent_run(
         saved = read_config(run)
         config = AgentConfig.from_dict(saved["agent"])
         embedding = Path(saved["embedding"]) if embedding is None else embedding
+        if pose_source is not None and pose_source != config.pose_source:
+            if not config.pose_features:
+                raise TcnError(
+                    f"{agent} observes no pose features; --pose-source has nothing to replace"
+                )
+            log.info(
+                "pose features from %r instead of the agent's %r", pose_source, config.pose_source
+            )
+            config = dataclasses.replace(config, pose_source=pose_source)
     elif embedding is None:
         raise TcnError("a baseline needs --embedding (the observation holds TCN embeddings)")
     elif baseline == "servo":
-        config = AgentConfig(pose_features=True, pose_source=pose_source)
+        config = AgentConfig(pose_features=True, pose_source=pose_source or "head")
     else:
         config = AgentConfig()
     model_tcn = load_embedding_model(embedding)
     _, val_split = _splits(data)
     demos = load_demonstrations(data, val_split, model_tcn, keep_frames=True, limit=episodes)
+    if uses_imagined(config):
+        demos = imagine_demonstrations(demos, model_tcn, resolve_checkpoint(embedding), imagine)
     decoder = pose_decoder_for(model_tcn, config, embedding)
     env = ImitationEnv(
         demos, config.env_config(), embedder=embedder_of(model_tcn), pose_decoder=decoder
@@ -313,6 +451,7 @@ def evaluate_agent_run(
     metrics.update(
         {
             "policy": name,
+            "pose_source": config.pose_source if config.pose_features else None,
             "data": str(data),
             "split": val_split or "all",
             "demos": [r.demo for r in results],

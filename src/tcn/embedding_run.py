@@ -72,11 +72,16 @@ def train_embedding_run(
     checkpoint_every: int = 1,
     progress: bool = True,
     pose_data: Path | None = None,
+    init_from: Path | None = None,
 ) -> dict[str, Any]:
     """Train (or resume) an embedding run; returns the last history record.
 
     ``pose_data``: a dataset (``tcn record --motion babble``, same cameras as ``data``)
     whose frames, all of them, feed the self-regression batch instead of ``data``'s.
+    ``init_from``: an embedding checkpoint (a run, its ``.pt`` or a saved network) with the
+    same network settings whose weights start a new run (fine-tuning; the optimiser, the
+    schedule and the generators start fresh); a resumed run continues from its own
+    checkpoint instead.
     """
     from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
@@ -138,12 +143,17 @@ def train_embedding_run(
             raise TcnError(f"--pose-data {pose_data} holds no episodes")
         log.info("self-regression on the %d episodes of %s", len(pose), pose_data)
 
+    start = None
+    if init_from is not None and state is None:
+        start = initial_model(init_from, config)
+        log.info("starting from the weights of %s", init_from)
     write_config(
         run,
         {
             "kind": "embedding",
             "data": str(data),
             "pose_data": None if pose_data is None else str(pose_data),
+            "init_from": None if init_from is None else str(init_from),
             "image_topics": list(image_topics) if image_topics else None,
             "train": config.to_dict(),
         },
@@ -156,6 +166,7 @@ def train_embedding_run(
         val_joints=val.joints if val.joints and val.joints[0].size else None,
         pose_episodes=None if pose is None else pose.frames,
         pose_joints=None if pose is None else pose.joints,
+        model=start,
     )
     history: list[dict[str, Any]] = []
     best = -math.inf
@@ -217,6 +228,26 @@ def train_embedding_run(
 
     plot_training_curves(history, run / "training_curves.png")
     return history[-1]
+
+
+def initial_model(checkpoint: Path | str, config: Any) -> Any:
+    """The network of ``checkpoint`` in training mode, to start a run of ``config`` from
+    (``--init-from``): a ``TcnError`` naming the settings that differ unless it is the network
+    ``config`` builds (where its backbone came from aside, which only matters for a fresh
+    network)."""
+    model = load_embedding_model(checkpoint)
+    wanted = config.model_config()
+    if type(model.config) is not type(wanted):
+        raise TcnError(
+            f"--init-from {checkpoint} holds a {type(model).__name__}; this run builds a "
+            f"{config.architecture} network (--architecture)"
+        )
+    have, want = model.config.to_dict(), wanted.to_dict()
+    differ = sorted(k for k in want if k != "pretrained" and have.get(k) != want[k])
+    if differ:
+        shown = ", ".join(f"{k}: {have.get(k)!r} there, {want[k]!r} here" for k in differ)
+        raise TcnError(f"--init-from {checkpoint} is another network ({shown})")
+    return model.train()
 
 
 # --------------------------------------------------------------------------- loading

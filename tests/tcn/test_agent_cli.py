@@ -123,3 +123,88 @@ def test_baselines_in_the_same_harness(setup, tmp_path):
         )
         results[baseline] = json.loads((out / "metrics.json").read_text())["success_rate"]
     assert results == {"replay": 1.0, "idle": 0.0}
+
+
+def test_imagined_pose_source_is_computed_once_and_replaces_an_agents_source(
+    setup, tmp_path, capsys, caplog
+):
+    import logging
+
+    import numpy as np
+
+    data, checkpoint = setup
+    search = ["--imagine", "every=16", "iterations=2", "final_iterations=2", "population=4"]
+    search += ["elites=2"]
+    servo = ["evaluate-agent", "--baseline", "servo", "--pose-source", "imagined"]
+    servo += ["--embedding", str(checkpoint), "--demos", str(data), "--no-video", *search]
+    with caplog.at_level(logging.INFO, logger="tcn.agent_run"):
+        assert main([*servo, "--out", str(tmp_path / "servo")]) == 0
+    assert "imagined episode_0002 (1 of 1)" in caplog.text
+    metrics = json.loads((tmp_path / "servo" / "metrics.json").read_text())
+    assert metrics["policy"] == "baseline:servo" and metrics["pose_source"] == "imagined"
+    (cached,) = (checkpoint.parent / "imagined").glob("episode_0002-*.npy")
+    imagined = np.load(cached)
+    assert imagined.shape == (33, 7) and np.all(np.isfinite(imagined))
+
+    # Computed once: the second evaluation reads the cache, with the same result.
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="tcn.agent_run"):
+        assert main([*servo, "--out", str(tmp_path / "again")]) == 0
+    assert "imagined episode_0002" not in caplog.text
+    again = json.loads((tmp_path / "again" / "metrics.json").read_text())
+    assert again["final_joint_error"] == metrics["final_joint_error"]
+    # A damaged cache file is imagined again.
+    cached.write_bytes(b"not an array")
+    with caplog.at_level(logging.INFO, logger="tcn.agent_run"):
+        assert main([*servo, "--out", str(tmp_path / "mended")]) == 0
+    assert "unreadable imagined trajectory" in caplog.text
+    np.testing.assert_array_equal(np.load(cached), imagined)
+
+    # An agent trained on the true pose, evaluated on the imagined one.
+    run = tmp_path / "agent"
+    train = ["train-agent", "--embedding", str(checkpoint), "--demos", str(data), *TINY]
+    train += ["--pose-features", "--pose-source", "truth", "--no-embedding-obs"]
+    assert main([*train, "--out", str(run), "--timesteps", "64"]) == 0
+    evaluate = ["evaluate-agent", "--agent", str(run), "--demos", str(data), "--no-video"]
+    assert (
+        main([*evaluate, "--out", str(tmp_path / "e"), "--pose-source", "imagined", *search]) == 0
+    )
+    assert json.loads((tmp_path / "e" / "metrics.json").read_text())["pose_source"] == "imagined"
+    plain = tmp_path / "plain"
+    assert (
+        main(
+            [
+                "train-agent",
+                "--embedding",
+                str(checkpoint),
+                "--demos",
+                str(data),
+                *TINY,
+                "--out",
+                str(plain),
+                "--timesteps",
+                "32",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "evaluate-agent",
+                "--agent",
+                str(plain),
+                "--demos",
+                str(data),
+                "--no-video",
+                "--out",
+                str(tmp_path / "p"),
+                "--pose-source",
+                "imagined",
+            ]
+        )
+        == 2
+    )
+    assert "observes no pose features" in capsys.readouterr().err
+    assert main([*servo[:10], "--out", str(tmp_path / "bad"), "--imagine", "evry=3"]) == 2
+    assert "SETTING one of" in capsys.readouterr().err

@@ -209,3 +209,42 @@ def test_pair_weight_trains_on_pairs_and_refuses_other_pose_data(dataset, tmp_pa
     assert "recorded in pairs" in capsys.readouterr().err
     assert main([*train, "--out", str(tmp_path / "r2")]) == 2
     assert "recorded in pairs" in capsys.readouterr().err
+
+
+def test_init_from_starts_a_new_run_from_a_trained_network(dataset, tmp_path, capsys):
+    train = ["train-embedding", "--data", str(dataset), "--preset", "cpu", *TINY]
+    train += ["--self-regression", "1", "--epochs", "1"]
+    first = tmp_path / "first"
+    assert main([*train, "--out", str(first)]) == 0
+    start = load_checkpoint(first / "checkpoints" / "last.pt")["model"]
+    # A rate too small to move the weights: the new run holds the first run's network.
+    tuned = tmp_path / "tuned"
+    slow = ["--lr", "1e-12", "--min-lr", "1e-12"]
+    assert main([*train, *slow, "--out", str(tuned), "--init-from", str(first)]) == 0
+    after = load_checkpoint(tuned / "checkpoints" / "last.pt")["model"]
+    fresh = tmp_path / "fresh"
+    assert main([*train, *slow, "--seed", "1", "--out", str(fresh)]) == 0
+    other = load_checkpoint(fresh / "checkpoints" / "last.pt")["model"]
+    weights = [k for k, v in start.items() if v.is_floating_point() and "running" not in k]
+    assert weights and all(np.allclose(after[k], start[k], atol=1e-6) for k in weights)
+    assert not all(np.allclose(other[k], start[k], atol=1e-6) for k in weights)
+    import yaml
+
+    assert yaml.safe_load((tuned / "config.yaml").read_text())["init_from"] == str(first)
+    # Another network shape is refused by name, before any training.
+    assert (
+        main(
+            [
+                *train,
+                "--out",
+                str(tmp_path / "r1"),
+                "--init-from",
+                str(first),
+                "--embedding-dim",
+                "8",
+            ]
+        )
+        == 2
+    )
+    assert "embedding_dim: 32 there, 8 here" in capsys.readouterr().err
+    assert not (tmp_path / "r1" / "checkpoints").exists()

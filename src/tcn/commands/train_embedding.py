@@ -15,6 +15,8 @@ examples:
   tcn train-embedding --data data/mv --out runs/mv --preset cpu --loss npairs
   tcn train-embedding --data data/tool --pose-data data/babble --out runs/tcn_babble \\
       --preset cpu --self-regression 5
+  tcn train-embedding --data data/tool --pose-data data/babble --out runs/tcn_tuned \
+      --preset cpu --self-regression 5 --init-from runs/tcn_babble --lr 0.0002
   tcn train-embedding --data data/mv --out runs/smak --preset cpu --loss npairs \\
       --architecture smak --attention att123 --attention-normalization sigmoid
   tcn train-embedding --data data/paper --out runs/paper --preset paper \\
@@ -49,6 +51,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "cameras) instead of --data's; needs --self-regression",
     )
     parser.add_argument(
+        "--init-from",
+        type=Path,
+        default=None,
+        help="start from this embedding checkpoint's weights (a run, its .pt, or a saved "
+        "network with the same settings): fine-tuning",
+    )
+    parser.add_argument(
         "--checkpoint-every", type=int, default=1, help="epochs between checkpoints"
     )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -80,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every,
         progress=not args.no_progress,
         pose_data=args.pose_data,
+        init_from=args.init_from,
     )
     shown = {k: round(v, 4) for k, v in last.items() if isinstance(v, float)}
     print(f"trained {args.out} to epoch {last.get('epoch', 0)}: {shown}")

@@ -172,8 +172,9 @@ class ImitationAgentNode(Node):
         self.layout = observation_layout(self.embedding_dim, self.config.env_config())
         if self.layout.pose and not self.config.env_config().pose_from_head:
             raise ValueError(
-                f"pose_source {self.config.pose_source!r} reads the simulator's ground truth; "
-                f"a deployed agent needs pose_source 'head'"
+                f"pose_source {self.config.pose_source!r}: this node reads the pose through "
+                f"the embedding's pose head only; evaluate 'truth' and 'imagined' agents with "
+                f"tcn evaluate-agent, or deploy one with pose_source 'head'"
             )
         if self.layout.pose:
             check_pose_decoder(self.pose_decoder, self.embedding_dim)
