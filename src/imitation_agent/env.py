@@ -34,7 +34,7 @@ path, kept for comparison).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -204,11 +204,17 @@ class EnvConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EnvConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown env config fields {unknown}; known: {sorted(known)}")
-        return cls(**data)
+        return dataclass_from_dict(cls, data, "env config fields")
+
+
+def dataclass_from_dict(cls: Any, data: Mapping[str, Any], what: str) -> Any:
+    """``cls(**data)`` for a dataclass ``cls``; keys it lacks raise ``ValueError`` naming them
+    (as ``what``) and the known ones."""
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"unknown {what} {unknown}; known: {sorted(known)}")
+    return cls(**data)
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,12 @@ each result on disk, keyed by the embedding, the demonstration and the settings.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
+from imitation_agent.env import dataclass_from_dict
 from kuka_sim import CameraConfig, KukaSim
 
 PoseEmbedder = Callable[[np.ndarray], np.ndarray]
@@ -80,11 +81,7 @@ class ImagineConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ImagineConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown imagine settings {unknown}; known: {sorted(known)}")
-        return cls(**data)
+        return dataclass_from_dict(cls, data, "imagine settings")
 
 
 def cross_entropy_search(

@@ -28,7 +28,14 @@ from stable_baselines3.common.vec_env import (
 )
 
 from imitation_agent.batched_reward import BatchedEmbeddingReward
-from imitation_agent.env import Demonstration, Embedder, EnvConfig, ImitationEnv, PoseDecoder
+from imitation_agent.env import (
+    Demonstration,
+    Embedder,
+    EnvConfig,
+    ImitationEnv,
+    PoseDecoder,
+    dataclass_from_dict,
+)
 
 
 @dataclass
@@ -115,11 +122,7 @@ class AgentConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AgentConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown agent config fields {unknown}; known: {sorted(known)}")
-        return cls(**data)
+        return dataclass_from_dict(cls, data, "agent config fields")
 
 
 def _make_env(
