@@ -124,17 +124,9 @@ def imagine_demonstrations(
     out = []
     try:
         for i, demo in enumerate(demos):
-            key = hashlib.sha256()
-            for part in (
-                model_digest,
-                json.dumps(config.to_dict(), sort_keys=True),
-                json.dumps(demo.camera.to_dict(), sort_keys=True),
-                json.dumps(demo.sim.to_dict(), sort_keys=True),
-            ):
-                key.update(part.encode())
-            key.update(np.ascontiguousarray(demo.embeddings, dtype=np.float32).tobytes())
-            key.update(np.ascontiguousarray(demo.joint_positions[0], np.float64).tobytes())
-            path = cache / f"{Path(demo.name).stem}-{key.hexdigest()[:20]}.npy"
+            path = (
+                cache / f"{Path(demo.name).stem}-{_imagined_key(model_digest, config, demo)}.npy"
+            )
             joints = _read_imagined(path, len(demo))
             if joints is None:
                 scene = json.dumps(demo.sim.to_dict(), sort_keys=True)
@@ -165,6 +157,24 @@ def imagine_demonstrations(
         for sim in sims.values():
             sim.close()
     return out
+
+
+def _imagined_key(model_digest: str, config: Any, demo: Any) -> str:
+    """A digest of what a demonstration's imagined trajectory depends on. The embeddings enter
+    rounded to 1e-4, so float noise between runs (thread counts) keeps the same key."""
+    import hashlib
+
+    key = hashlib.sha256()
+    for part in (
+        model_digest,
+        json.dumps(config.to_dict(), sort_keys=True),
+        json.dumps(demo.camera.to_dict(), sort_keys=True),
+        json.dumps(demo.sim.to_dict(), sort_keys=True),
+    ):
+        key.update(part.encode())
+    key.update(np.round(np.asarray(demo.embeddings, dtype=np.float64), 4).tobytes())
+    key.update(np.ascontiguousarray(demo.joint_positions[0], dtype=np.float64).tobytes())
+    return key.hexdigest()[:20]
 
 
 def _read_imagined(path: Path, length: int) -> np.ndarray | None:
