@@ -14,7 +14,7 @@ trajectory as the demonstration's target; docs/agent.md measures it against the 
 joints.
 
 It costs ``population`` rendered and embedded frames per search round, some 1-2 minutes of a
-core per demonstration with the defaults; :func:`tcn.agent_run.load_demonstrations` caches
+core per demonstration with the defaults; :func:`tcn.agent_run.imagine_demonstrations` caches
 each result on disk, keyed by the embedding, the demonstration and the settings.
 """
 

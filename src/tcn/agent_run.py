@@ -77,6 +77,9 @@ def load_demonstrations(
 
 IMAGINED = "imagined"
 """Cache directory of imagined trajectories, beside the embedding checkpoint (or in its run)."""
+IMAGINE_VERSION = 1
+"""Part of every cache key: raise it when :func:`imitation_agent.imagine.imagine_trajectory`
+changes what it computes, so that older trajectories are imagined again."""
 
 
 def imagined_cache_dir(checkpoint: Path) -> Path:
@@ -98,15 +101,13 @@ def imagine_demonstrations(
     from its first pose, rendered with its own camera and scene.
 
     Each trajectory is cached in ``cache`` (default :func:`imagined_cache_dir`) under a
-    digest of what it depends on: the checkpoint's bytes, the demonstration's embeddings,
-    start pose, camera and scene, and the settings ``config``
-    (:class:`~imitation_agent.imagine.ImagineConfig`). A cached file that cannot be read is
-    recomputed and replaced, with a warning naming it.
+    digest of what it depends on: the checkpoint's bytes, the demonstration (its name and
+    recorded joint trajectory), its camera and scene, the settings ``config``
+    (:class:`~imitation_agent.imagine.ImagineConfig`) and :data:`IMAGINE_VERSION`. A cached
+    file that cannot be read is recomputed and replaced, with a warning naming it.
     """
     import hashlib
     import time
-
-    import torch
 
     from imitation_agent.imagine import ImagineConfig, imagine_trajectory, pose_embedder
     from kuka_sim import KukaSim
@@ -115,11 +116,7 @@ def imagine_demonstrations(
     checkpoint = Path(checkpoint)
     cache = imagined_cache_dir(checkpoint) if cache is None else Path(cache)
     model_digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
-
-    def embed(frames: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return model.embed(frames).numpy()
-
+    embed = embedder_of(model)
     sims: dict[str, Any] = {}
     out = []
     try:
@@ -160,20 +157,22 @@ def imagine_demonstrations(
 
 
 def _imagined_key(model_digest: str, config: Any, demo: Any) -> str:
-    """A digest of what a demonstration's imagined trajectory depends on. The embeddings enter
-    rounded to 1e-4, so float noise between runs (thread counts) keeps the same key."""
+    """A digest of what a demonstration's imagined trajectory depends on. The demonstration
+    enters as its name and recorded joints (exact numbers from its bag), not its embeddings,
+    which carry float noise from run to run (thread counts)."""
     import hashlib
 
     key = hashlib.sha256()
     for part in (
+        f"v{IMAGINE_VERSION}",
         model_digest,
         json.dumps(config.to_dict(), sort_keys=True),
+        demo.name,
         json.dumps(demo.camera.to_dict(), sort_keys=True),
         json.dumps(demo.sim.to_dict(), sort_keys=True),
     ):
         key.update(part.encode())
-    key.update(np.round(np.asarray(demo.embeddings, dtype=np.float64), 4).tobytes())
-    key.update(np.ascontiguousarray(demo.joint_positions[0], dtype=np.float64).tobytes())
+    key.update(np.ascontiguousarray(demo.joint_positions, dtype=np.float64).tobytes())
     return key.hexdigest()[:20]
 
 
@@ -183,7 +182,7 @@ def _read_imagined(path: Path, length: int) -> np.ndarray | None:
         return None
     try:
         joints = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError) as exc:
         log.warning("%s: unreadable imagined trajectory (%s); imagining it again", path, exc)
         return None
     if joints.shape != (length, 7) or not np.all(np.isfinite(joints)):
@@ -195,6 +194,16 @@ def _read_imagined(path: Path, length: int) -> np.ndarray | None:
         )
         return None
     return joints
+
+
+def _imagine_settings(config: Any, imagine: Any = None) -> dict[str, Any] | None:
+    """The search settings an agent of ``config`` imagines with, for the record (None when it
+    does not imagine)."""
+    if not uses_imagined(config):
+        return None
+    from imitation_agent.imagine import ImagineConfig
+
+    return (imagine or ImagineConfig()).to_dict()
 
 
 def uses_imagined(config: Any) -> bool:
@@ -300,6 +309,7 @@ def train_agent_run(
             "embedding": str(embedding_ckpt),
             "data": str(data),
             "agent": config.to_dict(),
+            "imagine": _imagine_settings(config),
         },
     )
 
@@ -417,6 +427,8 @@ def evaluate_agent_run(
     model_tcn = load_embedding_model(embedding)
     _, val_split = _splits(data)
     demos = load_demonstrations(data, val_split, model_tcn, keep_frames=True, limit=episodes)
+    if imagine is not None and not uses_imagined(config):
+        raise TcnError("--imagine sets the search of --pose-source imagined, which this is not")
     if uses_imagined(config):
         demos = imagine_demonstrations(demos, model_tcn, resolve_checkpoint(embedding), imagine)
     decoder = pose_decoder_for(model_tcn, config, embedding)
@@ -462,6 +474,7 @@ def evaluate_agent_run(
         {
             "policy": name,
             "pose_source": config.pose_source if config.pose_features else None,
+            "imagine": _imagine_settings(config, imagine),
             "data": str(data),
             "split": val_split or "all",
             "demos": [r.demo for r in results],

@@ -142,6 +142,7 @@ def test_imagined_pose_source_is_computed_once_and_replaces_an_agents_source(
     assert "imagined episode_0002 (1 of 1)" in caplog.text
     metrics = json.loads((tmp_path / "servo" / "metrics.json").read_text())
     assert metrics["policy"] == "baseline:servo" and metrics["pose_source"] == "imagined"
+    assert metrics["imagine"]["every"] == 16 and metrics["imagine"]["population"] == 4
     (cached,) = (checkpoint.parent / "imagined").glob("episode_0002-*.npy")
     imagined = np.load(cached)
     assert imagined.shape == (33, 7) and np.all(np.isfinite(imagined))
@@ -155,6 +156,12 @@ def test_imagined_pose_source_is_computed_once_and_replaces_an_agents_source(
     assert again["final_joint_error"] == metrics["final_joint_error"]
     # A damaged cache file is imagined again.
     cached.write_bytes(b"not an array")
+    with caplog.at_level(logging.INFO, logger="tcn.agent_run"):
+        assert main([*servo, "--out", str(tmp_path / "mended")]) == 0
+    assert "unreadable imagined trajectory" in caplog.text
+    np.testing.assert_array_equal(np.load(cached), imagined)
+    cached.write_bytes(b"")  # what a crash between create and write leaves
+    caplog.clear()
     with caplog.at_level(logging.INFO, logger="tcn.agent_run"):
         assert main([*servo, "--out", str(tmp_path / "mended")]) == 0
     assert "unreadable imagined trajectory" in caplog.text
@@ -208,3 +215,6 @@ def test_imagined_pose_source_is_computed_once_and_replaces_an_agents_source(
     assert "observes no pose features" in capsys.readouterr().err
     assert main([*servo[:10], "--out", str(tmp_path / "bad"), "--imagine", "evry=3"]) == 2
     assert "SETTING one of" in capsys.readouterr().err
+    head = [*servo[:3], *servo[5:10], "--out", str(tmp_path / "head"), *search]
+    assert main(head) == 2
+    assert "--imagine sets the search of --pose-source imagined" in capsys.readouterr().err

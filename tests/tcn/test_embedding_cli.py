@@ -231,6 +231,10 @@ def test_init_from_starts_a_new_run_from_a_trained_network(dataset, tmp_path, ca
     import yaml
 
     assert yaml.safe_load((tuned / "config.yaml").read_text())["init_from"] == str(first)
+    # Resumed, it continues from its own checkpoint and keeps the record of where it began.
+    resume = ["train-embedding", "--data", str(dataset), "--out", str(tuned), "--resume"]
+    assert main([*resume, "--epochs", "2", "--no-progress"]) == 0
+    assert yaml.safe_load((tuned / "config.yaml").read_text())["init_from"] == str(first)
     # Another network shape is refused by name, before any training.
     assert (
         main(
