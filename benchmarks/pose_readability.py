@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
+from imitation_agent.imagine import search_limits
 from kuka_sim import KukaSim, SimConfig
 from tcn.bags import read_episode
 from tcn.dataset import episode_paths
@@ -52,7 +53,7 @@ def main() -> None:
     model = load_embedding_model(args.embedding)
     sim = KukaSim(SimConfig())
     rng = np.random.default_rng(args.seed)
-    lo, hi = sim.lower_limits + 1e-3, sim.upper_limits - 1e-3
+    lo, hi = search_limits(sim)
 
     def frame(q, camera):
         sim.reset(np.clip(q, lo, hi))

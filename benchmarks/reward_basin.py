@@ -32,8 +32,9 @@ import numpy as np
 import torch
 
 from imitation_agent.env import SUCCESS_THRESHOLD
-from imitation_agent.imagine import cross_entropy_search, render_poses
+from imitation_agent.imagine import cross_entropy_search, render_poses, search_limits
 from kuka_sim import KukaSim
+from tcn.agent_run import embedder_of
 from tcn.atomic import write_json_atomic
 from tcn.bags import read_episode
 from tcn.dataset import dataset_sim_config, episode_paths
@@ -48,16 +49,17 @@ def load_scene(embedding: Path, demos: Path) -> tuple[Any, KukaSim, np.ndarray, 
     torch.set_num_threads(1)
     model = load_embedding_model(embedding)
     sim = KukaSim(dataset_sim_config(demos))
-    return model, sim, sim.lower_limits + 1e-3, sim.upper_limits - 1e-3
+    return model, sim, *search_limits(sim)
 
 
 def frame_readers(model: Any) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
     """Frames ``(N, H, W, 3)`` -> vectors ``(N, D)``, each a space to compare frames in:
     ``embedding`` (the TCN reward's), ``pixels`` and, when the network has one, ``pose head``."""
 
+    embed_float32 = embedder_of(model)
+
     def embed(frames: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return model.embed(frames).numpy().astype(np.float64)
+        return embed_float32(frames).astype(np.float64)
 
     readers = {
         "embedding": embed,

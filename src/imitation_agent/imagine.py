@@ -121,6 +121,12 @@ def cross_entropy_search(
     return best, best_d, best_d0
 
 
+def search_limits(sim: KukaSim, margin: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
+    """The joint limits a search over ``sim``'s poses stays within: ``margin`` rad inside
+    the arm's own, so that a found pose is one the arm can be reset to."""
+    return sim.lower_limits + margin, sim.upper_limits - margin
+
+
 def render_poses(sim: KukaSim, poses: np.ndarray, camera: CameraConfig) -> np.ndarray:
     """Frames ``(N, H, W, 3)`` uint8 of the arm at each of ``poses`` through ``camera``."""
     images = []
@@ -162,6 +168,13 @@ def imagine_trajectory(
         )
     rng = np.random.default_rng(config.seed)
     frames = searched_frames(len(goals), config.every)
+    search = {
+        "population": config.population,
+        "elites": config.elites,
+        "lower": lower,
+        "upper": upper,
+        "smoothing": config.smoothing,
+    }
     estimate, previous = start.copy(), start.copy()
     keys = [start]
     for t in frames:
@@ -169,13 +182,6 @@ def imagine_trajectory(
         def distance(poses: np.ndarray, goal: np.ndarray = goals[t]) -> np.ndarray:
             return np.sum((np.asarray(embed_poses(poses), dtype=np.float64) - goal) ** 2, axis=1)
 
-        search = {
-            "population": config.population,
-            "elites": config.elites,
-            "lower": lower,
-            "upper": upper,
-            "smoothing": config.smoothing,
-        }
         guess = np.clip(estimate + config.momentum * (estimate - previous), lower, upper)
         found, _, _ = cross_entropy_search(
             distance, guess, config.sigma, rng, iterations=config.iterations, **search

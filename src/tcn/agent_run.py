@@ -109,7 +109,12 @@ def imagine_demonstrations(
     import hashlib
     import time
 
-    from imitation_agent.imagine import ImagineConfig, imagine_trajectory, pose_embedder
+    from imitation_agent.imagine import (
+        ImagineConfig,
+        imagine_trajectory,
+        pose_embedder,
+        search_limits,
+    )
     from kuka_sim import KukaSim
 
     config = config or ImagineConfig()
@@ -135,8 +140,7 @@ def imagine_demonstrations(
                     demo.embeddings,
                     demo.joint_positions[0],
                     pose_embedder(sim, demo.camera, embed),
-                    sim.lower_limits + 1e-3,
-                    sim.upper_limits - 1e-3,
+                    *search_limits(sim),
                     config,
                 )
                 cache.mkdir(parents=True, exist_ok=True)
