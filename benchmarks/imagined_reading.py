@@ -5,7 +5,9 @@ frame at any pose with the demonstration's camera. So it can read where a demons
 goes without a pose reader (:func:`imitation_agent.imagine.imagine_trajectory`: from the
 known start, at every ``--every``-th frame and the last, a search for the pose whose frame is
 closest to the demonstration's frame in the reader's space, the distance ``d`` of the TCN
-reward for ``embedding``). Reported against the recorded joints: the error at every searched
+reward for ``embedding``; the last pose then refined in the frame itself,
+``--refine-iterations``, ``--refine-restarts``, and held while the frames stay still).
+Reported against the recorded joints: the error at every searched
 frame and how often the last one ends within the success radius (0.2 rad), an estimate of
 what a policy that follows these readings could reach (``tcn evaluate-agent --baseline servo
 --pose-source imagined`` measures that). ``--reader pixels`` or ``pose head`` searches in
@@ -27,9 +29,9 @@ import numpy as np
 
 from imitation_agent.imagine import (
     ImagineConfig,
-    imagine_trajectory,
-    pose_embedder,
+    imagine_demonstration,
     searched_frames,
+    still_frames,
 )
 from reward_basin import SUCCESS, frame_readers, load_scene, write_results
 from tcn.bags import read_episode
@@ -58,9 +60,21 @@ def main() -> None:
     )
     parser.add_argument("--population", type=int, default=defaults.population)
     parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument(
+        "--refine-iterations",
+        type=int,
+        default=defaults.refine_iterations,
+        help="steps per stage refining the last pose in the frame itself (0: none)",
+    )
+    parser.add_argument(
+        "--refine-restarts",
+        type=int,
+        default=defaults.refine_restarts,
+        help="more refinements from turns of the flange joint",
+    )
     parser.add_argument("--out", type=Path, help="also write the results as JSON")
     args = parser.parse_args()
-    model, sim, lower, upper = load_scene(args.embedding, args.demos)
+    model, sim, _, _ = load_scene(args.embedding, args.demos)
     readers = frame_readers(model)
     if args.reader not in readers:
         parser.error(f"--reader {args.reader}: this network has only {', '.join(readers)}")
@@ -73,6 +87,8 @@ def main() -> None:
         population=args.population,
         elites=args.population // 4,
         seed=args.seed,
+        refine_iterations=args.refine_iterations,
+        refine_restarts=args.refine_restarts,
     )
 
     rows = []
@@ -80,10 +96,8 @@ def main() -> None:
     for path in episode_paths(args.demos, "val")[args.first : args.first + args.episodes]:
         episode = read_episode(path)
         camera, frames, joints = episode.cameras[0], episode.frames[0], episode.joint_positions
-        imagined = imagine_trajectory(
-            read(frames), joints[0], pose_embedder(sim, camera, read), lower, upper, config
-        )
-        searched = searched_frames(len(frames), config.every)
+        imagined = imagine_demonstration(sim, camera, frames, joints[0], read, config)
+        searched = searched_frames(len(frames), config.every, still_frames(frames))
         errors = np.linalg.norm(imagined[searched] - joints[searched], axis=1)
         rows.append(
             {

@@ -8,10 +8,13 @@ start, at every ``every``-th frame (and the last), a sampling search
 (:func:`cross_entropy_search`, from the last estimate moved on by ``momentum`` times its last
 step) finds the pose whose rendered frame is closest to the demonstration's frame in the
 embedding, the distance ``d`` of the TCN reward. The last frame gets a second, longer and
-narrower search. Between searched frames the trajectory is interpolated linearly in joint
-space. ``pose_source="imagined"`` (:class:`imitation_agent.env.EnvConfig`) observes this
-trajectory as the demonstration's target; docs/agent.md measures it against the recorded
-joints.
+narrower search, and then (``refine_iterations``) a refinement in the frame itself
+(:func:`refine_final_pose`): the embedding's search finds the basin, but it reads the wrist
+coarsely, while the frame rendered at the demonstration's own pose equals the
+demonstration's frame exactly. Between searched frames the trajectory is interpolated
+linearly in joint space. ``pose_source="imagined"`` (:class:`imitation_agent.env.EnvConfig`)
+observes this trajectory as the demonstration's target; docs/agent.md measures it against
+the recorded joints.
 
 It costs ``population`` rendered and embedded frames per search round, some 1-2 minutes of a
 core per demonstration with the defaults; :func:`tcn.agent_run.imagine_demonstrations` caches
@@ -25,12 +28,27 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from scipy.ndimage import gaussian_filter
 
 from imitation_agent.env import dataclass_from_dict
 from kuka_sim import CameraConfig, KukaSim
 
 PoseEmbedder = Callable[[np.ndarray], np.ndarray]
 """Poses ``(N, 7)`` rad -> embeddings ``(N, D)`` of the frames rendered there."""
+
+PoseRenderer = Callable[[np.ndarray], np.ndarray]
+"""Poses ``(N, 7)`` rad -> the frames ``(N, H, W, 3)`` uint8 rendered there."""
+
+REFINE_STAGES: tuple[tuple[float, float], ...] = (
+    (4.0, 0.1),
+    (2.0, 0.05),
+    (1.0, 0.02),
+    (1.0, 0.01),
+)
+"""The stages of :func:`refine_pose`, coarse to fine: the Gaussian blur (pixels) both frames
+are compared through, and the step (rad) of the finite differences that estimate the frame's
+change with each joint. A wide blur and step see a pose a few tenths of a radian away; the
+last stages place it to a hundredth."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +65,11 @@ class ImagineConfig:
         smoothing: fraction of the previous mean and spread kept at each refit.
         momentum: a search starts at the last estimate plus this times its last step.
         seed: the searches' random generator.
+        refine_iterations: Levenberg-Marquardt steps per stage of :data:`REFINE_STAGES`
+            refining the last frame's pose in the frame itself (0: not refined).
+        refine_restarts: further refinements of the last frame, each from the searched pose
+            with the flange joint (A7) turned by a multiple of ``2 pi / (restarts + 1)``;
+            the pose whose frame differs least from the demonstration's is kept.
     """
 
     every: int = 10
@@ -58,13 +81,16 @@ class ImagineConfig:
     smoothing: float = 0.5
     momentum: float = 0.5
     seed: int = 0
+    refine_iterations: int = 15
+    refine_restarts: int = 3
 
     def __post_init__(self) -> None:
         for name in ("every", "iterations", "population", "elites"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
-        if self.final_iterations < 0:
-            raise ValueError(f"final_iterations must be >= 0, got {self.final_iterations}")
+        for name in ("final_iterations", "refine_iterations", "refine_restarts"):
+            if int(getattr(self, name)) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         if self.elites > self.population:
             raise ValueError(
                 f"elites ({self.elites}) cannot exceed the population ({self.population})"
@@ -136,9 +162,104 @@ def render_poses(sim: KukaSim, poses: np.ndarray, camera: CameraConfig) -> np.nd
     return np.stack(images)
 
 
-def searched_frames(length: int, every: int) -> list[int]:
-    """The frames :func:`imagine_trajectory` searches in a demonstration of ``length``."""
-    return [*range(every, length - 1, every), length - 1]
+def searched_frames(length: int, every: int, still: int = 1) -> list[int]:
+    """The frames :func:`imagine_trajectory` searches in a demonstration of ``length`` whose
+    last ``still`` frames are identical: every ``every``-th, and the first of those."""
+    last = length - max(1, min(still, length - 1))
+    return [*range(every, last, every), last]
+
+
+def still_frames(frames: np.ndarray) -> int:
+    """How many frames at the end of ``frames`` ``(T, H, W, C)`` are identical to the last
+    one (the demonstration at rest at its goal), at least 1."""
+    frames = np.asarray(frames)
+    changed = np.flatnonzero(np.any((frames != frames[-1]).reshape(len(frames), -1), axis=1))
+    return len(frames) - (int(changed[-1]) + 1 if changed.size else 0)
+
+
+def _blurred(frames: np.ndarray, blur: float) -> np.ndarray:
+    """``(N, H, W, C)`` frames -> ``(N, H * W * C)`` floats in [0, 1], blurred by ``blur`` px."""
+    frames = np.asarray(frames, dtype=np.float64) / 255.0
+    if blur > 0:
+        frames = gaussian_filter(frames, sigma=(0, blur, blur, 0))
+    return frames.reshape(len(frames), -1)
+
+
+def refine_pose(
+    render: PoseRenderer,
+    goal_frame: np.ndarray,
+    pose: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    iterations: int,
+    stages: tuple[tuple[float, float], ...] = REFINE_STAGES,
+) -> tuple[np.ndarray, float]:
+    """The pose near ``pose`` whose rendered frame matches ``goal_frame`` ``(H, W, 3)``.
+
+    Levenberg-Marquardt on the difference between the two frames, both blurred, at each of
+    ``stages`` (blur, finite-difference step) in turn for up to ``iterations`` steps: the
+    Jacobian of the blurred frame by the joints from central differences (14 frames), a
+    damped Gauss-Newton step (at most 0.3 rad a joint), kept only when it lowers the
+    difference. Returns the pose and its sum of squared differences at the last stage (0
+    where the frames are equal). Never worse than ``pose`` at that stage.
+    """
+    pose = np.clip(np.asarray(pose, dtype=np.float64), lower, upper)
+    eye = np.eye(pose.size)
+    cost = np.inf
+    for blur, step in stages:
+        goal = _blurred(goal_frame[None], blur)[0]
+
+        def residuals(poses: np.ndarray, goal: np.ndarray = goal, blur: float = blur):
+            return _blurred(render(poses), blur) - goal
+
+        r = residuals(pose[None])[0]
+        cost, damping = float(r @ r), 1e-2
+        for _ in range(iterations):
+            probes = residuals(
+                np.clip(np.concatenate([pose + step * eye, pose - step * eye]), lower, upper)
+            )
+            jacobian = ((probes[: pose.size] - probes[pose.size :]) / (2 * step)).T
+            normal, gradient = jacobian.T @ jacobian, jacobian.T @ r
+            for _ in range(4):
+                move = -np.linalg.solve(
+                    normal + damping * np.diag(np.diag(normal) + 1e-9), gradient
+                )
+                candidate = np.clip(pose + np.clip(move, -0.3, 0.3), lower, upper)
+                r_new = residuals(candidate[None])[0]
+                if float(r_new @ r_new) < cost:
+                    pose, r, cost = candidate, r_new, float(r_new @ r_new)
+                    damping = max(damping / 3, 1e-4)
+                    break
+                damping *= 4
+            else:
+                if damping > 1e3:
+                    break
+    return pose, cost
+
+
+def refine_final_pose(
+    render: PoseRenderer,
+    goal_frame: np.ndarray,
+    pose: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    config: ImagineConfig,
+) -> np.ndarray:
+    """:func:`refine_pose` from ``pose`` and from ``config.refine_restarts`` turns of the
+    flange joint (A7) away from it, which the embedding reads least well (a small tool seen
+    from afar looks alike at several turns); the frame that differs least from
+    ``goal_frame`` wins, since at the demonstration's pose the difference is 0."""
+    turns = 2 * np.pi * np.arange(1, config.refine_restarts + 1) / (config.refine_restarts + 1)
+    starts = [np.asarray(pose, dtype=np.float64)]
+    for turn in turns:
+        start = starts[0].copy()
+        start[-1] = (start[-1] + turn + np.pi) % (2 * np.pi) - np.pi  # wrapped into [-pi, pi)
+        starts.append(start)
+    refined = [
+        refine_pose(render, goal_frame, start, lower, upper, config.refine_iterations)
+        for start in starts
+    ]
+    return min(refined, key=lambda found: found[1])[0]
 
 
 def imagine_trajectory(
@@ -148,6 +269,9 @@ def imagine_trajectory(
     lower: np.ndarray,
     upper: np.ndarray,
     config: ImagineConfig | None = None,
+    *,
+    refine: Callable[[np.ndarray], np.ndarray] | None = None,
+    still: int = 1,
 ) -> np.ndarray:
     """The joint trajectory ``(T, 7)`` whose imagined frames match ``goals``.
 
@@ -157,6 +281,12 @@ def imagine_trajectory(
         embed_poses: renders and embeds poses (:func:`pose_embedder`).
         lower, upper: joint limits the search stays within.
         config: search settings.
+        refine: maps the last frame's searched pose to a refined one
+            (:func:`final_refiner`); None keeps the search's.
+        still: the last ``still`` frames are identical (:func:`still_frames`: the
+            demonstration at rest at its goal). They show one pose, so they are read once,
+            at the first of them, and the trajectory holds that pose from there: the target
+            is the final one from the moment the demonstration comes to rest.
     """
     config = config or ImagineConfig()
     goals = np.asarray(goals, dtype=np.float64)
@@ -167,7 +297,7 @@ def imagine_trajectory(
             f"{start.shape}"
         )
     rng = np.random.default_rng(config.seed)
-    frames = searched_frames(len(goals), config.every)
+    frames = searched_frames(len(goals), config.every, still)
     search = {
         "population": config.population,
         "elites": config.elites,
@@ -195,6 +325,8 @@ def imagine_trajectory(
                 iterations=config.final_iterations,
                 **search,
             )
+        if t == frames[-1] and refine is not None:
+            found = refine(found)
         previous, estimate = estimate, found
         keys.append(found)
     times = np.arange(len(goals))
@@ -205,10 +337,52 @@ def imagine_trajectory(
     )
 
 
+def pose_renderer(sim: KukaSim, camera: CameraConfig) -> PoseRenderer:
+    """Poses -> the frames ``sim`` renders there through ``camera``."""
+    return lambda poses: render_poses(sim, poses, camera)
+
+
 def pose_embedder(sim: KukaSim, camera: CameraConfig, embed: Callable) -> PoseEmbedder:
     """Poses -> embeddings of the frames ``sim`` renders there through ``camera``."""
+    render = pose_renderer(sim, camera)
+    return lambda poses: embed(render(poses))
 
-    def embed_poses(poses: np.ndarray) -> np.ndarray:
-        return embed(render_poses(sim, poses, camera))
 
-    return embed_poses
+def final_refiner(
+    sim: KukaSim,
+    camera: CameraConfig,
+    final_frame: np.ndarray,
+    config: ImagineConfig,
+) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The ``refine`` of :func:`imagine_trajectory` for a demonstration whose last frame is
+    ``final_frame``, rendered by ``sim`` through ``camera``; None when ``config`` does not
+    refine."""
+    if config.refine_iterations == 0:
+        return None
+    render, limits = pose_renderer(sim, camera), search_limits(sim)
+    return lambda pose: refine_final_pose(render, final_frame, pose, *limits, config)
+
+
+def imagine_demonstration(
+    sim: KukaSim,
+    camera: CameraConfig,
+    frames: np.ndarray,
+    start: np.ndarray,
+    embed: Callable[[np.ndarray], np.ndarray],
+    config: ImagineConfig | None = None,
+    goals: np.ndarray | None = None,
+) -> np.ndarray:
+    """:func:`imagine_trajectory` for a demonstration's ``frames`` ``(T, H, W, 3)``, seen
+    through ``camera`` in ``sim``'s scene, from its first pose ``start``: searched in
+    ``embed``'s space (``goals``: the frames' embeddings, when already computed), its last
+    pose refined in the frame itself, and held over its still frames."""
+    config = config or ImagineConfig()
+    return imagine_trajectory(
+        embed(frames) if goals is None else goals,
+        start,
+        pose_embedder(sim, camera, embed),
+        *search_limits(sim),
+        config,
+        refine=final_refiner(sim, camera, frames[-1], config),
+        still=still_frames(frames),
+    )

@@ -77,7 +77,7 @@ def load_demonstrations(
 
 IMAGINED = "imagined"
 """Cache directory of imagined trajectories, beside the embedding checkpoint (or in its run)."""
-IMAGINE_VERSION = 1
+IMAGINE_VERSION = 2
 """Part of every cache key: raise it when :func:`imitation_agent.imagine.imagine_trajectory`
 changes what it computes, so that older trajectories are imagined again."""
 
@@ -98,7 +98,9 @@ def imagine_demonstrations(
 ) -> list:
     """``demos`` with ``imagined_joints``: each one's trajectory read from its frames by
     imagining (:func:`imitation_agent.imagine.imagine_trajectory`) in ``model``'s embedding,
-    from its first pose, rendered with its own camera and scene.
+    from its first pose, rendered with its own camera and scene, its last pose refined in its
+    frames (which ``demos`` must hold: ``keep_frames``) and held from the moment they stop
+    changing.
 
     Each trajectory is cached in ``cache`` (default :func:`imagined_cache_dir`) under a
     digest of what it depends on: the checkpoint's bytes, the demonstration (its name and
@@ -109,12 +111,7 @@ def imagine_demonstrations(
     import hashlib
     import time
 
-    from imitation_agent.imagine import (
-        ImagineConfig,
-        imagine_trajectory,
-        pose_embedder,
-        search_limits,
-    )
+    from imitation_agent.imagine import ImagineConfig, imagine_demonstration
     from kuka_sim import KukaSim
 
     config = config or ImagineConfig()
@@ -131,17 +128,21 @@ def imagine_demonstrations(
             )
             joints = _read_imagined(path, len(demo))
             if joints is None:
+                if demo.frames is None:
+                    raise TcnError(f"{demo.name}: imagining it needs its frames (keep_frames)")
                 scene = json.dumps(demo.sim.to_dict(), sort_keys=True)
                 if scene not in sims:
                     sims[scene] = KukaSim(demo.sim)
                 sim = sims[scene]
                 started = time.perf_counter()
-                joints = imagine_trajectory(
-                    demo.embeddings,
+                joints = imagine_demonstration(
+                    sim,
+                    demo.camera,
+                    demo.frames,
                     demo.joint_positions[0],
-                    pose_embedder(sim, demo.camera, embed),
-                    *search_limits(sim),
+                    embed,
                     config,
+                    goals=demo.embeddings,
                 )
                 cache.mkdir(parents=True, exist_ok=True)
                 with atomic_path(path, suffix=".npy") as tmp, tmp.open("wb") as f:
@@ -210,6 +211,22 @@ def _imagine_settings(config: Any, imagine: Any = None) -> dict[str, Any] | None
     return (imagine or ImagineConfig()).to_dict()
 
 
+def _resumed_imagine(run: Path, recorded: dict | None, imagine: Any) -> Any:
+    """The search settings a resumed run imagines with: those it was started with (a run
+    must go on learning from the same targets), which ``imagine``, when given, must equal."""
+    if recorded is None:
+        return imagine
+    from imitation_agent.imagine import ImagineConfig
+
+    started = ImagineConfig.from_dict(recorded)
+    if imagine is not None and imagine != started:
+        raise TcnError(
+            f"{run} was started on demonstrations imagined with {started.to_dict()}; resume it "
+            f"without --imagine or with the same settings"
+        )
+    return started
+
+
 def uses_imagined(config: Any) -> bool:
     """Whether an agent of ``config`` observes imagined demonstration trajectories."""
     env = config.env_config()
@@ -274,8 +291,13 @@ def train_agent_run(
     resume: bool = False,
     checkpoint_every: int = 20_000,
     progress: bool = True,
+    imagine: Any = None,
 ) -> dict[str, Any]:
-    """Train (or resume) PPO; returns a summary with timesteps and wall time."""
+    """Train (or resume) PPO; returns a summary with timesteps and wall time.
+
+    ``imagine``: the search settings (:class:`~imitation_agent.imagine.ImagineConfig`) the
+    training demonstrations are read with when ``config`` observes imagined ones; default
+    its defaults, or on resume the settings the run was started with."""
     import time
 
     from stable_baselines3 import PPO
@@ -292,17 +314,24 @@ def train_agent_run(
             f"{run} already holds a run; pass --resume to continue it or pick a new --out"
         )
     embedding_ckpt = resolve_checkpoint(embedding)
+    if imagine is not None and not uses_imagined(config):
+        raise TcnError("--imagine sets the search of --pose-source imagined, which this is not")
     if has_checkpoint:
-        check_resume(run, read_config(run)["agent"], config, RESUMABLE_CHANGES)
+        recorded = read_config(run)
+        check_resume(run, recorded["agent"], config, RESUMABLE_CHANGES)
+        imagine = _resumed_imagine(run, recorded.get("imagine"), imagine)
 
     model_tcn = load_embedding_model(embedding_ckpt)
     decoder = pose_decoder_for(model_tcn, config, embedding_ckpt)
     train_split, _ = _splits(data)
+    pixels = config.reward == "pixels"
     demos = load_demonstrations(
-        data, train_split, model_tcn, keep_frames=config.reward == "pixels"
+        data, train_split, model_tcn, keep_frames=pixels or uses_imagined(config)
     )
     if uses_imagined(config):
-        demos = imagine_demonstrations(demos, model_tcn, embedding_ckpt)
+        demos = imagine_demonstrations(demos, model_tcn, embedding_ckpt, imagine)
+        if not pixels:  # the frames were for imagining; the environments need none
+            demos = [dataclasses.replace(demo, frames=None) for demo in demos]
     log.info(
         "training on %d demonstrations (%s split of %s)", len(demos), train_split or "all", data
     )
@@ -313,7 +342,7 @@ def train_agent_run(
             "embedding": str(embedding_ckpt),
             "data": str(data),
             "agent": config.to_dict(),
-            "imagine": _imagine_settings(config),
+            "imagine": _imagine_settings(config, imagine),
         },
     )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -11,9 +13,21 @@ from imitation_agent.imagine import (
     cross_entropy_search,
     imagine_trajectory,
     pose_embedder,
+    pose_renderer,
+    refine_final_pose,
+    refine_pose,
+    search_limits,
     searched_frames,
+    still_frames,
 )
-from kuka_sim import DemoConfig, KukaSim, episode_seed, make_cameras, record_demonstration
+from kuka_sim import (
+    DemoConfig,
+    KukaSim,
+    SimConfig,
+    episode_seed,
+    make_cameras,
+    record_demonstration,
+)
 
 LOWER, UPPER = np.full(7, -3.0), np.full(7, 3.0)
 SCALE = np.array([4.0, 4.0, 3.0, 3.0, 2.0, 2.0, 1.0])  # a reader that sees the wrist least
@@ -98,11 +112,80 @@ def test_rendered_frames_at_the_recorded_poses_read_the_demonstration_exactly():
         sim.close()
 
 
+def test_a_demonstration_at_rest_is_read_once_and_its_refined_pose_held():
+    length, rest = 31, 24
+    a = np.array([0.0, 0.3, 0.0, -1.0, 0.0, 0.5, 0.0])
+    b = a + np.array([0.6, -0.4, 0.3, 0.5, -0.5, 0.4, 0.6])
+    s = np.clip(np.arange(length) / rest, 0, 1)[:, None]
+    truth = a + (3 * s**2 - 2 * s**3) * (b - a)  # at rest from frame 24 on: 7 still frames
+    frames = np.zeros((length, 2, 2, 3), np.uint8)
+    frames[:rest, 0, 0, 0] = np.arange(rest)
+    assert still_frames(frames) == length - rest == 7
+    assert still_frames(frames[:rest]) == 1 and still_frames(frames[:1]) == 1
+    assert searched_frames(length, 4, still=7) == [4, 8, 12, 16, 20, 24]
+    refined = []
+
+    def refine(pose):
+        refined.append(pose)
+        return truth[-1]
+
+    config = ImagineConfig(every=4, iterations=2, final_iterations=2)
+    imagined = imagine_trajectory(
+        read_pose(truth), truth[0], read_pose, LOWER, UPPER, config, refine=refine, still=7
+    )
+    assert len(refined) == 1  # the last searched frame only
+    np.testing.assert_array_equal(imagined[rest:], np.repeat(truth[-1:], length - rest, axis=0))
+    np.testing.assert_allclose(imagined[22], (imagined[20] + imagined[24]) / 2)
+
+
+@pytest.fixture(scope="module")
+def scene():
+    """A recorded goal pose in the measured scene (data/tool_c19t2: the tool twice its size, a
+    camera that keeps the whole arm in view) at its 96 px, and a simulator that renders it."""
+    camera = replace(make_cameras(1, 96)[0], distance=1.9, pitch=-30.0)
+    sim_config = SimConfig(tool_scale=2.0)
+    demo_config = DemoConfig(frames=8)
+    episode = record_demonstration(episode_seed(4, 0), [camera], sim_config, demo_config)
+    sim = KukaSim(sim_config)
+    yield sim, camera, episode.joint_positions[-1], episode.frames[0][-1]
+    sim.close()
+
+
+def test_refining_in_the_frame_finds_the_pose_a_search_left_it_near(scene):
+    sim, camera, goal, frame = scene
+    render, (lower, upper) = pose_renderer(sim, camera), search_limits(sim)
+    start = goal + 0.1 * np.array([1.0, -1.0, 1.0, 1.0, -1.0, 1.0, -1.0])  # 0.26 rad away
+    found, cost = refine_pose(render, frame, start, lower, upper, iterations=15)
+    assert np.linalg.norm(found - goal) < 0.4 * np.linalg.norm(start - goal)
+    _, start_cost = refine_pose(render, frame, start, lower, upper, iterations=0)
+    assert 0 <= cost < start_cost
+    # At the demonstration's own pose the frames are equal, and the refinement stays there.
+    kept, zero = refine_pose(render, frame, goal, lower, upper, iterations=3)
+    np.testing.assert_array_equal(kept, np.clip(goal, lower, upper))
+    assert zero == 0.0
+
+
+def test_a_restart_a_half_turn_of_the_flange_away_finds_the_pose_the_refinement_alone_misses(
+    scene,
+):
+    sim, camera, goal, frame = scene
+    render, (lower, upper) = pose_renderer(sim, camera), search_limits(sim)
+    turned = goal.copy()
+    turned[-1] += np.pi if goal[-1] < 0 else -np.pi  # the flange a half turn away
+    config = ImagineConfig(refine_iterations=4, refine_restarts=0)
+    alone = refine_final_pose(render, frame, turned, lower, upper, config)
+    config = ImagineConfig(refine_iterations=4, refine_restarts=1)
+    restarted = refine_final_pose(render, frame, turned, lower, upper, config)
+    assert np.linalg.norm(restarted - goal) < 0.05 < 1.0 < np.linalg.norm(alone - goal)
+
+
 def test_bad_settings_and_inputs_are_refused():
     with pytest.raises(ValueError, match="every must be at least 1"):
         ImagineConfig(every=0)
     with pytest.raises(ValueError, match="elites"):
         ImagineConfig(population=4, elites=5)
+    with pytest.raises(ValueError, match="refine_restarts must be >= 0"):
+        ImagineConfig(refine_restarts=-1)
     with pytest.raises(ValueError, match="unknown imagine settings"):
         ImagineConfig.from_dict({"evry": 3})
     with pytest.raises(ValueError, match="need goals"):

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from tcn.cli import main
+from tcn.runs import read_config
 from tcn_embedding.checkpoint import save_checkpoint
 from tcn_embedding.model import TCN, TCNConfig
 
@@ -134,7 +135,7 @@ def test_imagined_pose_source_is_computed_once_and_replaces_an_agents_source(
 
     data, checkpoint = setup
     search = ["--imagine", "every=16", "iterations=2", "final_iterations=2", "population=4"]
-    search += ["elites=2"]
+    search += ["elites=2", "refine_iterations=2", "refine_restarts=1"]
     servo = ["evaluate-agent", "--baseline", "servo", "--pose-source", "imagined"]
     servo += ["--embedding", str(checkpoint), "--demos", str(data), "--no-video", *search]
     with caplog.at_level(logging.INFO, logger="tcn.agent_run"):
@@ -177,6 +178,19 @@ def test_imagined_pose_source_is_computed_once_and_replaces_an_agents_source(
         main([*evaluate, "--out", str(tmp_path / "e"), "--pose-source", "imagined", *search]) == 0
     )
     assert json.loads((tmp_path / "e" / "metrics.json").read_text())["pose_source"] == "imagined"
+    # An agent trained on imagined demonstrations imagines (and caches) the training split.
+    imagining = tmp_path / "imagining"
+    train_imagined = [*train[:-3], "--pose-source", "imagined", "--no-embedding-obs"]
+    train_imagined += ["--out", str(imagining), *search]
+    assert main([*train_imagined, "--timesteps", "32"]) == 0
+    cached = sorted(p.name.split("-")[0] for p in (checkpoint.parent / "imagined").glob("*.npy"))
+    assert cached == ["episode_0000", "episode_0001", "episode_0002"]
+    assert read_config(imagining)["imagine"]["every"] == 16
+    # Resumed, it keeps learning from the same targets: other settings are refused.
+    resume = [*train_imagined[: -len(search)], "--resume", "--timesteps", "64"]
+    assert main([*resume, "--imagine", "every=8"]) == 2
+    assert "was started on demonstrations imagined with" in capsys.readouterr().err
+    assert main(resume) == 0
     plain = tmp_path / "plain"
     assert (
         main(

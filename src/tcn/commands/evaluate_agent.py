@@ -58,21 +58,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "default), the simulator, or the demonstration read by imagining (cached beside the "
         "embedding); for --agent it replaces the source it was trained with",
     )
-    parser.add_argument(
-        "--imagine",
-        nargs="+",
-        metavar="SETTING=VALUE",
-        default=None,
-        help="search settings of --pose-source imagined (imitation_agent.imagine."
-        "ImagineConfig: every, sigma, iterations, final_iterations, population, elites, "
-        "smoothing, momentum, seed), e.g. --imagine every=5 iterations=30",
-    )
+    add_imagine_argument(parser)
     parser.add_argument(
         "--servo-reference",
         choices=["reading", "joints"],
         default="reading",
         help="what the servo compares the demonstration's reading with: the reading of its "
         "own frame (default) or its measured joints",
+    )
+
+
+def add_imagine_argument(parser: argparse.ArgumentParser) -> None:
+    """``--imagine SETTING=VALUE ...``, the search settings of ``--pose-source imagined``."""
+    from dataclasses import fields
+
+    from imitation_agent.imagine import ImagineConfig
+
+    parser.add_argument(
+        "--imagine",
+        nargs="+",
+        metavar="SETTING=VALUE",
+        default=None,
+        help="search settings of --pose-source imagined (imitation_agent.imagine."
+        f"ImagineConfig: {', '.join(f.name for f in fields(ImagineConfig))}), "
+        "e.g. --imagine every=5 iterations=30",
     )
 
 

@@ -26,6 +26,7 @@ HELP = "train the PPO imitation agent (rewards: tcn, oracle, pixels)"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from imitation_agent.train import AgentConfig
+    from tcn.commands.evaluate_agent import add_imagine_argument
     from tcn.presets import add_flags
 
     parser.add_argument(
@@ -37,12 +38,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     parser.add_argument("--checkpoint-every", type=int, default=20_000, help="timesteps")
     parser.add_argument("--no-progress", action="store_true")
+    add_imagine_argument(parser)
     add_flags(parser, AgentConfig)
 
 
 def run(args: argparse.Namespace) -> int:
     from imitation_agent.train import AgentConfig
     from tcn.agent_run import train_agent_run
+    from tcn.commands.evaluate_agent import imagine_config
     from tcn.presets import config_from_args
     from tcn.runs import stored_settings
 
@@ -56,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         checkpoint_every=args.checkpoint_every,
         progress=not args.no_progress,
+        imagine=imagine_config(args.imagine),
     )
     print(f"trained {args.out}: {summary}")
     return 0
