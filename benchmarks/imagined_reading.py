@@ -5,8 +5,9 @@ frame at any pose with the demonstration's camera. So it can read where a demons
 goes without a pose reader (:func:`imitation_agent.imagine.imagine_trajectory`: from the
 known start, at every ``--every``-th frame and the last, a search for the pose whose frame is
 closest to the demonstration's frame in the reader's space, the distance ``d`` of the TCN
-reward for ``embedding``; the last pose then refined in the frame itself,
-``--refine-iterations``, ``--refine-restarts``, and held while the frames stay still).
+reward for ``embedding``; each searched pose then refined in the frame itself,
+``--refine-iterations``, the last from restarts, ``--refine-turns``, ``--refine-pairs``, and
+held while the frames stay still).
 Reported against the recorded joints: the error at every searched
 frame and how often the last one ends within the success radius (0.2 rad), an estimate of
 what a policy that follows these readings could reach (``tcn evaluate-agent --baseline servo
@@ -67,10 +68,16 @@ def main() -> None:
         help="steps per stage refining the last pose in the frame itself (0: none)",
     )
     parser.add_argument(
-        "--refine-restarts",
+        "--refine-turns",
         type=int,
-        default=defaults.refine_restarts,
-        help="more refinements from turns of the flange joint",
+        default=defaults.refine_turns,
+        help="more refinements of the last pose from turns of the flange joint",
+    )
+    parser.add_argument(
+        "--refine-pairs",
+        type=int,
+        default=defaults.refine_pairs,
+        help="more refinements of the last pose from coupled joints moved apart",
     )
     parser.add_argument("--out", type=Path, help="also write the results as JSON")
     args = parser.parse_args()
@@ -88,7 +95,8 @@ def main() -> None:
         elites=args.population // 4,
         seed=args.seed,
         refine_iterations=args.refine_iterations,
-        refine_restarts=args.refine_restarts,
+        refine_turns=args.refine_turns,
+        refine_pairs=args.refine_pairs,
     )
 
     rows = []

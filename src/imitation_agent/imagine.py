@@ -4,21 +4,24 @@ The agent starts an episode at the demonstration's first pose, and it can render
 frame at any pose with the demonstration's stored camera (the simulator as the robot's model
 of its own appearance; on a real iiwa a rendered twin with the calibrated camera). So it can
 read where a demonstration goes without a pose reader and without labels: from the known
-start, at every ``every``-th frame (and the last), a sampling search
+start, at every ``every``-th frame and the last (of a demonstration that ends at rest, the
+first of its identical still frames), a sampling search
 (:func:`cross_entropy_search`, from the last estimate moved on by ``momentum`` times its last
 step) finds the pose whose rendered frame is closest to the demonstration's frame in the
 embedding, the distance ``d`` of the TCN reward. The last frame gets a second, longer and
-narrower search, and then (``refine_iterations``) a refinement in the frame itself
-(:func:`refine_final_pose`): the embedding's search finds the basin, but it reads the wrist
+narrower search. Each searched pose is then refined in the frame itself
+(``refine_iterations``, :func:`refine_pose`; the last one from several restarts,
+:func:`refine_final_pose`): the embedding's search finds the basin, but it reads the wrist
 coarsely, while the frame rendered at the demonstration's own pose equals the
 demonstration's frame exactly. Between searched frames the trajectory is interpolated
 linearly in joint space. ``pose_source="imagined"`` (:class:`imitation_agent.env.EnvConfig`)
 observes this trajectory as the demonstration's target; docs/agent.md measures it against
 the recorded joints.
 
-It costs ``population`` rendered and embedded frames per search round, some 1-2 minutes of a
-core per demonstration with the defaults; :func:`tcn.agent_run.imagine_demonstrations` caches
-each result on disk, keyed by the embedding, the demonstration and the settings.
+It costs ``population`` rendered and embedded frames per search round and some 15 rendered
+frames per refinement step, about 3 minutes of a core per 100-frame demonstration with the
+defaults; :func:`tcn.agent_run.imagine_demonstrations` caches each result on disk, keyed by
+the embedding, the demonstration and the settings.
 """
 
 from __future__ import annotations
@@ -39,6 +42,10 @@ PoseEmbedder = Callable[[np.ndarray], np.ndarray]
 PoseRenderer = Callable[[np.ndarray], np.ndarray]
 """Poses ``(N, 7)`` rad -> the frames ``(N, H, W, 3)`` uint8 rendered there."""
 
+FrameRefiner = Callable[[int, np.ndarray, bool], np.ndarray]
+"""(searched frame ``t``, the search's pose there, whether ``t`` is the last searched frame)
+-> the pose refined."""
+
 REFINE_STAGES: tuple[tuple[float, float], ...] = (
     (4.0, 0.1),
     (2.0, 0.05),
@@ -49,6 +56,11 @@ REFINE_STAGES: tuple[tuple[float, float], ...] = (
 are compared through, and the step (rad) of the finite differences that estimate the frame's
 change with each joint. A wide blur and step see a pose a few tenths of a radian away; the
 last stages place it to a hundredth."""
+
+COUPLED_PAIRS: tuple[tuple[int, int], ...] = ((0, 2), (2, 4), (4, 6))
+"""Joints (A1, A3), (A3, A5), (A5, A7): each pair turns about nearly one axis when the joint
+between them is near 0 (docs/agent.md, "Session 6"), so moving them apart changes the frame
+least, and a refinement can settle on the wrong split of their sum."""
 
 
 @dataclass(frozen=True)
@@ -66,10 +78,13 @@ class ImagineConfig:
         momentum: a search starts at the last estimate plus this times its last step.
         seed: the searches' random generator.
         refine_iterations: Levenberg-Marquardt steps per stage of :data:`REFINE_STAGES`
-            refining the last frame's pose in the frame itself (0: not refined).
-        refine_restarts: further refinements of the last frame, each from the searched pose
-            with the flange joint (A7) turned by a multiple of ``2 pi / (restarts + 1)``;
-            the pose whose frame differs least from the demonstration's is kept.
+            refining each searched pose in the frame itself (0: not refined).
+        refine_turns: further refinements of the last frame's pose from the flange joint
+            (A7) turned by each multiple of ``2 pi / (refine_turns + 1)``.
+        refine_pairs: further refinements of the last frame's pose from each coupled pair
+            of joints (:data:`COUPLED_PAIRS`) moved apart by ``k * 0.5`` rad, ``k = 1 ..
+            refine_pairs``, each way. Of all the refinements, the pose whose frame differs
+            least from the demonstration's is kept.
     """
 
     every: int = 10
@@ -82,13 +97,14 @@ class ImagineConfig:
     momentum: float = 0.5
     seed: int = 0
     refine_iterations: int = 15
-    refine_restarts: int = 3
+    refine_turns: int = 3
+    refine_pairs: int = 2
 
     def __post_init__(self) -> None:
         for name in ("every", "iterations", "population", "elites"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
-        for name in ("final_iterations", "refine_iterations", "refine_restarts"):
+        for name in ("final_iterations", "refine_iterations", "refine_turns", "refine_pairs"):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         if self.elites > self.population:
@@ -237,6 +253,28 @@ def refine_pose(
     return pose, cost
 
 
+def restart_poses(pose: np.ndarray, config: ImagineConfig) -> list[np.ndarray]:
+    """``pose`` and the restarts :func:`refine_final_pose` refines from: the flange joint
+    (A7) turned (``refine_turns``, wrapped into [-pi, pi)) and each of :data:`COUPLED_PAIRS`
+    moved apart (``refine_pairs``)."""
+    pose = np.asarray(pose, dtype=np.float64)
+    starts = [pose]
+    for k in range(1, config.refine_turns + 1):
+        start = pose.copy()
+        start[-1] = (start[-1] + 2 * np.pi * k / (config.refine_turns + 1) + np.pi) % (
+            2 * np.pi
+        ) - np.pi
+        starts.append(start)
+    for i, j in COUPLED_PAIRS:
+        for k in range(1, config.refine_pairs + 1):
+            for apart in (0.5 * k, -0.5 * k):
+                start = pose.copy()
+                start[i] += apart
+                start[j] -= apart
+                starts.append(start)
+    return starts
+
+
 def refine_final_pose(
     render: PoseRenderer,
     goal_frame: np.ndarray,
@@ -245,19 +283,13 @@ def refine_final_pose(
     upper: np.ndarray,
     config: ImagineConfig,
 ) -> np.ndarray:
-    """:func:`refine_pose` from ``pose`` and from ``config.refine_restarts`` turns of the
-    flange joint (A7) away from it, which the embedding reads least well (a small tool seen
-    from afar looks alike at several turns); the frame that differs least from
+    """:func:`refine_pose` from ``pose`` and from each of its :func:`restart_poses`, where
+    the embedding reads least well (a small tool seen from afar looks alike at several
+    turns; coupled joints trade their angles); the frame that differs least from
     ``goal_frame`` wins, since at the demonstration's pose the difference is 0."""
-    turns = 2 * np.pi * np.arange(1, config.refine_restarts + 1) / (config.refine_restarts + 1)
-    starts = [np.asarray(pose, dtype=np.float64)]
-    for turn in turns:
-        start = starts[0].copy()
-        start[-1] = (start[-1] + turn + np.pi) % (2 * np.pi) - np.pi  # wrapped into [-pi, pi)
-        starts.append(start)
     refined = [
         refine_pose(render, goal_frame, start, lower, upper, config.refine_iterations)
-        for start in starts
+        for start in restart_poses(pose, config)
     ]
     return min(refined, key=lambda found: found[1])[0]
 
@@ -270,7 +302,7 @@ def imagine_trajectory(
     upper: np.ndarray,
     config: ImagineConfig | None = None,
     *,
-    refine: Callable[[np.ndarray], np.ndarray] | None = None,
+    refine: FrameRefiner | None = None,
     still: int = 1,
 ) -> np.ndarray:
     """The joint trajectory ``(T, 7)`` whose imagined frames match ``goals``.
@@ -281,8 +313,8 @@ def imagine_trajectory(
         embed_poses: renders and embeds poses (:func:`pose_embedder`).
         lower, upper: joint limits the search stays within.
         config: search settings.
-        refine: maps the last frame's searched pose to a refined one
-            (:func:`final_refiner`); None keeps the search's.
+        refine: maps each searched pose to a refined one (:func:`frame_refiner`), which
+            the next search starts from; None keeps the search's.
         still: the last ``still`` frames are identical (:func:`still_frames`: the
             demonstration at rest at its goal). They show one pose, so they are read once,
             at the first of them, and the trajectory holds that pose from there: the target
@@ -325,8 +357,8 @@ def imagine_trajectory(
                 iterations=config.final_iterations,
                 **search,
             )
-        if t == frames[-1] and refine is not None:
-            found = refine(found)
+        if refine is not None:
+            found = refine(t, found, t == frames[-1])
         previous, estimate = estimate, found
         keys.append(found)
     times = np.arange(len(goals))
@@ -348,19 +380,26 @@ def pose_embedder(sim: KukaSim, camera: CameraConfig, embed: Callable) -> PoseEm
     return lambda poses: embed(render(poses))
 
 
-def final_refiner(
+def frame_refiner(
     sim: KukaSim,
     camera: CameraConfig,
-    final_frame: np.ndarray,
+    frames: np.ndarray,
     config: ImagineConfig,
-) -> Callable[[np.ndarray], np.ndarray] | None:
-    """The ``refine`` of :func:`imagine_trajectory` for a demonstration whose last frame is
-    ``final_frame``, rendered by ``sim`` through ``camera``; None when ``config`` does not
+) -> FrameRefiner | None:
+    """The ``refine`` of :func:`imagine_trajectory` for a demonstration of ``frames``
+    ``(T, H, W, 3)`` rendered by ``sim`` through ``camera``: :func:`refine_pose` at each
+    searched frame, :func:`refine_final_pose` at the last; None when ``config`` does not
     refine."""
     if config.refine_iterations == 0:
         return None
     render, limits = pose_renderer(sim, camera), search_limits(sim)
-    return lambda pose: refine_final_pose(render, final_frame, pose, *limits, config)
+
+    def refine(t: int, pose: np.ndarray, last: bool) -> np.ndarray:
+        if last:
+            return refine_final_pose(render, frames[t], pose, *limits, config)
+        return refine_pose(render, frames[t], pose, *limits, config.refine_iterations)[0]
+
+    return refine
 
 
 def imagine_demonstration(
@@ -374,8 +413,8 @@ def imagine_demonstration(
 ) -> np.ndarray:
     """:func:`imagine_trajectory` for a demonstration's ``frames`` ``(T, H, W, 3)``, seen
     through ``camera`` in ``sim``'s scene, from its first pose ``start``: searched in
-    ``embed``'s space (``goals``: the frames' embeddings, when already computed), its last
-    pose refined in the frame itself, and held over its still frames."""
+    ``embed``'s space (``goals``: the frames' embeddings, when already computed), each
+    searched pose refined in the frame itself, and the last held over its still frames."""
     config = config or ImagineConfig()
     return imagine_trajectory(
         embed(frames) if goals is None else goals,
@@ -383,6 +422,6 @@ def imagine_demonstration(
         pose_embedder(sim, camera, embed),
         *search_limits(sim),
         config,
-        refine=final_refiner(sim, camera, frames[-1], config),
+        refine=frame_refiner(sim, camera, frames, config),
         still=still_frames(frames),
     )

@@ -16,6 +16,7 @@ from imitation_agent.imagine import (
     pose_renderer,
     refine_final_pose,
     refine_pose,
+    restart_poses,
     search_limits,
     searched_frames,
     still_frames,
@@ -125,15 +126,15 @@ def test_a_demonstration_at_rest_is_read_once_and_its_refined_pose_held():
     assert searched_frames(length, 4, still=7) == [4, 8, 12, 16, 20, 24]
     refined = []
 
-    def refine(pose):
-        refined.append(pose)
-        return truth[-1]
+    def refine(t, pose, last):
+        refined.append((t, last))
+        return truth[-1] if last else pose
 
     config = ImagineConfig(every=4, iterations=2, final_iterations=2)
     imagined = imagine_trajectory(
         read_pose(truth), truth[0], read_pose, LOWER, UPPER, config, refine=refine, still=7
     )
-    assert len(refined) == 1  # the last searched frame only
+    assert refined == [(t, t == 24) for t in (4, 8, 12, 16, 20, 24)]
     np.testing.assert_array_equal(imagined[rest:], np.repeat(truth[-1:], length - rest, axis=0))
     np.testing.assert_allclose(imagined[22], (imagined[20] + imagined[24]) / 2)
 
@@ -149,6 +150,20 @@ def scene():
     sim = KukaSim(sim_config)
     yield sim, camera, episode.joint_positions[-1], episode.frames[0][-1]
     sim.close()
+
+
+def test_restarts_turn_the_flange_and_move_coupled_joints_apart_keeping_their_sum():
+    pose = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 3.0])
+    starts = restart_poses(pose, ImagineConfig(refine_turns=3, refine_pairs=2))
+    assert len(starts) == 1 + 3 + 3 * 2 * 2
+    np.testing.assert_array_equal(starts[0], pose)
+    turned = np.array([start[-1] for start in starts[1:4]])
+    np.testing.assert_allclose(turned, [3.0 + np.pi / 2 - 2 * np.pi, 3.0 - np.pi, 3.0 - np.pi / 2])
+    for start in starts[4:]:
+        moved = np.flatnonzero(start != pose)
+        assert tuple(moved) in {(0, 2), (2, 4), (4, 6)}
+        assert start[moved].sum() == pytest.approx(pose[moved].sum())
+    assert len(restart_poses(pose, ImagineConfig(refine_turns=0, refine_pairs=0))) == 1
 
 
 def test_refining_in_the_frame_finds_the_pose_a_search_left_it_near(scene):
@@ -172,9 +187,9 @@ def test_a_restart_a_half_turn_of_the_flange_away_finds_the_pose_the_refinement_
     render, (lower, upper) = pose_renderer(sim, camera), search_limits(sim)
     turned = goal.copy()
     turned[-1] += np.pi if goal[-1] < 0 else -np.pi  # the flange a half turn away
-    config = ImagineConfig(refine_iterations=4, refine_restarts=0)
+    config = ImagineConfig(refine_iterations=4, refine_turns=0, refine_pairs=0)
     alone = refine_final_pose(render, frame, turned, lower, upper, config)
-    config = ImagineConfig(refine_iterations=4, refine_restarts=1)
+    config = ImagineConfig(refine_iterations=4, refine_turns=1, refine_pairs=0)
     restarted = refine_final_pose(render, frame, turned, lower, upper, config)
     assert np.linalg.norm(restarted - goal) < 0.05 < 1.0 < np.linalg.norm(alone - goal)
 
@@ -184,8 +199,8 @@ def test_bad_settings_and_inputs_are_refused():
         ImagineConfig(every=0)
     with pytest.raises(ValueError, match="elites"):
         ImagineConfig(population=4, elites=5)
-    with pytest.raises(ValueError, match="refine_restarts must be >= 0"):
-        ImagineConfig(refine_restarts=-1)
+    with pytest.raises(ValueError, match="refine_pairs must be >= 0"):
+        ImagineConfig(refine_pairs=-1)
     with pytest.raises(ValueError, match="unknown imagine settings"):
         ImagineConfig.from_dict({"evry": 3})
     with pytest.raises(ValueError, match="need goals"):

@@ -135,7 +135,8 @@ def test_imagined_pose_source_is_computed_once_and_replaces_an_agents_source(
 
     data, checkpoint = setup
     search = ["--imagine", "every=16", "iterations=2", "final_iterations=2", "population=4"]
-    search += ["elites=2", "refine_iterations=2", "refine_restarts=1"]
+    search += ["elites=2", "refine_iterations=2", "refine_turns=1"]
+    search += ["refine_pairs=0"]
     servo = ["evaluate-agent", "--baseline", "servo", "--pose-source", "imagined"]
     servo += ["--embedding", str(checkpoint), "--demos", str(data), "--no-video", *search]
     with caplog.at_level(logging.INFO, logger="tcn.agent_run"):
