@@ -211,6 +211,15 @@ def _imagine_settings(config: Any, imagine: Any = None) -> dict[str, Any] | None
     return (imagine or ImagineConfig()).to_dict()
 
 
+def _reading_errors(demos: list) -> dict[str, float]:
+    """Each demonstration's imagined final pose against its recorded one (L2, rad): how well
+    it was read, apart from how well a policy then follows the reading."""
+    return {
+        demo.name: float(np.linalg.norm(demo.imagined_joints[-1] - demo.joint_positions[-1]))
+        for demo in demos
+    }
+
+
 def _resumed_imagine(run: Path, recorded: dict | None, imagine: Any) -> Any:
     """The search settings a resumed run imagines with: those it was started with (a run
     must go on learning from the same targets), which ``imagine``, when given, must equal."""
@@ -503,6 +512,7 @@ def evaluate_agent_run(
             name += f"({servo_reference})"
     metrics, results = evaluate(env, policy, keep_frames=video)
     env.close()
+    readings = _reading_errors(demos) if uses_imagined(config) else {}
     metrics.update(
         {
             "policy": name,
@@ -516,11 +526,18 @@ def evaluate_agent_run(
                     "demo": r.demo,
                     "final_joint_error": r.final_joint_error,
                     "success": bool(r.success),
+                    **({"imagined_final_error": readings[r.demo]} if r.demo in readings else {}),
                 }
                 for r in results
             ],
         }
     )
+    if readings:
+        from imitation_agent.env import SUCCESS_THRESHOLD
+
+        errors = np.array(list(readings.values()))
+        metrics["imagined_final_error"] = float(errors.mean())
+        metrics["imagined_success_rate"] = float(np.mean(errors < SUCCESS_THRESHOLD))
     from tcn.plots import plot_rollout, write_side_by_side
 
     plot_rollout(results[0], out / "rollout.png")

@@ -145,6 +145,9 @@ def test_imagined_pose_source_is_computed_once_and_replaces_an_agents_source(
     metrics = json.loads((tmp_path / "servo" / "metrics.json").read_text())
     assert metrics["policy"] == "baseline:servo" and metrics["pose_source"] == "imagined"
     assert metrics["imagine"]["every"] == 16 and metrics["imagine"]["population"] == 4
+    (episode,) = metrics["per_episode"]
+    assert metrics["imagined_final_error"] == episode["imagined_final_error"] >= 0
+    assert metrics["imagined_success_rate"] == float(episode["imagined_final_error"] < 0.2)
     (cached,) = (checkpoint.parent / "imagined").glob("episode_0002-*.npy")
     imagined = np.load(cached)
     assert imagined.shape == (33, 7) and np.all(np.isfinite(imagined))
