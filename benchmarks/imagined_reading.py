@@ -65,7 +65,7 @@ def main() -> None:
         "--refine-iterations",
         type=int,
         default=defaults.refine_iterations,
-        help="steps per stage refining the last pose in the frame itself (0: none)",
+        help="steps per stage refining each searched pose in the frame itself (0: none)",
     )
     parser.add_argument(
         "--refine-turns",
@@ -120,7 +120,7 @@ def main() -> None:
             f"{' '.join(f'{e:.2f}' for e in errors)} ({time.perf_counter() - began:.0f} s)",
             flush=True,
         )
-    finals = np.array([r["errors"][-1] for r in rows])
+    finals = np.array([np.linalg.norm(r["final_joint_error"]) for r in rows])
     peaks = np.array([max(r["errors"]) for r in rows])
     print(
         f"\n{len(rows)} held-out demonstrations of {args.demos}, reader {args.reader} "

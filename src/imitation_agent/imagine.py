@@ -68,7 +68,8 @@ class ImagineConfig:
     """Settings of :func:`imagine_trajectory`.
 
     Attributes:
-        every: frames between searches (the last frame is always searched).
+        every: frames between searches (and the last frame, or of a demonstration that
+            ends at rest the first of its still frames, is searched).
         sigma: rad per joint, the initial spread of a search.
         iterations: search rounds at each searched frame.
         final_iterations: further rounds at the last frame, at ``sigma / 1.5``.
@@ -101,6 +102,8 @@ class ImagineConfig:
     refine_pairs: int = 2
 
     def __post_init__(self) -> None:
+        if int(self.seed) < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed!r}")
         for name in ("every", "iterations", "population", "elites"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
@@ -216,8 +219,9 @@ def refine_pose(
     ``stages`` (blur, finite-difference step) in turn for up to ``iterations`` steps: the
     Jacobian of the blurred frame by the joints from central differences (14 frames), a
     damped Gauss-Newton step (at most 0.3 rad a joint), kept only when it lowers the
-    difference. Returns the pose and its sum of squared differences at the last stage (0
-    where the frames are equal). Never worse than ``pose`` at that stage.
+    difference (each stage ends no worse than it began; a coarse stage's step can still
+    raise a finer stage's difference). Returns the pose and its sum of squared differences
+    at the last stage (0 where the frames are equal).
     """
     pose = np.clip(np.asarray(pose, dtype=np.float64), lower, upper)
     eye = np.eye(pose.size)
@@ -230,12 +234,15 @@ def refine_pose(
 
         r = residuals(pose[None])[0]
         cost, damping = float(r @ r), 1e-2
+        linearised_at = None
         for _ in range(iterations):
-            probes = residuals(
-                np.clip(np.concatenate([pose + step * eye, pose - step * eye]), lower, upper)
-            )
-            jacobian = ((probes[: pose.size] - probes[pose.size :]) / (2 * step)).T
-            normal, gradient = jacobian.T @ jacobian, jacobian.T @ r
+            if linearised_at is not pose:  # a rejected round leaves the pose, and its Jacobian
+                probes = residuals(
+                    np.clip(np.concatenate([pose + step * eye, pose - step * eye]), lower, upper)
+                )
+                jacobian = ((probes[: pose.size] - probes[pose.size :]) / (2 * step)).T
+                normal, gradient = jacobian.T @ jacobian, jacobian.T @ r
+                linearised_at = pose
             for _ in range(4):
                 move = -np.linalg.solve(
                     normal + damping * np.diag(np.diag(normal) + 1e-9), gradient

@@ -98,9 +98,9 @@ def imagine_demonstrations(
 ) -> list:
     """``demos`` with ``imagined_joints``: each one's trajectory read from its frames by
     imagining (:func:`imitation_agent.imagine.imagine_trajectory`) in ``model``'s embedding,
-    from its first pose, rendered with its own camera and scene, its last pose refined in its
-    frames (which ``demos`` must hold: ``keep_frames``) and held from the moment they stop
-    changing.
+    from its first pose, rendered with its own camera and scene, each searched pose refined in
+    its frames (which ``demos`` must hold: ``keep_frames``), the last one held from the moment
+    they stop changing.
 
     Each trajectory is cached in ``cache`` (default :func:`imagined_cache_dir`) under a
     digest of what it depends on: the checkpoint's bytes, the demonstration (its name and
@@ -433,7 +433,8 @@ def evaluate_agent_run(
     agent it replaces the source it was trained with (None keeps it).
     ``servo_reference``: what the servo compares the demonstration's reading with
     (:class:`ServoPolicy`); ``imagine``: the search settings of ``imagined``
-    (:class:`~imitation_agent.imagine.ImagineConfig`, default its defaults)."""
+    (:class:`~imitation_agent.imagine.ImagineConfig`; default: those an agent trained on
+    imagined demonstrations was trained with, else the defaults)."""
     from imitation_agent import EnvConfig, ImitationEnv
     from imitation_agent.evaluate import (
         DemoReplayPolicy,
@@ -460,6 +461,10 @@ def evaluate_agent_run(
                 "pose features from %r instead of the agent's %r", pose_source, config.pose_source
             )
             config = dataclasses.replace(config, pose_source=pose_source)
+        if imagine is None and saved.get("imagine") and uses_imagined(config):
+            from imitation_agent.imagine import ImagineConfig
+
+            imagine = ImagineConfig.from_dict(saved["imagine"])  # read as it learnt to read
     elif embedding is None:
         raise TcnError("a baseline needs --embedding (the observation holds TCN embeddings)")
     elif baseline == "servo":

@@ -180,18 +180,17 @@ def test_refining_in_the_frame_finds_the_pose_a_search_left_it_near(scene):
     assert zero == 0.0
 
 
-def test_a_restart_a_half_turn_of_the_flange_away_finds_the_pose_the_refinement_alone_misses(
-    scene,
-):
+def test_a_restart_a_half_turn_of_the_flange_away_is_kept_for_the_frame_it_matches(scene):
     sim, camera, goal, frame = scene
     render, (lower, upper) = pose_renderer(sim, camera), search_limits(sim)
-    turned = goal.copy()
+    turned = goal + 0.03 * np.array([1.0, -1.0, 1.0, -1.0, 1.0, -1.0, 0.0])
     turned[-1] += np.pi if goal[-1] < 0 else -np.pi  # the flange a half turn away
-    config = ImagineConfig(refine_iterations=4, refine_turns=0, refine_pairs=0)
+    config = ImagineConfig(refine_iterations=6, refine_turns=0, refine_pairs=0)
     alone = refine_final_pose(render, frame, turned, lower, upper, config)
-    config = ImagineConfig(refine_iterations=4, refine_turns=1, refine_pairs=0)
+    config = ImagineConfig(refine_iterations=6, refine_turns=1, refine_pairs=0)
     restarted = refine_final_pose(render, frame, turned, lower, upper, config)
-    assert np.linalg.norm(restarted - goal) < 0.05 < 1.0 < np.linalg.norm(alone - goal)
+    assert np.linalg.norm(restarted - goal) < 0.05
+    assert np.linalg.norm(restarted - goal) < np.linalg.norm(alone - goal)
 
 
 def test_bad_settings_and_inputs_are_refused():

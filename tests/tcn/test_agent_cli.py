@@ -194,7 +194,10 @@ def test_imagined_pose_source_is_computed_once_and_replaces_an_agents_source(
     resume = [*train_imagined[: -len(search)], "--resume", "--timesteps", "64"]
     assert main([*resume, "--imagine", "every=8"]) == 2
     assert "was started on demonstrations imagined with" in capsys.readouterr().err
-    assert main(resume) == 0
+    assert main([*resume, *search]) == 0  # the same settings are accepted
+    # Evaluated, it reads held-out demonstrations as it was trained to (its recorded settings).
+    assert main([*evaluate[:2], str(imagining), *evaluate[3:], "--out", str(tmp_path / "i")]) == 0
+    assert json.loads((tmp_path / "i" / "metrics.json").read_text())["imagine"]["every"] == 16
     plain = tmp_path / "plain"
     assert (
         main(

@@ -1,0 +1,77 @@
+"""A picture of one held-out demonstration read from its frames, joint by joint.
+
+Reads the demonstration twice with ``tcn.agent_run.imagine_demonstrations`` (so both
+readings are cached beside the embedding, as the agent's are): by the search in the
+embedding alone (``refine_iterations=0``) and with the default refinement in the frame
+itself, and plots both against the recorded joints, which neither reading saw.
+
+Usage::
+
+    python benchmarks/plot_reading.py --embedding runs/tcn_from_c6000/model.pt \
+        --demos data/tool_c19t2 --episode episode_0295 --out docs/images/reading_refined.png
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from imitation_agent.env import SUCCESS_THRESHOLD
+from imitation_agent.imagine import ImagineConfig
+from tcn.agent_run import imagine_demonstrations, load_demonstrations
+from tcn.embedding_run import load_embedding_model
+from tcn.plots import plt
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--embedding", type=Path, required=True, help="TCN checkpoint")
+    parser.add_argument("--demos", type=Path, required=True)
+    parser.add_argument("--episode", required=True, help="a validation episode's name")
+    parser.add_argument("--out", type=Path, required=True, help="the picture (.png)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    model = load_embedding_model(args.embedding)
+    demos = [
+        d
+        for d in load_demonstrations(args.demos, "val", model, keep_frames=True)
+        if d.name == args.episode
+    ]
+    if not demos:
+        parser.error(f"--episode {args.episode}: not a validation episode of {args.demos}")
+    readings = {
+        "embedding search only": ImagineConfig(refine_iterations=0),
+        "refined in the frame (default)": ImagineConfig(),
+    }
+    read = {
+        label: imagine_demonstrations(demos, model, args.embedding, config)[0].imagined_joints
+        for label, config in readings.items()
+    }
+    truth = demos[0].joint_positions
+    fig, axes = plt.subplots(1, 7, figsize=(17, 2.8), sharex=True)
+    for j, ax in enumerate(axes):
+        ax.plot(truth[:, j], color="black", lw=2, label="recorded (not seen)")
+        for (label, joints), style in zip(read.items(), ("--", ":"), strict=True):
+            ax.plot(joints[:, j], style, lw=2, label=label)
+        ax.set_title(f"A{j + 1}")
+        ax.set_xlabel("frame")
+    axes[0].set_ylabel("rad")
+    finals = ", ".join(
+        f"{label}: {np.linalg.norm(joints[-1] - truth[-1]):.2f} rad"
+        for label, joints in read.items()
+    )
+    fig.suptitle(
+        f"{args.episode}: final pose error (success below {SUCCESS_THRESHOLD} rad) {finals}"
+    )
+    axes[-1].legend(loc="best", fontsize=7)
+    fig.tight_layout()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.out, dpi=90)
+    print(f"wrote {args.out} ({finals})")
+
+
+if __name__ == "__main__":
+    main()
