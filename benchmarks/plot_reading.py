@@ -51,7 +51,7 @@ def main() -> None:
         for label, config in readings.items()
     }
     truth = demos[0].joint_positions
-    fig, axes = plt.subplots(1, 7, figsize=(17, 2.8), sharex=True)
+    fig, axes = plt.subplots(1, 7, figsize=(17, 3.3), sharex=True)
     for j, ax in enumerate(axes):
         ax.plot(truth[:, j], color="black", lw=2, label="recorded (not seen)")
         for (label, joints), style in zip(read.items(), ("--", ":"), strict=True):
@@ -66,8 +66,9 @@ def main() -> None:
     fig.suptitle(
         f"{args.episode}: final pose error (success below {SUCCESS_THRESHOLD} rad) {finals}"
     )
-    axes[-1].legend(loc="best", fontsize=7)
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=9)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out, dpi=90)
     print(f"wrote {args.out} ({finals})")
