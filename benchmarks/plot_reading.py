@@ -22,6 +22,7 @@ import torch
 from imitation_agent.env import SUCCESS_THRESHOLD
 from imitation_agent.imagine import ImagineConfig
 from tcn.agent_run import imagine_demonstrations, load_demonstrations
+from tcn.dataset import episode_paths
 from tcn.embedding_run import load_embedding_model
 from tcn.plots import plt
 
@@ -34,14 +35,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="the picture (.png)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    model = load_embedding_model(args.embedding)
-    demos = [
-        d
-        for d in load_demonstrations(args.demos, "val", model, keep_frames=True)
-        if d.name == args.episode
-    ]
-    if not demos:
+    if args.episode not in [path.name for path in episode_paths(args.demos, "val")]:
         parser.error(f"--episode {args.episode}: not a validation episode of {args.demos}")
+    model = load_embedding_model(args.embedding)
+    # That episode's bag alone: its frames embedded once, not the whole split's.
+    demos = load_demonstrations(args.demos / args.episode, None, model, keep_frames=True)
     readings = {
         "embedding search only": ImagineConfig(refine_iterations=0),
         "refined in the frame (default)": ImagineConfig(),

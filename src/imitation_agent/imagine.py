@@ -249,8 +249,9 @@ def refine_pose(
                 )
                 candidate = np.clip(pose + np.clip(move, -0.3, 0.3), lower, upper)
                 r_new = residuals(candidate[None])[0]
-                if float(r_new @ r_new) < cost:
-                    pose, r, cost = candidate, r_new, float(r_new @ r_new)
+                cost_new = float(r_new @ r_new)
+                if cost_new < cost:
+                    pose, r, cost = candidate, r_new, cost_new
                     damping = max(damping / 3, 1e-4)
                     break
                 damping *= 4

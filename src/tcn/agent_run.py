@@ -220,6 +220,12 @@ def _reading_errors(demos: list) -> dict[str, float]:
     }
 
 
+def _check_imagine_applies(config: Any, imagine: Any) -> None:
+    """Refuse search settings for an agent of ``config`` that does not imagine."""
+    if imagine is not None and not uses_imagined(config):
+        raise TcnError("--imagine sets the search of --pose-source imagined, which this is not")
+
+
 def _resumed_imagine(run: Path, recorded: dict | None, imagine: Any) -> Any:
     """The search settings a resumed run imagines with: those it was started with (a run
     must go on learning from the same targets), which ``imagine``, when given, must equal."""
@@ -323,8 +329,7 @@ def train_agent_run(
             f"{run} already holds a run; pass --resume to continue it or pick a new --out"
         )
     embedding_ckpt = resolve_checkpoint(embedding)
-    if imagine is not None and not uses_imagined(config):
-        raise TcnError("--imagine sets the search of --pose-source imagined, which this is not")
+    _check_imagine_applies(config, imagine)
     if has_checkpoint:
         recorded = read_config(run)
         check_resume(run, recorded["agent"], config, RESUMABLE_CHANGES)
@@ -474,8 +479,7 @@ def evaluate_agent_run(
     model_tcn = load_embedding_model(embedding)
     _, val_split = _splits(data)
     demos = load_demonstrations(data, val_split, model_tcn, keep_frames=True, limit=episodes)
-    if imagine is not None and not uses_imagined(config):
-        raise TcnError("--imagine sets the search of --pose-source imagined, which this is not")
+    _check_imagine_applies(config, imagine)
     if uses_imagined(config):
         demos = imagine_demonstrations(demos, model_tcn, resolve_checkpoint(embedding), imagine)
     decoder = pose_decoder_for(model_tcn, config, embedding)

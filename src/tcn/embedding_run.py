@@ -96,23 +96,21 @@ def train_embedding_run(
         raise TcnError(
             f"{run} already holds a run; pass --resume to continue it or pick a new --out"
         )
+    stored = read_config(run) if resume and (run / CONFIG).is_file() else {}
+    stored_init = Path(stored["init_from"]) if stored.get("init_from") is not None else None
     if last is not None:
         state = load_checkpoint(last)
         check_resume(run, state["train_config"], config, RESUMABLE_CHANGES)
-        stored = read_config(run) if (run / CONFIG).is_file() else {}
         stored_pose_data = stored.get("pose_data")
         if pose_data is None and stored_pose_data is not None:
             pose_data = Path(stored_pose_data)  # resume on the self-observation it began with
             log.info("resuming with the run's --pose-data %s", pose_data)
         if init_from is not None:
             log.warning("--init-from %s ignored: the run resumes from its checkpoint", init_from)
-        stored_init = stored.get("init_from")
-        init_from = None if stored_init is None else Path(stored_init)  # for the record
+        init_from = stored_init  # for the record
     elif resume:
         log.info("%s has no checkpoint yet: starting a new run", run)
-        if init_from is None and (run / CONFIG).is_file():
-            stored_init = read_config(run).get("init_from")
-            init_from = None if stored_init is None else Path(stored_init)
+        init_from = stored_init if init_from is None else init_from
 
     index = load_index(data) if Path(data).is_dir() else None
     has_split = index is not None and index.names("val")
