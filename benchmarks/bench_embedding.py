@@ -71,7 +71,7 @@ def sync(device: torch.device) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="config/presets/embedding_cpu.yaml")
+    parser.add_argument("--preset", default="config/presets/embedding_contrastive.yaml")
     parser.add_argument("--backbone", default=None)
     parser.add_argument("--image-size", type=int, default=None)
     parser.add_argument("--frame-size", type=int, default=128, help="recorded frame size")

@@ -154,7 +154,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="directory for the runs")
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
-    parser.add_argument("--preset", default="cpu")
+    parser.add_argument("--preset", default="contrastive")
     parser.add_argument("--loss", default="npairs", choices=["npairs", "triplet"])
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--eval-every", type=int, default=5)

@@ -56,8 +56,9 @@ def _scene(index: Any) -> tuple[Any, ...]:
 
 
 def _score(record: dict[str, Any]) -> float:
-    """Model selection: validation triplet accuracy with margin, then without."""
-    if "val/triplet_accuracy_margin" not in record:
+    """Model selection: validation triplet accuracy with margin, then without; never an
+    epoch of the pose stage, which does not train the time-contrastive objective."""
+    if "val/triplet_accuracy_margin" not in record or record.get("train/pose_stage"):
         return -math.inf
     return record["val/triplet_accuracy_margin"] + 1e-3 * record["val/triplet_accuracy"]
 
@@ -181,7 +182,7 @@ def train_embedding_run(
         history = list(state.get("history", []))
         best = float(state.get("best", -math.inf))
         log.info("resumed %s at epoch %d", run, trainer.epoch)
-    if trainer.epoch >= config.epochs:
+    if trainer.epoch >= config.total_epochs:
         log.info("%s already trained for %d epochs", run, trainer.epoch)
         return history[-1] if history else {}
 
@@ -189,17 +190,17 @@ def train_embedding_run(
     ckpts = checkpoint_dir(run)
     ckpts.mkdir(parents=True, exist_ok=True)
     bar = tqdm(
-        total=config.epochs,
+        total=config.total_epochs,
         initial=trainer.epoch,
         desc="train-embedding",
         unit="epoch",
         disable=not progress,
     )
     try:
-        while trainer.epoch < config.epochs:
+        while trainer.epoch < config.total_epochs:
             started = time.perf_counter()
             record: dict[str, Any] = {"epoch": trainer.epoch + 1, **trainer.train_epoch()}
-            final = trainer.epoch == config.epochs
+            final = trainer.epoch == config.total_epochs
             if config.eval_every and (trainer.epoch % config.eval_every == 0 or final):
                 record.update(trainer.evaluate())
             # Training wall time so far (evaluation included, carried across --resume):

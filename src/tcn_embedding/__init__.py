@@ -11,6 +11,7 @@ Modules:
     losses      ``triplet_loss``, ``npairs_loss``, ``squared_l2``.
     sampling    single-/multi-view triplet and n-pairs index samplers.
     metrics     triplet accuracy, alignment error, classification error, joint probe.
+    train       ``TrainConfig`` (and the trainer): the paper's schedule, resumable.
     reward      ``tcn_reward``, ``embedding_reward``, ``RewardConfig``.
     checkpoint  atomic ``save_checkpoint`` / ``load_checkpoint`` (weights_only).
 """
@@ -26,12 +27,14 @@ from tcn_embedding.losses import (
     triplet_loss,
 )
 from tcn_embedding.metrics import (
+    BAND_JOINTS,
     alignment_error,
     classification_error,
     classification_errors,
     frame_classification_error,
     joint_attributes,
     joint_attributes_for_episodes,
+    joint_classification_error,
     joint_probe_r2,
     mean_alignment_error,
     mean_classification_error,
@@ -61,9 +64,11 @@ from tcn_embedding.sampling import (
     valid_anchor_times,
 )
 from tcn_embedding.smak import SMAKConfig, SMAKNet
+from tcn_embedding.train import TrainConfig
 
 __all__ = [
     "BACKBONES",
+    "BAND_JOINTS",
     "DEFAULT_MARGIN",
     "DEFAULT_MIN_SEPARATION",
     "DEFAULT_NEG_MARGIN",
@@ -79,6 +84,7 @@ __all__ = [
     "SMAKNet",
     "SpatialSoftArgmax",
     "TCNConfig",
+    "TrainConfig",
     "WeightsUnavailableError",
     "alignment_error",
     "build_embedding_model",
@@ -90,6 +96,7 @@ __all__ = [
     "frame_classification_error",
     "joint_attributes",
     "joint_attributes_for_episodes",
+    "joint_classification_error",
     "joint_probe_r2",
     "load_checkpoint",
     "load_model_state",

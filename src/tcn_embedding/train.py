@@ -12,6 +12,10 @@ from each, and make ``passes`` passes over those triplets in batches of
 (positive = same time in another view) or, with ``loss="npairs"``, batches of
 time-aligned anchor/positive pairs from two views.
 
+With ``pose_steps`` > 0 a first stage trains the pose reader: self-regression alone on the
+robot's own frames (``pose_episodes``, e.g. ``tcn record --motion babble``), in epochs of
+:data:`POSE_EPOCH_STEPS` steps, before the time-contrastive stage starts from its weights.
+
 Resuming restores the model, optimiser, schedule and every random generator, so
 a run interrupted after epoch ``k`` and resumed continues exactly as if it had
 not stopped.
@@ -56,6 +60,8 @@ Episodes = Sequence[Sequence[np.ndarray]]
 
 LOSSES = ("triplet", "npairs")
 OPTIMIZERS = ("sgd", "adam")
+POSE_EPOCH_STEPS = 100
+"""Steps per epoch of the pose stage (``pose_steps``): its unit of checkpoints and logs."""
 
 
 @dataclass
@@ -63,27 +69,31 @@ class TrainConfig:
     """Every hyperparameter of an embedding training run (a preset is one of these).
 
     Model fields are passed to :class:`TCNConfig` (``architecture="tcn"``) or
-    :class:`~tcn_embedding.smak.SMAKConfig` (``"smak"``); the defaults are the paper's.
+    :class:`~tcn_embedding.smak.SMAKConfig` (``"smak"``). The built-in defaults are the
+    ``default`` preset (``config/presets/embedding_default.yaml``; a test keeps them equal):
+    a ResNet-18 trunk to layer2 from random weights at 96 px, a 6000-step pose-reader stage
+    on self-regression alone, then 60 epochs of triplets plus self-regression. The paper's
+    settings are the ``paper`` preset.
     """
 
     # --- model
     architecture: str = "tcn"
     """``tcn`` (spatial soft-argmax, Sermanet et al.) or ``smak`` (SMAK-Net: multi-level
     spatial attention, Ramachandrani et al.)."""
-    backbone: str = "inception"
+    backbone: str = "resnet18"
     """``inception`` (Inception-v3 to Mixed_5d, the paper) or ``resnet18`` (to layer2, CPU)."""
-    pretrained: str | None = "imagenet"
+    pretrained: str | None = None
     """Backbone weights: ``imagenet``, a state-dict file, or None (random initialisation)."""
-    freeze_backbone: bool = True
+    freeze_backbone: bool = False
     """Keep the backbone fixed (the published configuration)."""
     embedding_dim: int = 32
     alpha: float = 10.0
     """Norm of every embedding."""
-    head_channels: tuple[int, ...] = (512, 512)
+    head_channels: tuple[int, ...] = (128, 64)
     """Channels of the two 3x3 conv + BatchNorm + ReLU layers before the soft-argmax (smak:
     of the extra conv layers before the global feature, used only with ``extended``)."""
-    hidden_units: int = 2048
-    image_size: int = 299
+    hidden_units: int = 256
+    image_size: int = 96
     """Square side of the network's input; frames are resized to it."""
     attention: str = "att123"
     """smak only: attended levels, ``att12``, ``att13``, ``att23`` or ``att123``."""
@@ -102,47 +112,54 @@ class TrainConfig:
     """Negatives lie at least this many frames from the anchor."""
     npairs_l2_reg: float = 0.002
     """Weight of the embedding L2 regulariser of the n-pairs loss."""
-    self_regression: float = 0.0
+    self_regression: float = 5.0
     """Weight of self-regression (0: off): a linear pose head on the embedding predicts the
     robot's own joint positions of every training frame (mean squared error in rad^2), as in
     the TCN paper's pose imitation. The targets are the robot's proprioception recorded with
     its own frames; the demonstrations an agent later imitates are never used."""
     pose_joints: int = 7
     """Joints the pose head predicts when ``self_regression`` > 0."""
-    pose_batch: int = 0
+    pose_batch: int = 32
     """Self-regression frames per step, drawn uniformly from every training episode and view
     and embedded in the same forward pass as the step's tuples (the presets use 32). 0:
     regress on the tuples' own frames, which all come from the epoch's ``videos_per_epoch``
-    episodes (runs made before the field; the head then barely learnt, docs/embedding.md,
-    "Session 4")."""
+    episodes (runs made before the field; the head then barely learnt, docs/embedding.md)."""
     pair_weight: float = 0.0
     """Weight of the local pose loss (0: off). Needs pose episodes recorded in pairs (``tcn
     record --motion pairs``: frame ``2i + 1`` a small move of frame ``2i``); the pose batch
     then holds ``pose_batch / 2`` such pairs, and the pose head's change over each pair must
     equal the move (mean squared error in rad^2). A closed loop compares two readings, the
     demonstration's and its own, so what it needs is this change, not the absolute reading
-    (docs/embedding.md, "Session 7")."""
+    (docs/embedding.md)."""
     # --- schedule
-    epochs: int = 2000
-    batch_size: int = 64
+    pose_steps: int = 6000
+    """Steps of a first stage that trains self-regression alone, the pose reader (0: no such
+    stage): ``pose_stage_batch`` frames per step from every pose episode, Adam at
+    ``pose_lr`` annealed to 0 by a cosine, no augmentation. The time-contrastive epochs then
+    start from its weights with a fresh optimiser. Needs ``self_regression`` > 0."""
+    pose_stage_batch: int = 64
+    pose_lr: float = 1e-3
+    epochs: int = 60
+    """Epochs of the time-contrastive stage."""
+    batch_size: int = 32
     """Triplets (or n-pairs) per optimisation step."""
-    videos_per_epoch: int = 5
-    triplets_per_video: int = 200
-    passes: int = 5
+    videos_per_epoch: int = 8
+    triplets_per_video: int = 40
+    passes: int = 1
     """Passes over each epoch's triplets."""
-    optimizer: str = "sgd"
-    lr: float = 0.1
+    optimizer: str = "adam"
+    lr: float = 2e-4
     momentum: float = 0.9
     weight_decay: float = 0.0
-    lr_decay_every: int = 500
+    lr_decay_every: int = 30
     """Divide the learning rate by ``1 / lr_decay`` every this many epochs..."""
-    lr_decay: float = 0.1
-    min_lr: float = 1e-4
+    lr_decay: float = 0.3
+    min_lr: float = 1e-5
     """...down to this floor."""
     augment: bool = False
     """Random shifts (pad 4 %, crop back) and brightness/contrast jitter of training frames."""
     # --- bookkeeping
-    eval_every: int = 10
+    eval_every: int = 20
     """Epochs between validation triplet accuracies (0: never)."""
     eval_triplets: int = 1000
     seed: int = 0
@@ -183,6 +200,15 @@ class TrainConfig:
                 f"self_regression > 0 and pose_batch >= 2, got {self.self_regression} and "
                 f"{self.pose_batch}"
             )
+        if self.pose_steps < 0 or self.pose_stage_batch < 2:
+            raise ValueError(
+                f"need pose_steps >= 0 and pose_stage_batch >= 2, got {self.pose_steps} and "
+                f"{self.pose_stage_batch}"
+            )
+        if self.pose_steps and self.self_regression <= 0:
+            raise ValueError("pose_steps trains self-regression: it needs self_regression > 0")
+        if not (math.isfinite(self.pose_lr) and self.pose_lr > 0):
+            raise ValueError(f"pose_lr must be > 0, got {self.pose_lr!r}")
         if self.eval_every < 0:
             raise ValueError(f"eval_every must be >= 0, got {self.eval_every}")
         if not (self.lr > 0 and 0 < self.lr_decay <= 1 and 0 < self.min_lr <= self.lr):
@@ -199,6 +225,17 @@ class TrainConfig:
                 f"architecture must be one of {sorted(ARCHITECTURES)}, got {self.architecture!r}"
             )
         self.model_config()  # validates the model fields too
+
+    @property
+    def pose_epochs(self) -> int:
+        """Epochs of the pose stage (:data:`POSE_EPOCH_STEPS` steps each, the last maybe
+        fewer)."""
+        return -(-self.pose_steps // POSE_EPOCH_STEPS)
+
+    @property
+    def total_epochs(self) -> int:
+        """Pose-stage epochs plus time-contrastive epochs."""
+        return self.pose_epochs + self.epochs
 
     def model_config(self) -> TCNConfig | SMAKConfig:
         """The network's config: :class:`TCNConfig` or :class:`SMAKConfig` by architecture."""
@@ -340,23 +377,37 @@ class EmbeddingTrainer:
         self.use_amp = config.amp and self.device.type == "cuda"
         if self.use_amp:
             self.model = self.model.to(memory_format=torch.channels_last)
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        if config.optimizer == "sgd":
-            self.optimizer: torch.optim.Optimizer = torch.optim.SGD(
-                params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
-            )
-        else:
-            self.optimizer = torch.optim.Adam(
-                params, lr=config.lr, weight_decay=config.weight_decay
-            )
+        self.optimizer = self._optimizer(pose_stage=config.pose_epochs > 0)
         self.epoch = 0  # epochs completed
         self.step = 0  # optimisation steps completed
 
+    def _optimizer(self, pose_stage: bool) -> torch.optim.Optimizer:
+        """Adam at ``pose_lr`` for the pose stage, else the configured optimiser."""
+        c = self.config
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if pose_stage:
+            return torch.optim.Adam(params, lr=c.pose_lr)
+        if c.optimizer == "sgd":
+            return torch.optim.SGD(
+                params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay
+            )
+        return torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay)
+
     # ------------------------------------------------------------------ schedule
     def learning_rate(self, epoch: int) -> float:
-        """Step decay: ``lr * lr_decay ** (epoch // lr_decay_every)``, floored at ``min_lr``."""
+        """Step decay: ``lr * lr_decay ** (epoch // lr_decay_every)``, floored at ``min_lr``;
+        ``epoch`` counts the time-contrastive epochs."""
         c = self.config
         return max(c.lr * c.lr_decay ** (epoch // c.lr_decay_every), c.min_lr)
+
+    def pose_learning_rate(self, step: int) -> float:
+        """The pose stage's cosine: ``pose_lr`` at step 0 down to 0 at ``pose_steps``."""
+        c = self.config
+        return 0.5 * c.pose_lr * (1.0 + math.cos(math.pi * min(step, c.pose_steps) / c.pose_steps))
+
+    @property
+    def in_pose_stage(self) -> bool:
+        return self.epoch < self.config.pose_epochs
 
     # ------------------------------------------------------------------ batches
     def _frames(self, items: np.ndarray) -> list[np.ndarray]:
@@ -421,9 +472,10 @@ class EmbeddingTrainer:
         shift = 0.2 * (torch.rand(b, 1, 1, 1, generator=gen) - 0.5)
         return (rows * scale.to(x) + shift.to(x)).contiguous()
 
-    def _embed_batch(self, frames: np.ndarray) -> Tensor:
+    def _embed_batch(self, frames: np.ndarray, augment: bool | None = None) -> Tensor:
+        """Embeddings of uint8 ``frames``, augmented when ``augment`` (default: the config's)."""
         x = self.model.preprocess(frames)
-        if self.config.augment:
+        if self.config.augment if augment is None else augment:
             x = self._augment(x)
         if self.use_amp:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -436,9 +488,12 @@ class EmbeddingTrainer:
         self-regression batch, drawn uniformly over every frame and view of the pose
         episodes (None: no self-regression, or ``pose_batch`` 0). With ``pair_weight``,
         ``n // 2`` pairs: the first frames of every pair, then their second frames."""
-        n = self.config.pose_batch
-        if self.pose_targets is None or n == 0:
+        if self.pose_targets is None or self.config.pose_batch == 0:
             return None
+        return self._pose_frames(self.config.pose_batch)
+
+    def _pose_frames(self, n: int) -> tuple[list[np.ndarray], np.ndarray]:
+        """``n`` self-regression frames and their joints (see :meth:`_pose_batch`)."""
         pairs = self.config.pair_weight > 0
         m = n // 2 if pairs else n
         episodes = self.rng.integers(len(self.pose_episodes), size=m)
@@ -469,9 +524,14 @@ class EmbeddingTrainer:
 
     # ------------------------------------------------------------------ training
     def train_epoch(self) -> dict[str, float]:
-        """One epoch; returns ``train/loss``, ``train/lr``, ``time/images_per_s``."""
+        """One epoch (of the pose stage while it lasts); returns ``train/loss``,
+        ``train/lr``, ``time/images_per_s`` (and ``train/pose_stage`` 1 in the pose stage)."""
+        if self.in_pose_stage:
+            return self._pose_epoch()
         c = self.config
-        lr = self.learning_rate(self.epoch)
+        if c.pose_epochs and self.epoch == c.pose_epochs:
+            self.optimizer = self._optimizer(pose_stage=False)  # the stages share no moments
+        lr = self.learning_rate(self.epoch - c.pose_epochs)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.model.train()
@@ -536,6 +596,39 @@ class EmbeddingTrainer:
             "time/images_per_s": images / seconds if seconds > 0 else math.nan,
         }
 
+    def _pose_epoch(self) -> dict[str, float]:
+        """Up to :data:`POSE_EPOCH_STEPS` steps of self-regression alone (the pose stage)."""
+        c = self.config
+        self.model.train()
+        steps = min(POSE_EPOCH_STEPS, c.pose_steps - self.step)
+        losses, images, start = [], 0, time.perf_counter()
+        for _ in range(steps):
+            lr = self.pose_learning_rate(self.step)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            frames, target = self._pose_frames(c.pose_stage_batch)
+            loss, _ = self._pose_loss(self._embed_batch(np.stack(frames), augment=False), target)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"non-finite pose loss at step {self.step}; lower pose_lr (now {c.pose_lr})"
+                )
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            losses.append(float(loss.detach()))
+            images += len(frames)
+            self.step += 1
+        seconds = time.perf_counter() - start
+        self.epoch += 1
+        return {
+            "train/pose_stage": 1.0,
+            "train/pose_rmse": math.sqrt(float(np.mean(losses))),
+            "train/loss": float(np.mean(losses)),
+            "train/lr": self.pose_learning_rate(self.step),
+            "train/steps": float(self.step),
+            "time/images_per_s": images / seconds if seconds > 0 else math.nan,
+        }
+
     # ------------------------------------------------------------------ evaluation
     @torch.no_grad()
     def embed_episodes(self, episodes: Episodes, view: int = 0) -> list[np.ndarray]:
@@ -591,8 +684,11 @@ class EmbeddingTrainer:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
         self.epoch = int(state["epoch"])
+        self.optimizer = self._optimizer(pose_stage=self.in_pose_stage)
+        if self.epoch != self.config.pose_epochs or not self.config.pose_epochs:
+            # (at the end of the pose stage the next epoch starts a fresh optimiser anyway)
+            self.optimizer.load_state_dict(state["optimizer"])
         self.step = int(state["step"])
         self.rng.bit_generator.state = state["numpy_rng"]
         torch.set_rng_state(state["torch_rng"])

@@ -32,6 +32,9 @@ TINY = [
     "--no-progress",
 ]
 
+# The default preset without its pose stage and self-regression: triplets alone.
+TRIPLETS_ONLY = ["--preset", "default", "--pose-steps", "0", "--self-regression", "0"]
+
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
@@ -69,7 +72,11 @@ def test_train_resume_embed_evaluate(dataset, tmp_path, capsys):
         "--out",
         str(run),
         "--preset",
-        "cpu",
+        "default",
+        "--pose-steps",
+        "0",
+        "--self-regression",
+        "0",
         *TINY,
     ]
     assert main([*train, "--epochs", "1"]) == 0
@@ -139,7 +146,7 @@ def test_unknown_preset_and_bad_model_are_clear_errors(dataset, tmp_path, capsys
         )
         == 2
     )
-    assert "unknown preset 'gpu-xl'; available: cpu, paper" in capsys.readouterr().err
+    assert "unknown preset 'gpu-xl'; available: default, paper" in capsys.readouterr().err
     assert (
         main(
             [
@@ -172,7 +179,18 @@ def test_self_regression_on_babble_recorded_with_the_same_cameras(
     babble, other, bigger = tmp_path / "babble", tmp_path / "babble1", tmp_path / "babble_t2"
     assert record(babble, 2) == 0 and record(other, 1) == 0
     assert record(bigger, 2, "--tool-scale", "2") == 0
-    train = ["train-embedding", "--data", str(dataset), "--preset", "cpu", *TINY]
+    train = [
+        "train-embedding",
+        "--data",
+        str(dataset),
+        "--preset",
+        "default",
+        "--pose-steps",
+        "0",
+        "--self-regression",
+        "0",
+        *TINY,
+    ]
     train += ["--self-regression", "1", "--epochs", "1"]
     run = tmp_path / "run"
     assert main([*train, "--out", str(run), "--pose-data", str(babble)]) == 0
@@ -200,7 +218,18 @@ def test_pair_weight_trains_on_pairs_and_refuses_other_pose_data(dataset, tmp_pa
 
     pairs, babble = tmp_path / "pairs", tmp_path / "babble"
     assert record(pairs, "pairs") == 0 and record(babble, "babble") == 0
-    train = ["train-embedding", "--data", str(dataset), "--preset", "cpu", *TINY]
+    train = [
+        "train-embedding",
+        "--data",
+        str(dataset),
+        "--preset",
+        "default",
+        "--pose-steps",
+        "0",
+        "--self-regression",
+        "0",
+        *TINY,
+    ]
     train += ["--self-regression", "1", "--epochs", "1", "--pair-weight", "1"]
     run = tmp_path / "run"
     assert main([*train, "--out", str(run), "--pose-data", str(pairs)]) == 0
@@ -212,7 +241,18 @@ def test_pair_weight_trains_on_pairs_and_refuses_other_pose_data(dataset, tmp_pa
 
 
 def test_init_from_starts_a_new_run_from_a_trained_network(dataset, tmp_path, capsys):
-    train = ["train-embedding", "--data", str(dataset), "--preset", "cpu", *TINY]
+    train = [
+        "train-embedding",
+        "--data",
+        str(dataset),
+        "--preset",
+        "default",
+        "--pose-steps",
+        "0",
+        "--self-regression",
+        "0",
+        *TINY,
+    ]
     train += ["--self-regression", "1", "--epochs", "1"]
     first = tmp_path / "first"
     assert main([*train, "--out", str(first)]) == 0

@@ -16,6 +16,9 @@ from tcn_embedding.train import EmbeddingTrainer, TrainConfig
 
 TINY = dict(backbone="resnet18", image_size=32, hidden_units=16, pretrained=None)
 
+# The default preset without its pose stage and self-regression: triplets alone.
+TRIPLETS_ONLY = ["--preset", "default", "--pose-steps", "0", "--self-regression", "0"]
+
 
 def tiny(**change) -> SMAKNet:
     torch.manual_seed(0)
@@ -235,7 +238,19 @@ def test_cli_trains_and_evaluates_smak(tmp_path):
     record += ["--frames", "36", "--image-size", "32", "--views", "2", "--no-progress"]
     assert main(record) == 0
     run = tmp_path / "run"
-    train = ["train-embedding", "--data", str(data), "--out", str(run), "--preset", "cpu"]
+    train = [
+        "train-embedding",
+        "--data",
+        str(data),
+        "--out",
+        str(run),
+        "--preset",
+        "default",
+        "--pose-steps",
+        "0",
+        "--self-regression",
+        "0",
+    ]
     train += ["--architecture", "smak", "--attention", "att13", "--image-size", "32"]
     train += ["--hidden-units", "16", "--batch-size", "4", "--videos-per-epoch", "2"]
     train += ["--triplets-per-video", "4", "--loss", "npairs", "--epochs", "1"]
@@ -253,7 +268,19 @@ def test_cli_trains_and_evaluates_smak(tmp_path):
 
     # A TCN run saved before the architecture fields existed still resumes.
     tcn_run = tmp_path / "tcn_run"
-    tcn_train = ["train-embedding", "--data", str(data), "--out", str(tcn_run), "--preset", "cpu"]
+    tcn_train = [
+        "train-embedding",
+        "--data",
+        str(data),
+        "--out",
+        str(tcn_run),
+        "--preset",
+        "default",
+        "--pose-steps",
+        "0",
+        "--self-regression",
+        "0",
+    ]
     tcn_train += ["--image-size", "32", "--head-channels", "8", "--hidden-units", "16"]
     tcn_train += ["--batch-size", "4", "--videos-per-epoch", "2", "--triplets-per-video", "4"]
     tcn_train += ["--eval-every", "0", "--no-progress"]

@@ -25,8 +25,16 @@ TINY = dict(
     eval_every=1,
     eval_triplets=50,
     augment=True,
+    self_regression=0.0,
+    pose_batch=0,
+    pose_steps=0,
     device="cpu",
 )
+
+
+def tiny(**changes) -> TrainConfig:
+    """TINY with ``changes`` (which may repeat its keys)."""
+    return TrainConfig(**{**TINY, **changes})
 
 
 def synthetic_episodes(n: int, views: int = 1, frames: int = 40) -> list[list[np.ndarray]]:
@@ -50,14 +58,14 @@ def weights(trainer: EmbeddingTrainer) -> list[torch.Tensor]:
 
 def test_resume_continues_exactly():
     data = synthetic_episodes(3)
-    straight = EmbeddingTrainer(TrainConfig(**TINY), data, data[:1])
+    straight = EmbeddingTrainer(tiny(), data, data[:1])
     for _ in range(2):
         straight.train_epoch()
 
-    first = EmbeddingTrainer(TrainConfig(**TINY), data, data[:1])
+    first = EmbeddingTrainer(tiny(), data, data[:1])
     first.train_epoch()
     state = first.state_dict()
-    resumed = EmbeddingTrainer(TrainConfig(**TINY), data, data[:1])
+    resumed = EmbeddingTrainer(tiny(), data, data[:1])
     resumed.load_state_dict(state)
     resumed.train_epoch()
     assert resumed.epoch == straight.epoch == 2
@@ -67,7 +75,7 @@ def test_resume_continues_exactly():
 
 def test_training_lowers_the_loss_and_reports_accuracy():
     data = synthetic_episodes(3)
-    config = TrainConfig(**{**TINY, "epochs": 4, "triplets_per_video": 12, "augment": False})
+    config = tiny(**{"epochs": 4, "triplets_per_video": 12, "augment": False})
     trainer = EmbeddingTrainer(config, data, data[:2])
     losses = [trainer.train_epoch()["train/loss"] for _ in range(4)]
     assert losses[-1] < losses[0]
@@ -92,8 +100,8 @@ def test_self_regression_trains_a_pose_head_that_checkpoints_carry(architecture,
 
     data = synthetic_episodes(3)
     joints = square_positions(data)
-    config = TrainConfig(
-        **{**TINY, "augment": False, "triplets_per_video": 24},
+    config = tiny(
+        **{"augment": False, "triplets_per_video": 24},
         architecture=architecture,
         self_regression=5.0,
         pose_joints=2,
@@ -111,13 +119,13 @@ def test_self_regression_trains_a_pose_head_that_checkpoints_carry(architecture,
     np.testing.assert_allclose(
         z.numpy() @ weight.T + bias, model.pose(z).detach().numpy(), atol=1e-4
     )
-    assert EmbeddingTrainer(TrainConfig(**TINY), data).model.pose_decoder() is None
+    assert EmbeddingTrainer(tiny(), data).model.pose_decoder() is None
 
 
 def test_pose_batch_draws_frames_from_every_episode_and_view():
     data = synthetic_episodes(5, views=2)
     joints = square_positions(data)
-    config = TrainConfig(**TINY, self_regression=1.0, pose_joints=2, pose_batch=16)
+    config = tiny(self_regression=1.0, pose_joints=2, pose_batch=16)
     trainer = EmbeddingTrainer(config, data, train_joints=joints)
     batches = [trainer._pose_batch() for _ in range(20)]
     frames = np.stack([f for batch, _ in batches for f in batch])
@@ -139,16 +147,16 @@ def test_pose_batch_draws_frames_from_every_episode_and_view():
     # Each step embeds the tuples and the pose frames together.
     stats = trainer.train_epoch()
     assert np.isfinite(stats["train/pose_rmse"])
-    assert EmbeddingTrainer(TrainConfig(**TINY), data)._pose_batch() is None
+    assert EmbeddingTrainer(tiny(), data)._pose_batch() is None
     with pytest.raises(ValueError, match="pose_batch"):
-        TrainConfig(**TINY, pose_batch=-1)
+        tiny(pose_batch=-1)
 
 
 def test_pose_episodes_replace_the_training_frames_for_self_regression():
     data = synthetic_episodes(3)
     babble = synthetic_episodes(4, frames=10)[1:]  # other frames, other joints
     babble_joints = [q + 5.0 for q in square_positions(babble)]
-    config = TrainConfig(**TINY, self_regression=1.0, pose_joints=2, pose_batch=16)
+    config = tiny(self_regression=1.0, pose_joints=2, pose_batch=16)
 
     def trainer(config=config, episodes=babble, joints=babble_joints):
         return EmbeddingTrainer(
@@ -163,7 +171,7 @@ def test_pose_episodes_replace_the_training_frames_for_self_regression():
     assert targets.min() >= 5.0  # every target is a babble frame's
     assert np.isfinite(trainer().train_epoch()["train/pose_rmse"])
     with pytest.raises(ValueError, match="pose_batch > 0"):
-        trainer(config=TrainConfig(**TINY, self_regression=1.0, pose_joints=2))
+        trainer(config=tiny(self_regression=1.0, pose_joints=2, pose_batch=0))
     with pytest.raises(ValueError, match="views"):
         two_views = synthetic_episodes(2, views=2)
         trainer(episodes=two_views, joints=square_positions(two_views))
@@ -175,7 +183,7 @@ def test_pair_weight_fits_the_readings_change_over_recorded_pairs():
     data = synthetic_episodes(3)
     pairs = synthetic_episodes(4, frames=10)  # frame 2i + 1 stands for a move of frame 2i
     pair_joints = [q + 100.0 * e for e, q in enumerate(square_positions(pairs))]  # unique
-    config = TrainConfig(**TINY, self_regression=1.0, pose_joints=2, pose_batch=8, pair_weight=2.0)
+    config = tiny(self_regression=1.0, pose_joints=2, pose_batch=8, pair_weight=2.0)
 
     def trainer(config=config, episodes=pairs, joints=pair_joints):
         return EmbeddingTrainer(
@@ -210,9 +218,7 @@ def test_pair_weight_fits_the_readings_change_over_recorded_pairs():
     assert np.isfinite(stats["train/pair_rmse"]) and np.isfinite(stats["train/pose_rmse"])
     assert (
         "train/pair_rmse"
-        not in trainer(
-            config=TrainConfig(**TINY, self_regression=1.0, pose_joints=2, pose_batch=8)
-        ).train_epoch()
+        not in trainer(config=tiny(self_regression=1.0, pose_joints=2, pose_batch=8)).train_epoch()
     )
     with pytest.raises(ValueError, match="recorded in pairs"):
         odd = [[v[:9] for v in e] for e in pairs]
@@ -220,25 +226,25 @@ def test_pair_weight_fits_the_readings_change_over_recorded_pairs():
     with pytest.raises(ValueError, match="recorded in pairs"):
         EmbeddingTrainer(config, data, train_joints=square_positions(data))
     with pytest.raises(ValueError, match="pose_batch >= 2"):
-        TrainConfig(**TINY, self_regression=1.0, pose_joints=2, pair_weight=1.0)
+        tiny(self_regression=1.0, pose_joints=2, pair_weight=1.0)
     with pytest.raises(ValueError, match="pair_weight"):
-        TrainConfig(**TINY, self_regression=1.0, pose_batch=8, pair_weight=float("nan"))
+        tiny(self_regression=1.0, pose_batch=8, pair_weight=float("nan"))
 
 
 def test_self_regression_needs_one_joint_row_per_frame():
     data = synthetic_episodes(2)
-    config = TrainConfig(**TINY, self_regression=1.0, pose_joints=2)
+    config = tiny(self_regression=1.0, pose_joints=2)
     with pytest.raises(ValueError, match="joint positions"):
         EmbeddingTrainer(config, data)
     with pytest.raises(ValueError, match=r"shaped \(39, 2\), expected \(40, 2\)"):
         EmbeddingTrainer(config, data, train_joints=[q[:-1] for q in square_positions(data)])
     with pytest.raises(ValueError, match="no pose head"):
-        EmbeddingTrainer(TrainConfig(**TINY), data).model.pose(torch.zeros(1, 32))
+        EmbeddingTrainer(tiny(), data).model.pose(torch.zeros(1, 32))
 
 
 def test_multi_view_npairs_trains():
     data = synthetic_episodes(2, views=2)
-    trainer = EmbeddingTrainer(TrainConfig(**{**TINY, "loss": "npairs"}), data, data[:1])
+    trainer = EmbeddingTrainer(tiny(**{"loss": "npairs"}), data, data[:1])
     stats = trainer.train_epoch()
     assert np.isfinite(stats["train/loss"]) and stats["train/steps"] > 0
 
@@ -253,9 +259,7 @@ def test_multi_view_validation_reports_alignment_and_classification_as_evaluatio
 
     data = synthetic_episodes(3, views=2)
     joints = [np.concatenate([q, q[:, ::-1], q], axis=1) for q in square_positions(data)]
-    trainer = EmbeddingTrainer(
-        TrainConfig(**{**TINY, "loss": "npairs"}), data, data, val_joints=joints
-    )
+    trainer = EmbeddingTrainer(tiny(**{"loss": "npairs"}), data, data, val_joints=joints)
     trainer.train_epoch()
     metrics = trainer.evaluate()
     views = [trainer.embed_episodes(data, v) for v in range(2)]
@@ -266,13 +270,13 @@ def test_multi_view_validation_reports_alignment_and_classification_as_evaluatio
     assert 0.0 <= metrics["val/alignment_error"] <= 1.0
     # No pose head without self-regression, and single-view runs report no alignment.
     assert "val/pose_rmse" not in metrics
-    single = EmbeddingTrainer(TrainConfig(**TINY), data_view0 := [e[:1] for e in data], data_view0)
+    single = EmbeddingTrainer(tiny(), data_view0 := [e[:1] for e in data], data_view0)
     assert "val/alignment_error" not in single.evaluate()
 
 
 def test_learning_rate_schedule_is_the_papers_step_decay():
     trainer = EmbeddingTrainer(
-        TrainConfig(**{**TINY, "lr": 0.1, "lr_decay_every": 500, "lr_decay": 0.1, "min_lr": 1e-4}),
+        tiny(**{"lr": 0.1, "lr_decay_every": 500, "lr_decay": 0.1, "min_lr": 1e-4}),
         synthetic_episodes(2),
     )
     assert [trainer.learning_rate(e) for e in (0, 499, 500, 1000, 1500, 5000)] == pytest.approx(
@@ -291,18 +295,50 @@ def test_learning_rate_schedule_is_the_papers_step_decay():
 )
 def test_bad_configs_say_what_is_wrong(change, match):
     with pytest.raises(ValueError, match=match):
-        TrainConfig(**{**TINY, **change})
+        tiny(**{**change})
 
 
 def test_short_episodes_and_single_view_npairs_are_refused():
     with pytest.raises(ValueError, match="has 20 frames; triplets need more than neg_margin=30"):
-        EmbeddingTrainer(TrainConfig(**TINY), synthetic_episodes(2, frames=20))
+        EmbeddingTrainer(tiny(), synthetic_episodes(2, frames=20))
     with pytest.raises(ValueError, match="npairs' needs multi-view"):
-        EmbeddingTrainer(TrainConfig(**{**TINY, "loss": "npairs"}), synthetic_episodes(2))
+        EmbeddingTrainer(tiny(**{"loss": "npairs"}), synthetic_episodes(2))
 
 
 def test_config_round_trip():
-    config = TrainConfig(**TINY)
+    config = tiny()
     assert TrainConfig.from_dict(config.to_dict()) == config
     with pytest.raises(ValueError, match="unknown training config fields"):
         TrainConfig.from_dict({"learning_rate": 1})
+
+
+def test_pose_stage_trains_self_regression_alone_then_the_tcn_resumably():
+    data = synthetic_episodes(3)
+    joints = square_positions(data)
+    config = tiny(self_regression=1.0, pose_joints=2, pose_batch=8, pose_steps=150)
+    assert config.pose_epochs == 2 and config.total_epochs == 2 + config.epochs
+
+    def trainer() -> EmbeddingTrainer:
+        return EmbeddingTrainer(config, data, data[:1], train_joints=joints, val_joints=joints[:1])
+
+    straight = trainer()
+    first = straight.train_epoch()
+    assert first["train/pose_stage"] == 1.0 and straight.step == 100
+    assert first["train/lr"] < config.pose_lr  # the cosine has begun
+    stage_optimizer = straight.optimizer
+    second = straight.train_epoch()
+    assert second["train/pose_stage"] == 1.0 and straight.step == 150
+    assert second["train/lr"] == pytest.approx(0.0, abs=1e-12)  # annealed to 0
+    third = straight.train_epoch()
+    assert "train/pose_stage" not in third and straight.optimizer is not stage_optimizer
+    assert third["train/lr"] == config.lr
+    # Interrupted after the pose stage and resumed: the same as straight through.
+    interrupted = trainer()
+    interrupted.train_epoch()
+    interrupted.train_epoch()
+    state = interrupted.state_dict()
+    resumed = trainer()
+    resumed.load_state_dict(state)
+    assert resumed.train_epoch()["train/loss"] == pytest.approx(third["train/loss"], rel=1e-5)
+    with pytest.raises(ValueError, match="self_regression > 0"):
+        tiny(pose_steps=10)

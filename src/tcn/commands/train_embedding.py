@@ -8,17 +8,22 @@ TensorBoard logs (logs/) and training_curves.png. --resume continues an interrup
 run exactly where its last checkpoint left it. Uses CUDA when available (bfloat16
 autocast, channels_last).
 
+The default preset is the working recipe: a pose-reader stage (--pose-steps steps of
+self-regression alone on --pose-data, the robot's own frames from tcn record --motion
+babble), then --epochs epochs of triplets plus self-regression. --preset paper is the
+paper's configuration (Inception-v3, ImageNet weights, 299 px; for a GPU).
+
 examples:
-  tcn train-embedding --data data/paper --out runs/tcn_cpu --preset cpu
-  tcn train-embedding --data data/paper --out runs/tcn_cpu --preset cpu --resume
-  tcn train-embedding --data data/paper --out runs/tcn96 --preset cpu --epochs 50 --image-size 96
-  tcn train-embedding --data data/mv --out runs/mv --preset cpu --loss npairs
-  tcn train-embedding --data data/tool --pose-data data/babble --out runs/tcn_babble \\
-      --preset cpu --self-regression 5
-  tcn train-embedding --data data/tool --pose-data data/babble --out runs/tcn_tuned \
-      --preset cpu --self-regression 5 --init-from runs/tcn_babble --lr 0.0002
-  tcn train-embedding --data data/mv --out runs/smak --preset cpu --loss npairs \\
-      --architecture smak --attention att123 --attention-normalization sigmoid
+  tcn train-embedding --data data/demos --pose-data data/self --out runs/tcn
+  tcn train-embedding --data data/demos --pose-data data/self --out runs/tcn --resume
+  tcn train-embedding --data data/demos --pose-data data/self --out /tmp/t \\
+      --pose-steps 400 --epochs 20
+  tcn train-embedding --data data/paper --out runs/tcn_triplets --self-regression 0 \\
+      --pose-steps 0 --augment --lr 0.001 --lr-decay-every 25
+  tcn train-embedding --data data/mv --out runs/mv --loss npairs --self-regression 0 \\
+      --pose-steps 0
+  tcn train-embedding --data data/mv --out runs/smak --loss npairs --self-regression 0 \\
+      --pose-steps 0 --architecture smak --attention att123
   tcn train-embedding --data data/paper --out runs/paper --preset paper \\
       --pretrained ~/.cache/torch/hub/checkpoints/inception_v3_google-0cc3c7bd.pth
   tensorboard --logdir runs/
@@ -29,13 +34,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-HELP = "train the TCN embedding (presets: cpu, paper)"
+HELP = "train the TCN embedding (presets: default, paper)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True, help="dataset directory (tcn record)")
     parser.add_argument("--out", type=Path, required=True, help="run directory")
-    parser.add_argument("--preset", default="cpu", help="preset name or YAML file (default cpu)")
+    parser.add_argument(
+        "--preset", default="default", help="preset name or YAML file (default: default)"
+    )
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     parser.add_argument(
         "--image-topic",
@@ -47,8 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--pose-data",
         type=Path,
         default=None,
-        help="self-regression frames from this dataset (tcn record --motion babble, same "
-        "cameras) instead of --data's; needs --self-regression",
+        help="self-regression frames, for both stages, from this dataset (tcn record --motion "
+        "babble, same scene and cameras) instead of --data's",
     )
     parser.add_argument(
         "--init-from",
@@ -63,9 +70,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--no-progress", action="store_true")
     from tcn.presets import add_flags
+    from tcn_embedding.model import TCNConfig
+    from tcn_embedding.smak import SMAKConfig
     from tcn_embedding.train import TrainConfig
 
-    add_flags(parser, TrainConfig)
+    add_flags(parser, TrainConfig, TCNConfig, SMAKConfig)
 
 
 def run(args: argparse.Namespace) -> int:
