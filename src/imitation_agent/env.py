@@ -5,17 +5,16 @@ and runs for its length. At step ``t`` the agent's frame is rendered with the
 demonstration's own stored camera (never a default one), so agent and
 demonstration frames always come from the same camera and renderer.
 
-Observation (flat float32, see :class:`ObsLayout`), as in the paper plus options:
-joint positions (7), joint velocities (7), ``w_t`` the embedding of the agent's
-frame, ``v_t`` the demonstration's embedding at ``t``, optionally ``v_{t+k}``
-(look-ahead), pose features and ``t / T`` (time index). Pose features are the
-embedding's own pose head (:class:`PoseDecoder`, learnt by self-regression on the
-robot's own frames) applied to ``w_t`` and to the demonstration's target embedding
-``v_{t+k}``: where the robot thinks it is and where it thinks the demonstration
-goes, in joint space, and their difference. All come from the embeddings alone (the
-demonstration's joints are never observed); a linear map of what is already observed,
-they hand the policy a frame in which following the demonstration is a simple feedback
-law.
+Observation (flat float32, see :class:`ObsLayout`): joint positions (7), joint velocities
+(7), optionally ``w_t`` the embedding of the agent's frame, ``v_t`` the demonstration's
+embedding at ``t`` and ``v_{t+k}`` (look-ahead), as in the paper; pose features; and
+``t / T`` (time index). Pose features are where the arm is and where the demonstration goes
+``k`` steps ahead, in joint space, and their difference: by default the measured joints and
+the demonstration's *reading* (:mod:`imitation_agent.readers`: its trajectory read from its
+frames, or for training demonstrations their recorded joints), else the embedding's own
+pose head (:class:`PoseDecoder`) applied to ``w_t`` and ``v_{t+k}``. They hand the policy a
+frame in which following the demonstration is a simple feedback law; the reward still
+comes from the embeddings alone.
 
 Reward (``reward``):
 
@@ -48,7 +47,7 @@ Embedder = Callable[[np.ndarray], np.ndarray]
 """uint8 frames ``(N, H, W, 3)`` -> embeddings ``(N, D)`` float32."""
 
 REWARDS = ("tcn", "oracle", "pixels")
-POSE_SOURCES = ("head", "truth", "imagined")
+POSE_SOURCES = ("reading", "head")
 POSE_JOINTS = 7
 ACTIONS = ("position_delta", "torque")
 SUCCESS_THRESHOLD = 0.2  # rad, final joint-space L2 error (ARCHITECTURE.md)
@@ -65,8 +64,8 @@ class Demonstration:
         camera: the configuration that rendered it; the agent renders with it too.
         sim: the simulator settings it was recorded with (control rate).
         frames: ``(T, H, W, 3)`` uint8, only for the ``pixels`` reward and videos.
-        imagined_joints: ``(T, 7)`` rad, the trajectory read from its frames by imagining
-            (:mod:`imitation_agent.imagine`), only for ``pose_source="imagined"``.
+        reading: ``(T, 7)`` rad, its joint trajectory as a reader read it
+            (:mod:`imitation_agent.readers`), only for ``pose_source="reading"``.
     """
 
     name: str
@@ -75,7 +74,7 @@ class Demonstration:
     camera: CameraConfig
     sim: SimConfig = field(default_factory=SimConfig)
     frames: np.ndarray | None = None
-    imagined_joints: np.ndarray | None = None
+    reading: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if len(self.joint_positions) != len(self.embeddings):
@@ -85,11 +84,9 @@ class Demonstration:
             )
         if len(self.joint_positions) < 2:
             raise ValueError(f"demo {self.name}: needs at least 2 frames")
-        if self.imagined_joints is not None and np.shape(self.imagined_joints) != np.shape(
-            self.joint_positions
-        ):
+        if self.reading is not None and np.shape(self.reading) != np.shape(self.joint_positions):
             raise ValueError(
-                f"demo {self.name}: imagined joints {np.shape(self.imagined_joints)}, expected "
+                f"demo {self.name}: reading {np.shape(self.reading)}, expected "
                 f"{np.shape(self.joint_positions)}"
             )
 
@@ -136,15 +133,13 @@ class EnvConfig:
         max_position_delta: rad per control step at action 1.
         torque_fraction: fraction of each joint's torque limit at action 1.
         lookahead: also observe the demonstration's embedding ``k`` steps ahead (0: no).
-        pose_features: also observe the pose head's reading of ``w_t`` and of the
-            demonstration's embedding ``k`` steps ahead (needs a :class:`PoseDecoder`).
-        pose_source: ``head`` (the above), ``truth`` or ``imagined``. ``truth``: the arm's
-            measured joints and the demonstration's recorded joints at ``t + k`` instead, a
-            diagnostic upper bound (what the policy reaches when the pose is read
-            perfectly), like the oracle reward. ``imagined``: the arm's measured joints and
-            the demonstration's trajectory read from its frames by imagining
-            (:mod:`imitation_agent.imagine`; ``Demonstration.imagined_joints``), which
-            needs no pose reader and no labels.
+        pose_features: also observe where the arm is and where the demonstration goes
+            ``k`` steps ahead, in joint space, and their difference.
+        pose_source: where those come from. ``reading``: the arm's measured joints and the
+            demonstration's reading (``Demonstration.reading``, from a reader of
+            :mod:`imitation_agent.readers`: render-and-compare for held-out demonstrations,
+            the recorded joints for training ones). ``head``: the embedding's pose head on
+            ``w_t`` and on ``v_{t+k}`` (needs a :class:`PoseDecoder`).
         time_feature: also observe ``t / T``.
         embedding_obs: observe ``w_t``, ``v_t`` (and ``v_{t+k}``) themselves, as the paper
             does. Off, the observation keeps joints, pose features and time only; the reward
@@ -159,10 +154,10 @@ class EnvConfig:
     max_position_delta: float = 0.1
     torque_fraction: float = 0.25
     lookahead: int = 1
-    pose_features: bool = False
-    pose_source: str = "head"
+    pose_features: bool = True
+    pose_source: str = "reading"
     time_feature: bool = True
-    embedding_obs: bool = True
+    embedding_obs: bool = False
     reward_alpha: float = RewardConfig.alpha
     reward_beta: float = RewardConfig.beta
     reward_gamma: float = RewardConfig.gamma
@@ -194,6 +189,11 @@ class EnvConfig:
     def pose_from_head(self) -> bool:
         """Whether the observation's pose features come from a :class:`PoseDecoder`."""
         return self.pose_features and self.pose_source == "head"
+
+    @property
+    def pose_from_reading(self) -> bool:
+        """Whether the observation's pose features come from ``Demonstration.reading``."""
+        return self.pose_features and self.pose_source == "reading"
 
     @property
     def reward_config(self) -> RewardConfig:
@@ -316,8 +316,8 @@ def build_observation(
     """The flat observation ``(layout.size,)`` float32 at step ``t`` of a demonstration with
     embeddings ``demo_embeddings (T, D)``; ``w`` None leaves ``w_t`` (and its pose) zero for
     :class:`~imitation_agent.batched_reward.BatchedEmbeddingReward` to fill. Pose features
-    come from ``decoder``, or with ``demo_joints (T, 7)`` (the recorded or the imagined
-    trajectory) from ``q`` and those joints."""
+    come from ``decoder``, or with ``demo_joints (T, 7)`` (the demonstration's reading)
+    from ``q`` and those joints."""
     last = len(demo_embeddings) - 1
     obs = np.zeros(layout.size, dtype=np.float32)
     obs[layout.q] = q
@@ -372,12 +372,13 @@ class ImitationEnv(gym.Env):
         rates = {d.sim.control_rate for d in self.demos}
         if len(rates) != 1:
             raise ValueError(f"demonstrations have different control rates {sorted(rates)}")
-        if self.config.pose_features and self.config.pose_source == "imagined":
-            missing = [d.name for d in self.demos if d.imagined_joints is None]
+        if self.config.pose_from_reading:
+            missing = [d.name for d in self.demos if d.reading is None]
             if missing:
                 raise ValueError(
-                    f"pose_source 'imagined' needs each demonstration's imagined joints; "
-                    f"{len(missing)} lack them ({', '.join(missing[:3])}...)"
+                    f"pose_source 'reading' needs each demonstration's reading "
+                    f"(imitation_agent.readers); {len(missing)} lack one "
+                    f"({', '.join(missing[:3])}...)"
                 )
         if self.config.reward == "pixels" and any(d.frames is None for d in self.demos):
             raise ValueError("the pixels reward needs the demonstrations' frames")
@@ -434,7 +435,6 @@ class ImitationEnv(gym.Env):
         q, qd = self.sim.joint_state()
         frame = self.sim.render(demo.camera)
         w = None if self.embedder is None else self.embedder(frame[None])[0]
-        targets = {"truth": demo.joint_positions, "imagined": demo.imagined_joints}
         obs = build_observation(
             layout,
             self.config.lookahead,
@@ -444,7 +444,7 @@ class ImitationEnv(gym.Env):
             demo.embeddings,
             t,
             self.pose_decoder,
-            targets.get(self.config.pose_source),
+            demo.reading if self.config.pose_from_reading else None,
         )
         joint_error = float(np.linalg.norm(q - demo.joint_positions[t]))
         info: dict[str, Any] = {

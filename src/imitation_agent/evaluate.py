@@ -113,8 +113,8 @@ class ServoPolicy:
 
     With ``reference="reading"``, ``e`` is the observation's ``pose_error`` slot (the pose
     head's reading of the demonstration's ``v_{t+k}`` minus its reading of the agent's
-    ``w_t``; with ``pose_source="truth"`` or ``"imagined"``, the recorded or the imagined
-    demonstration minus the measured joints): a bias the two readings share
+    ``w_t``; with ``pose_source="reading"``, the demonstration's reading minus the measured
+    joints): a bias the two readings share
     cancels, an error in the reading's change does not. With ``reference="joints"``, ``e``
     is the reading of ``v_{t+k}`` minus the arm's measured joints: no reading of its own
     frame, so the loop cannot run off, but the demonstration's reading error stays whole.

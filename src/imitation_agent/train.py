@@ -36,11 +36,18 @@ from imitation_agent.env import (
     PoseDecoder,
     dataclass_from_dict,
 )
+from imitation_agent.readers import READERS
 
 
 @dataclass
 class AgentConfig:
-    """Every setting of an agent training run (a preset is one of these)."""
+    """Every setting of an agent training run (a preset is one of these).
+
+    The built-in defaults are the ``default`` preset (``config/presets/agent_default.yaml``,
+    a test keeps them equal): PPO on the TCN reward, position-delta actions, observing its
+    own joints, the demonstration's reading one step ahead and the time index; the training
+    demonstrations read by ``train_reader``.
+    """
 
     # --- environment (see EnvConfig)
     reward: str = "tcn"
@@ -48,29 +55,33 @@ class AgentConfig:
     max_position_delta: float = 0.1
     torque_fraction: float = 0.25
     lookahead: int = 1
-    pose_features: bool = False
-    pose_source: str = "head"
+    pose_features: bool = True
+    pose_source: str = "reading"
     time_feature: bool = True
-    embedding_obs: bool = True
+    embedding_obs: bool = False
     reward_alpha: float = 1.0
     reward_beta: float = 1.0
     reward_gamma: float = 1e-3
+    train_reader: str = "recorded"
+    """How the training demonstrations are read when ``pose_source`` is ``reading``
+    (:data:`imitation_agent.readers.READERS`): ``recorded`` (their recorded joints, the
+    headline's choice) or a reader that sees only their frames, as held-out ones are."""
     # --- PPO (names as in stable-baselines3 / the PPO paper)
-    timesteps: int = 1_000_000
-    n_envs: int = 8
-    n_steps: int = 128
+    timesteps: int = 500_000
+    n_envs: int = 4
+    n_steps: int = 256
     """Steps per environment between updates (an update every ``n_envs * n_steps`` steps)."""
     batch_size: int = 256
     n_epochs: int = 10
     learning_rate: float = 3e-4
-    gamma: float = 0.99
+    gamma: float = 0.5
     gae_lambda: float = 0.95
     clip_range: float = 0.2
     ent_coef: float = 0.0
     vf_coef: float = 0.5
     max_grad_norm: float = 0.5
     net_arch: tuple[int, ...] = (256, 256)
-    log_std_init: float = -1.0
+    log_std_init: float = 0.0
     normalize_obs: bool = True
     normalize_reward: bool = True
     # --- machinery
@@ -83,6 +94,8 @@ class AgentConfig:
     def __post_init__(self) -> None:
         self.net_arch = tuple(int(n) for n in self.net_arch)
         self.env_config()  # validates the env fields
+        if self.train_reader not in READERS:
+            raise ValueError(f"train_reader must be one of {READERS}, got {self.train_reader!r}")
         if self.vec_env not in ("subproc", "dummy"):
             raise ValueError(f"vec_env must be 'subproc' or 'dummy', got {self.vec_env!r}")
         for name in ("timesteps", "n_envs", "n_steps", "batch_size", "n_epochs"):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +25,11 @@ from tcn.atomic import atomic_path, write_json_atomic
 from tcn.dataset import load_index
 from tcn.embedding_run import load_embedding_model
 from tcn.errors import TcnError
+from tcn.reading import read_demonstrations, reading_report
 from tcn.runs import (
     check_resume,
     read_config,
     resolve_checkpoint,
-    run_of,
     write_config,
 )
 
@@ -75,179 +76,6 @@ def load_demonstrations(
     return demos
 
 
-IMAGINED = "imagined"
-"""Cache directory of imagined trajectories, beside the embedding checkpoint (or in its run)."""
-IMAGINE_VERSION = 2
-"""Part of every cache key: raise it when :func:`imitation_agent.imagine.imagine_trajectory`
-changes what it computes, so that older trajectories are imagined again."""
-
-
-def imagined_cache_dir(checkpoint: Path) -> Path:
-    """Where trajectories imagined with ``checkpoint`` are cached: its run's ``imagined/``,
-    or ``imagined/`` beside a checkpoint file outside a run."""
-    checkpoint = Path(checkpoint)
-    return (run_of(checkpoint) or checkpoint.parent) / IMAGINED
-
-
-def imagine_demonstrations(
-    demos: list,
-    model: Any,
-    checkpoint: Path,
-    config: Any = None,
-    cache: Path | None = None,
-) -> list:
-    """``demos`` with ``imagined_joints``: each one's trajectory read from its frames by
-    imagining (:func:`imitation_agent.imagine.imagine_trajectory`) in ``model``'s embedding,
-    from its first pose, rendered with its own camera and scene, each searched pose refined in
-    its frames (which ``demos`` must hold: ``keep_frames``), the last one held from the moment
-    they stop changing.
-
-    Each trajectory is cached in ``cache`` (default :func:`imagined_cache_dir`) under a
-    digest of what it depends on: the checkpoint's bytes, the demonstration (its name and
-    recorded joint trajectory), its camera and scene, the settings ``config``
-    (:class:`~imitation_agent.imagine.ImagineConfig`) and :data:`IMAGINE_VERSION`. A cached
-    file that cannot be read is recomputed and replaced, with a warning naming it.
-    """
-    import hashlib
-    import time
-
-    from imitation_agent.imagine import ImagineConfig, imagine_demonstration
-    from kuka_sim import KukaSim
-
-    config = config or ImagineConfig()
-    checkpoint = Path(checkpoint)
-    cache = imagined_cache_dir(checkpoint) if cache is None else Path(cache)
-    model_digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
-    embed = embedder_of(model)
-    sims: dict[str, Any] = {}
-    out = []
-    try:
-        for i, demo in enumerate(demos):
-            path = (
-                cache / f"{Path(demo.name).stem}-{_imagined_key(model_digest, config, demo)}.npy"
-            )
-            joints = _read_imagined(path, len(demo))
-            if joints is None:
-                if demo.frames is None:
-                    raise TcnError(f"{demo.name}: imagining it needs its frames (keep_frames)")
-                scene = json.dumps(demo.sim.to_dict(), sort_keys=True)
-                if scene not in sims:
-                    sims[scene] = KukaSim(demo.sim)
-                sim = sims[scene]
-                started = time.perf_counter()
-                joints = imagine_demonstration(
-                    sim,
-                    demo.camera,
-                    demo.frames,
-                    demo.joint_positions[0],
-                    embed,
-                    config,
-                    goals=demo.embeddings,
-                )
-                cache.mkdir(parents=True, exist_ok=True)
-                with atomic_path(path, suffix=".npy") as tmp, tmp.open("wb") as f:
-                    np.save(f, joints)
-                log.info(
-                    "imagined %s (%d of %d) in %.0f s",
-                    demo.name,
-                    i + 1,
-                    len(demos),
-                    time.perf_counter() - started,
-                )
-            out.append(dataclasses.replace(demo, imagined_joints=joints))
-    finally:
-        for sim in sims.values():
-            sim.close()
-    return out
-
-
-def _imagined_key(model_digest: str, config: Any, demo: Any) -> str:
-    """A digest of what a demonstration's imagined trajectory depends on. The demonstration
-    enters as its name and recorded joints (exact numbers from its bag), not its embeddings,
-    which carry float noise from run to run (thread counts)."""
-    import hashlib
-
-    key = hashlib.sha256()
-    for part in (
-        f"v{IMAGINE_VERSION}",
-        model_digest,
-        json.dumps(config.to_dict(), sort_keys=True),
-        demo.name,
-        json.dumps(demo.camera.to_dict(), sort_keys=True),
-        json.dumps(demo.sim.to_dict(), sort_keys=True),
-    ):
-        key.update(part.encode())
-    key.update(np.ascontiguousarray(demo.joint_positions, dtype=np.float64).tobytes())
-    return key.hexdigest()[:20]
-
-
-def _read_imagined(path: Path, length: int) -> np.ndarray | None:
-    """The cached trajectory at ``path``, or None (absent, or unreadable: then warned)."""
-    if not path.is_file():
-        return None
-    try:
-        joints = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        log.warning("%s: unreadable imagined trajectory (%s); imagining it again", path, exc)
-        return None
-    if joints.shape != (length, 7) or not np.all(np.isfinite(joints)):
-        log.warning(
-            "%s: holds %s, not (%d, 7) finite joints; imagining it again",
-            path,
-            joints.shape,
-            length,
-        )
-        return None
-    return joints
-
-
-def _imagine_settings(config: Any, imagine: Any = None) -> dict[str, Any] | None:
-    """The search settings an agent of ``config`` imagines with, for the record (None when it
-    does not imagine)."""
-    if not uses_imagined(config):
-        return None
-    from imitation_agent.imagine import ImagineConfig
-
-    return (imagine or ImagineConfig()).to_dict()
-
-
-def _reading_errors(demos: list) -> dict[str, float]:
-    """Each demonstration's imagined final pose against its recorded one (L2, rad): how well
-    it was read, apart from how well a policy then follows the reading."""
-    return {
-        demo.name: float(np.linalg.norm(demo.imagined_joints[-1] - demo.joint_positions[-1]))
-        for demo in demos
-    }
-
-
-def _check_imagine_applies(config: Any, imagine: Any) -> None:
-    """Refuse search settings for an agent of ``config`` that does not imagine."""
-    if imagine is not None and not uses_imagined(config):
-        raise TcnError("--imagine sets the search of --pose-source imagined, which this is not")
-
-
-def _resumed_imagine(run: Path, recorded: dict | None, imagine: Any) -> Any:
-    """The search settings a resumed run imagines with: those it was started with (a run
-    must go on learning from the same targets), which ``imagine``, when given, must equal."""
-    if recorded is None:
-        return imagine
-    from imitation_agent.imagine import ImagineConfig
-
-    started = ImagineConfig.from_dict(recorded)
-    if imagine is not None and imagine != started:
-        raise TcnError(
-            f"{run} was started on demonstrations imagined with {started.to_dict()}; resume it "
-            f"without --imagine or with the same settings"
-        )
-    return started
-
-
-def uses_imagined(config: Any) -> bool:
-    """Whether an agent of ``config`` observes imagined demonstration trajectories."""
-    env = config.env_config()
-    return env.pose_features and env.pose_source == "imagined"
-
-
 def _splits(data: Path) -> tuple[str | None, str | None]:
     index = load_index(data) if Path(data).is_dir() else None
     if index is not None and index.names("val"):
@@ -285,6 +113,57 @@ def pose_decoder_for(model: Any, config: Any, checkpoint: Path | str):
     return decoder
 
 
+def deployment(config: Any) -> dict[str, Any]:
+    """What deploying an agent of ``config`` needs, recorded in its run's config.yaml: the
+    action kind and the simulator control mode it drives, the observation layout's parts,
+    and where the demonstration's target comes from."""
+    env = config.env_config()
+    return {
+        "action": env.action,
+        "control_mode": env.control_mode.value,
+        "observation": {
+            "embeddings": env.embedding_obs,
+            "lookahead": env.lookahead,
+            "pose_features": env.pose_features,
+            "time_feature": env.time_feature,
+        },
+        "pose_source": env.pose_source if env.pose_features else None,
+        "train_reader": config.train_reader if env.pose_from_reading else None,
+    }
+
+
+def load_policy(agent: Path | str, config: Any):
+    """The deterministic ``obs -> action`` of the agent run ``agent`` (``checkpoints/last.zip``
+    with its observation statistics), as evaluation and the ROS node deploy it."""
+    from stable_baselines3 import PPO
+
+    from imitation_agent.train import normalized_policy
+
+    ckpts = Path(agent) / "checkpoints"
+    if not (ckpts / LAST).is_file():
+        raise TcnError(f"{agent}: no checkpoints/{LAST}; train it with `tcn train-agent`")
+    with np.load(ckpts / NORM) as state:
+        return normalized_policy(
+            PPO.load(ckpts / LAST, device="cpu"), dict(state), normalize_obs=config.normalize_obs
+        )
+
+
+def build_ppo(venv: Any, config: Any, agent: Path | None = None, **kwargs: Any) -> Any:
+    """PPO on ``venv`` (a VecNormalize): continued from the agent run ``agent`` (its weights
+    and normalisation statistics, loaded into ``venv``), or new with ``config``'s settings;
+    ``kwargs`` go to PPO (``tensorboard_log``, ``device``)."""
+    from stable_baselines3 import PPO
+
+    from imitation_agent.train import load_normalization_state
+
+    if agent is not None:
+        ckpts = Path(agent) / "checkpoints"
+        with np.load(ckpts / NORM) as state:
+            load_normalization_state(venv, dict(state))
+        return PPO.load(ckpts / LAST, env=venv, device=kwargs.get("device", config.device))
+    return PPO("MlpPolicy", venv, verbose=0, **{**config.ppo_kwargs(), **kwargs})
+
+
 def save_agent_checkpoint(model: Any, venv: Any, directory: Path, timesteps: int) -> None:
     """Atomically write last.zip, last_norm.npz and progress.json (train-agent, learn mode)."""
     from imitation_agent.train import normalization_state
@@ -306,20 +185,21 @@ def train_agent_run(
     resume: bool = False,
     checkpoint_every: int = 20_000,
     progress: bool = True,
-    imagine: Any = None,
+    reader_settings: Mapping[str, Any] | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Train (or resume) PPO; returns a summary with timesteps and wall time.
 
-    ``imagine``: the search settings (:class:`~imitation_agent.imagine.ImagineConfig`) the
-    training demonstrations are read with when ``config`` observes imagined ones; default
-    its defaults, or on resume the settings the run was started with."""
+    When ``config`` observes readings, the training demonstrations are read by
+    ``config.train_reader`` (:func:`tcn.reading.read_demonstrations`, cached, ``workers``
+    processes) with ``reader_settings``; a resumed run reads with the settings it was
+    started with."""
     import time
 
-    from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
     from tqdm import tqdm
 
-    from imitation_agent.train import load_normalization_state, make_vec_env, normalize
+    from imitation_agent.train import make_vec_env, normalize
 
     run = Path(run)
     ckpts = run / "checkpoints"
@@ -329,22 +209,36 @@ def train_agent_run(
             f"{run} already holds a run; pass --resume to continue it or pick a new --out"
         )
     embedding_ckpt = resolve_checkpoint(embedding)
-    _check_imagine_applies(config, imagine)
+    reader_settings = dict(reader_settings or {})
     if has_checkpoint:
         recorded = read_config(run)
         check_resume(run, recorded["agent"], config, RESUMABLE_CHANGES)
-        imagine = _resumed_imagine(run, recorded.get("imagine"), imagine)
+        started = recorded.get("reader_settings") or {}
+        if reader_settings and reader_settings != started:
+            raise TcnError(
+                f"{run} was started on demonstrations read with {started}; resume it with the "
+                f"same reader settings or none"
+            )
+        reader_settings = started
 
     model_tcn = load_embedding_model(embedding_ckpt)
     decoder = pose_decoder_for(model_tcn, config, embedding_ckpt)
     train_split, _ = _splits(data)
     pixels = config.reward == "pixels"
-    demos = load_demonstrations(
-        data, train_split, model_tcn, keep_frames=pixels or uses_imagined(config)
-    )
-    if uses_imagined(config):
-        demos = imagine_demonstrations(demos, model_tcn, embedding_ckpt, imagine)
-        if not pixels:  # the frames were for imagining; the environments need none
+    reads = config.env_config().pose_from_reading
+    frames_to_read = reads and config.train_reader == "render-compare"
+    demos = load_demonstrations(data, train_split, model_tcn, keep_frames=pixels or frames_to_read)
+    if reads:
+        demos = read_demonstrations(
+            demos,
+            config.train_reader,
+            model_tcn,
+            embedding_ckpt,
+            settings=reader_settings,
+            workers=workers,
+            progress=progress,
+        )
+        if not pixels:  # the frames were for reading; the environments need none
             demos = [dataclasses.replace(demo, frames=None) for demo in demos]
     log.info(
         "training on %d demonstrations (%s split of %s)", len(demos), train_split or "all", data
@@ -356,22 +250,19 @@ def train_agent_run(
             "embedding": str(embedding_ckpt),
             "data": str(data),
             "agent": config.to_dict(),
-            "imagine": _imagine_settings(config, imagine),
+            "reader_settings": reader_settings,
+            "deploy": deployment(config),
         },
     )
 
     venv = normalize(make_vec_env(demos, config, embedder_of(model_tcn), decoder), config)
+    model = build_ppo(
+        venv, config, run if has_checkpoint else None, tensorboard_log=str(run / "logs")
+    )
     done = 0
     if has_checkpoint:
-        with np.load(ckpts / NORM) as state:
-            load_normalization_state(venv, dict(state))
-        model = PPO.load(ckpts / LAST, env=venv, device=config.device)
         done = int(json.loads((ckpts / PROGRESS).read_text())["timesteps"])
         log.info("resumed %s at %d timesteps", run, done)
-    else:
-        model = PPO(
-            "MlpPolicy", venv, tensorboard_log=str(run / "logs"), verbose=0, **config.ppo_kwargs()
-        )
     remaining = config.timesteps - done
     if remaining <= 0:
         venv.close()
@@ -426,20 +317,20 @@ def evaluate_agent_run(
     embedding: Path | None = None,
     episodes: int | None = None,
     video: bool = True,
-    pose_source: str | None = None,
+    reader: str = "render-compare",
+    reader_settings: Mapping[str, Any] | None = None,
+    workers: int = 1,
     servo_reference: str = "reading",
-    imagine: Any = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Roll a trained agent (or a baseline policy) out on held-out demonstrations.
 
-    ``pose_source`` chooses where the pose features come from: the embedding's pose head
-    (``head``, the ``servo`` baseline's default), the simulator (``truth``) or the
-    demonstration read by imagining (``imagined``, :func:`imagine_demonstrations`); for an
-    agent it replaces the source it was trained with (None keeps it).
+    An agent (or the ``servo``) that observes readings gets each demonstration read by
+    ``reader`` (:data:`imitation_agent.readers.READERS`; default ``render-compare``, from
+    its frames alone) with ``reader_settings`` (default: those the agent was trained with),
+    through the cache of :func:`tcn.reading.read_demonstrations`, in ``workers`` processes.
     ``servo_reference``: what the servo compares the demonstration's reading with
-    (:class:`ServoPolicy`); ``imagine``: the search settings of ``imagined``
-    (:class:`~imitation_agent.imagine.ImagineConfig`; default: those an agent trained on
-    imagined demonstrations was trained with, else the defaults)."""
+    (:class:`~imitation_agent.evaluate.ServoPolicy`)."""
     from imitation_agent import EnvConfig, ImitationEnv
     from imitation_agent.evaluate import (
         DemoReplayPolicy,
@@ -448,7 +339,7 @@ def evaluate_agent_run(
         ServoPolicy,
         evaluate,
     )
-    from imitation_agent.train import AgentConfig, normalized_policy
+    from imitation_agent.train import AgentConfig
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -457,47 +348,34 @@ def evaluate_agent_run(
         saved = read_config(run)
         config = AgentConfig.from_dict(saved["agent"])
         embedding = Path(saved["embedding"]) if embedding is None else embedding
-        if pose_source is not None and pose_source != config.pose_source:
-            if not config.pose_features:
-                raise TcnError(
-                    f"{agent} observes no pose features; --pose-source has nothing to replace"
-                )
-            log.info(
-                "pose features from %r instead of the agent's %r", pose_source, config.pose_source
-            )
-            config = dataclasses.replace(config, pose_source=pose_source)
-        if imagine is None and saved.get("imagine") and uses_imagined(config):
-            from imitation_agent.imagine import ImagineConfig
-
-            imagine = ImagineConfig.from_dict(saved["imagine"])  # read as it learnt to read
+        if reader_settings is None and reader == config.train_reader:
+            reader_settings = saved.get("reader_settings")
     elif embedding is None:
         raise TcnError("a baseline needs --embedding (the observation holds TCN embeddings)")
     elif baseline == "servo":
-        config = AgentConfig(pose_features=True, pose_source=pose_source or "head")
+        config = AgentConfig()  # the agent's observation, the demonstration read
     else:
-        config = AgentConfig()
+        config = AgentConfig(pose_features=False)  # they observe nothing: no reading needed
     model_tcn = load_embedding_model(embedding)
     _, val_split = _splits(data)
     demos = load_demonstrations(data, val_split, model_tcn, keep_frames=True, limit=episodes)
-    _check_imagine_applies(config, imagine)
-    if uses_imagined(config):
-        demos = imagine_demonstrations(demos, model_tcn, resolve_checkpoint(embedding), imagine)
+    reads = config.env_config().pose_from_reading
+    if reads:
+        demos = read_demonstrations(
+            demos,
+            reader,
+            model_tcn,
+            resolve_checkpoint(embedding),
+            settings=reader_settings,
+            workers=workers,
+            progress=progress,
+        )
     decoder = pose_decoder_for(model_tcn, config, embedding)
     env = ImitationEnv(
         demos, config.env_config(), embedder=embedder_of(model_tcn), pose_decoder=decoder
     )
     if baseline is None:
-        from stable_baselines3 import PPO
-
-        ckpts = Path(agent) / "checkpoints"
-        if not (ckpts / LAST).is_file():
-            raise TcnError(f"{agent}: no checkpoints/{LAST}; train it with `tcn train-agent`")
-        with np.load(ckpts / NORM) as state:
-            policy = normalized_policy(
-                PPO.load(ckpts / LAST, device="cpu"),
-                dict(state),
-                normalize_obs=config.normalize_obs,
-            )
+        policy = load_policy(agent, config)
         name = str(agent)
     else:
         policies = {
@@ -521,12 +399,13 @@ def evaluate_agent_run(
             name += f"({servo_reference})"
     metrics, results = evaluate(env, policy, keep_frames=video)
     env.close()
-    readings = _reading_errors(demos) if uses_imagined(config) else {}
+    reading = reading_report(demos) if reads else None
     metrics.update(
         {
             "policy": name,
             "pose_source": config.pose_source if config.pose_features else None,
-            "imagine": _imagine_settings(config, imagine),
+            "reader": reader if reads else None,
+            "reader_settings": dict(reader_settings or {}) if reads else None,
             "data": str(data),
             "split": val_split or "all",
             "demos": [r.demo for r in results],
@@ -535,18 +414,18 @@ def evaluate_agent_run(
                     "demo": r.demo,
                     "final_joint_error": r.final_joint_error,
                     "success": bool(r.success),
-                    **({"imagined_final_error": readings[r.demo]} if r.demo in readings else {}),
+                    **(
+                        {"reading_final_error": reading["per_demo"][r.demo]["final_error"]}
+                        if reading
+                        else {}
+                    ),
                 }
                 for r in results
             ],
         }
     )
-    if readings:
-        from imitation_agent.env import SUCCESS_THRESHOLD
-
-        errors = np.array(list(readings.values()))
-        metrics["imagined_final_error"] = float(errors.mean())
-        metrics["imagined_success_rate"] = float(np.mean(errors < SUCCESS_THRESHOLD))
+    if reading:
+        metrics["reading"] = {k: v for k, v in reading.items() if k != "per_demo"}
     from tcn.plots import plot_rollout, write_side_by_side
 
     plot_rollout(results[0], out / "rollout.png")

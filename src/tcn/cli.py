@@ -22,6 +22,7 @@ COMMANDS = {
     "train-embedding": "train_embedding",
     "embed": "embed",
     "evaluate-embedding": "evaluate_embedding",
+    "read-demos": "read_demos",
     "train-agent": "train_agent",
     "evaluate-agent": "evaluate_agent",
     "launch": "launch",
@@ -30,10 +31,14 @@ COMMANDS = {
 }
 
 EPILOG = """examples:
-  tcn quickstart --out runs/quickstart        # the whole pipeline, small, ~10 min on 2 cores
-  tcn record --out data/demos --episodes 200 --val-episodes 10 --workers 2
+  tcn quickstart --out runs/quickstart        # the working recipe, small, ~20 min on 2 cores
+  tcn record --out data/demos --episodes 300 --val-episodes 20 --workers 2
+  tcn record --out data/self --episodes 300 --val-episodes 0 --motion babble --workers 2
   tcn inspect data/demos
-  tcn train-embedding --data data/demos --out runs/tcn --preset cpu
+  tcn train-embedding --data data/demos --pose-data data/self --out runs/tcn
+  tcn read-demos --embedding runs/tcn --demos data/demos --workers 2
+  tcn train-agent --embedding runs/tcn --demos data/demos --out runs/agent
+  tcn evaluate-agent --agent runs/agent --demos data/demos --out runs/agent/eval
   tcn evaluate-embedding --model runs/tcn --data data/demos --out runs/tcn/eval
 """
 

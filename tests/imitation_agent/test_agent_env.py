@@ -36,6 +36,7 @@ def demos():
                 embed(episode.frames[0]),
                 CAMERA,
                 frames=episode.frames[0],
+                reading=episode.joint_positions,  # the recorded reader's
             )
         )
     return out
@@ -46,11 +47,22 @@ def test_env_passes_sb3_check_env_and_is_registered(demos):
 
     check_env(ImitationEnv(demos, embedder=embed))
     env = gym.make(ENV_ID, demos=demos, embedder=embed)
-    assert env.observation_space.shape == (7 + 7 + 6 * 3 + 1,)
+    # The default observation: joints, velocities, the reading ahead, joints again (own
+    # pose), their difference, and t / T.
+    assert env.observation_space.shape == (7 + 7 + 7 * 3 + 1,)
+    paper = EnvConfig(pose_features=False, embedding_obs=True)
+    paper_env = ImitationEnv(demos, paper, embedder=embed)
+    assert paper_env.observation_space.shape == (7 + 7 + 6 * 3 + 1,)
 
 
 def test_reward_equals_the_papers_formula(demos):
-    config = EnvConfig(reward_alpha=0.5, reward_beta=2.0, reward_gamma=0.01)
+    config = EnvConfig(
+        reward_alpha=0.5,
+        reward_beta=2.0,
+        reward_gamma=0.01,
+        pose_features=False,
+        embedding_obs=True,
+    )
     env = ImitationEnv(demos, config, embedder=embed)
     env.reset(seed=0, options={"demo": 1})
     obs, reward, _, _, info = env.step(np.full(7, 0.3, np.float32))
@@ -94,7 +106,7 @@ def test_same_seed_same_rollout(demos):
 
 
 def test_pose_features_are_the_pose_head_of_own_and_target_embeddings(demos):
-    config = EnvConfig(pose_features=True, lookahead=2)
+    config = EnvConfig(pose_features=True, pose_source="head", embedding_obs=True, lookahead=2)
     with pytest.raises(ValueError, match="self-regression"):
         ImitationEnv(demos, config, embedder=embed)
     with pytest.raises(ValueError, match="expected 6-d to 7"):
@@ -114,8 +126,8 @@ def test_pose_features_are_the_pose_head_of_own_and_target_embeddings(demos):
     assert obs[-1] == pytest.approx(1 / 39)
 
 
-def test_truth_pose_features_are_the_measured_and_recorded_joints(demos):
-    config = EnvConfig(pose_features=True, pose_source="truth", lookahead=2)
+def test_reading_pose_features_are_the_measured_joints_and_the_reading(demos):
+    config = EnvConfig(pose_features=True, pose_source="reading", lookahead=2)
     with pytest.raises(ValueError, match="only used with pose_source 'head'"):
         ImitationEnv(demos, config, embedder=embed, pose_decoder=DECODER)
     env = ImitationEnv(demos, config, embedder=embed)
@@ -136,7 +148,9 @@ def test_truth_pose_features_are_the_measured_and_recorded_joints(demos):
     ("pose_features", "embedding_obs"), [(False, True), (True, True), (True, False)]
 )
 def test_batched_and_unbatched_rewards_agree_across_resets(demos, pose_features, embedding_obs):
-    config = EnvConfig(pose_features=pose_features, embedding_obs=embedding_obs)
+    config = EnvConfig(
+        pose_features=pose_features, pose_source="head", embedding_obs=embedding_obs
+    )
     decoder = DECODER if pose_features else None
     unbatched = DummyVecEnv(
         [lambda: ImitationEnv(demos, config, embedder=embed, pose_decoder=decoder)] * 2
@@ -168,9 +182,13 @@ def test_batched_and_unbatched_rewards_agree_across_resets(demos, pose_features,
 
 
 def test_embeddings_can_stay_out_of_the_observation_but_not_out_of_the_reward(demos):
-    with_embeddings = ImitationEnv(demos, EnvConfig(pose_features=True), embed, DECODER)
+    head = EnvConfig(pose_features=True, pose_source="head", embedding_obs=True)
+    with_embeddings = ImitationEnv(demos, head, embed, DECODER)
     without = ImitationEnv(
-        demos, EnvConfig(pose_features=True, embedding_obs=False), embed, DECODER
+        demos,
+        EnvConfig(pose_features=True, pose_source="head", embedding_obs=False),
+        embed,
+        DECODER,
     )
     assert without.layout.size == with_embeddings.layout.size - 3 * 6
     full = with_embeddings.reset(seed=0, options={"demo": 1})[0]
@@ -197,26 +215,30 @@ def test_harness_replay_succeeds_and_idle_fails(demos):
 def test_servo_on_true_pose_features_imitates_and_needs_them(demos):
     """The observation's pose error is enough for a fixed law: the servo on the truth
     succeeds everywhere; on a head that reads nothing useful it does not."""
-    truth = ImitationEnv(demos, EnvConfig(pose_features=True, pose_source="truth"), embed)
+    truth = ImitationEnv(demos, EnvConfig(pose_features=True, pose_source="reading"), embed)
     servo, _ = evaluate(truth, ServoPolicy(truth))
     assert servo["success_rate"] == 1.0 and servo["final_joint_error"] < 0.05
     blind = PoseDecoder(np.zeros((7, 6)), np.zeros(7))
-    head = ImitationEnv(demos, EnvConfig(pose_features=True), embed, pose_decoder=blind)
+    head = ImitationEnv(
+        demos, EnvConfig(pose_features=True, pose_source="head"), embed, pose_decoder=blind
+    )
     assert evaluate(head, ServoPolicy(head))[0]["success_rate"] == 0.0
     with pytest.raises(ValueError, match="needs position_delta actions and pose_features"):
-        ServoPolicy(ImitationEnv(demos, embedder=embed))
+        ServoPolicy(ImitationEnv(demos, EnvConfig(pose_features=False), embedder=embed))
 
 
 def test_servo_reference_joints_compares_the_demonstrations_reading_with_the_joints(demos):
     decoder = PoseDecoder(np.zeros((7, 6)), np.full(7, 0.3))  # reads every frame as 0.3
-    env = ImitationEnv(demos, EnvConfig(pose_features=True), embed, pose_decoder=decoder)
+    env = ImitationEnv(
+        demos, EnvConfig(pose_features=True, pose_source="head"), embed, pose_decoder=decoder
+    )
     obs, _ = env.reset(seed=0, options={"demo": 0})
     layout, delta = env.layout, env.config.max_position_delta
     # Both readings are 0.3: the loop on readings sees no error, the one on joints does.
     np.testing.assert_allclose(ServoPolicy(env)(obs), 0.0, atol=1e-5)
     expected = np.clip((0.3 - obs[layout.q]) / delta, -1, 1)
     np.testing.assert_allclose(ServoPolicy(env, reference="joints")(obs), expected, rtol=1e-6)
-    truth = ImitationEnv(demos, EnvConfig(pose_features=True, pose_source="truth"), embed)
+    truth = ImitationEnv(demos, EnvConfig(pose_features=True, pose_source="reading"), embed)
     servo, _ = evaluate(truth, ServoPolicy(truth, reference="joints"))
     assert servo["success_rate"] == 1.0
     with pytest.raises(ValueError, match="reference"):
@@ -242,4 +264,14 @@ def test_bad_input_is_refused(demos):
         EnvConfig(reward="sparse")
     bare = [Demonstration("x", d.joint_positions, d.embeddings, CAMERA) for d in demos]
     with pytest.raises(ValueError, match="pixels reward needs"):
-        ImitationEnv(bare, EnvConfig(reward="pixels"))
+        ImitationEnv(bare, EnvConfig(reward="pixels", pose_features=False))
+
+
+def test_a_reading_is_required_where_it_is_observed(demos):
+    bare = [Demonstration(d.name, d.joint_positions, d.embeddings, CAMERA) for d in demos]
+    with pytest.raises(ValueError, match="needs each demonstration's reading"):
+        ImitationEnv(bare, embedder=embed)
+    with pytest.raises(ValueError, match="reading"):
+        Demonstration(
+            "x", demos[0].joint_positions, demos[0].embeddings, CAMERA, reading=np.zeros((3, 7))
+        )

@@ -89,9 +89,8 @@ def test_train_resume_evaluate(setup, tmp_path, capsys):
     assert json.loads((run / "checkpoints" / "progress.json").read_text())["timesteps"] == 128
 
     out = tmp_path / "eval"
-    assert (
-        main(["evaluate-agent", "--agent", str(run), "--demos", str(data), "--out", str(out)]) == 0
-    )
+    evaluate = ["evaluate-agent", "--agent", str(run), "--demos", str(data), "--out", str(out)]
+    assert main([*evaluate, "--reader", "recorded"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["split"] == "val" and metrics["demos"] == ["episode_0002"]
     for key in ("success_rate", "mean_joint_error", "final_joint_error", "final_ee_error"):
@@ -126,7 +125,7 @@ def test_baselines_in_the_same_harness(setup, tmp_path):
     assert results == {"replay": 1.0, "idle": 0.0}
 
 
-def test_imagined_pose_source_is_computed_once_and_replaces_an_agents_source(
+def test_read_demos_caches_resumes_and_feeds_training_and_evaluation(
     setup, tmp_path, capsys, caplog
 ):
     import logging
@@ -134,108 +133,76 @@ def test_imagined_pose_source_is_computed_once_and_replaces_an_agents_source(
     import numpy as np
 
     data, checkpoint = setup
-    search = ["--imagine", "every=16", "iterations=2", "final_iterations=2", "population=4"]
-    search += ["elites=2", "refine_iterations=2", "refine_turns=1"]
-    search += ["refine_pairs=0"]
-    servo = ["evaluate-agent", "--baseline", "servo", "--pose-source", "imagined"]
-    servo += ["--embedding", str(checkpoint), "--demos", str(data), "--no-video", *search]
-    with caplog.at_level(logging.INFO, logger="tcn.agent_run"):
-        assert main([*servo, "--out", str(tmp_path / "servo")]) == 0
-    assert "imagined episode_0002 (1 of 1)" in caplog.text
+    cheap = ["--read", "every=16", "iterations=2", "final_iterations=2", "population=4"]
+    cheap += ["elites=2", "refine_iterations=2", "refine_turns=1", "refine_pairs=0"]
+    read = ["read-demos", "--embedding", str(checkpoint), "--demos", str(data), "--no-progress"]
+    with caplog.at_level(logging.INFO, logger="tcn.reading"):
+        assert main([*read, *cheap]) == 0
+    assert "reading 1 of 1 demonstrations (render-compare" in caplog.text
+    printed = json.loads(capsys.readouterr().out.split("\nper demonstration")[0])
+    assert printed["demos"] == 1 and 0 <= printed["final_success_rate"] <= 1
+    cache = checkpoint.parent / "readings" / "render-compare"
+    report = json.loads((cache / "report-val.json").read_text())
+    assert report["per_demo"]["episode_0002"]["final_error"] == printed["final_error_mean"]
+    (cached,) = cache.glob("episode_0002-*.npy")
+    reading = np.load(cached)
+    assert reading.shape == (33, 7) and np.all(np.isfinite(reading))
+    # Run again: nothing is read, the cache answers with the same numbers.
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="tcn.reading"):
+        assert main([*read, *cheap]) == 0
+    assert "reading 1 of" not in caplog.text
+    # A damaged cache file (or an empty one, what a crash leaves) is read again.
+    for damage in (b"not an array", b""):
+        cached.write_bytes(damage)
+        with caplog.at_level(logging.INFO, logger="tcn.reading"):
+            assert main([*read, *cheap]) == 0
+        assert "unreadable reading" in caplog.text
+        np.testing.assert_array_equal(np.load(cached), reading)
+    # The recorded reader is exact; the pose head needs an embedding that has one.
+    capsys.readouterr()
+    assert main([*read, "--reader", "recorded"]) == 0
+    assert json.loads(capsys.readouterr().out.split("\nper")[0])["final_error_mean"] == 0.0
+    assert main([*read, "--reader", "pose-head"]) == 2
+    assert "self-regression" in capsys.readouterr().err
+    assert main([*read, "--read", "evry=3"]) == 2
+    assert "SETTING one of" in capsys.readouterr().err
+
+    # The servo and an agent trained on recorded joints evaluate on the cached reading.
+    servo = ["evaluate-agent", "--baseline", "servo", "--embedding", str(checkpoint)]
+    servo += ["--demos", str(data), "--no-video", "--out", str(tmp_path / "servo"), *cheap]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="tcn.reading"):
+        assert main(servo) == 0
+    assert "reading 1 of" not in caplog.text
     metrics = json.loads((tmp_path / "servo" / "metrics.json").read_text())
-    assert metrics["policy"] == "baseline:servo" and metrics["pose_source"] == "imagined"
-    assert metrics["imagine"]["every"] == 16 and metrics["imagine"]["population"] == 4
+    assert metrics["reader"] == "render-compare" and metrics["reader_settings"]["every"] == 16
     (episode,) = metrics["per_episode"]
-    assert metrics["imagined_final_error"] == episode["imagined_final_error"] >= 0
-    assert metrics["imagined_success_rate"] == float(episode["imagined_final_error"] < 0.2)
-    (cached,) = (checkpoint.parent / "imagined").glob("episode_0002-*.npy")
-    imagined = np.load(cached)
-    assert imagined.shape == (33, 7) and np.all(np.isfinite(imagined))
-
-    # Computed once: the second evaluation reads the cache, with the same result.
-    caplog.clear()
-    with caplog.at_level(logging.INFO, logger="tcn.agent_run"):
-        assert main([*servo, "--out", str(tmp_path / "again")]) == 0
-    assert "imagined episode_0002" not in caplog.text
-    again = json.loads((tmp_path / "again" / "metrics.json").read_text())
-    assert again["final_joint_error"] == metrics["final_joint_error"]
-    # A damaged cache file is imagined again.
-    cached.write_bytes(b"not an array")
-    with caplog.at_level(logging.INFO, logger="tcn.agent_run"):
-        assert main([*servo, "--out", str(tmp_path / "mended")]) == 0
-    assert "unreadable imagined trajectory" in caplog.text
-    np.testing.assert_array_equal(np.load(cached), imagined)
-    cached.write_bytes(b"")  # what a crash between create and write leaves
-    caplog.clear()
-    with caplog.at_level(logging.INFO, logger="tcn.agent_run"):
-        assert main([*servo, "--out", str(tmp_path / "mended")]) == 0
-    assert "unreadable imagined trajectory" in caplog.text
-    np.testing.assert_array_equal(np.load(cached), imagined)
-
-    # An agent trained on the true pose, evaluated on the imagined one.
+    assert episode["reading_final_error"] == metrics["reading"]["final_error_mean"]
     run = tmp_path / "agent"
     train = ["train-agent", "--embedding", str(checkpoint), "--demos", str(data), *TINY]
-    train += ["--pose-features", "--pose-source", "truth", "--no-embedding-obs"]
-    assert main([*train, "--out", str(run), "--timesteps", "64"]) == 0
+    assert main([*train, "--out", str(run), "--timesteps", "32"]) == 0
+    assert read_config(run)["deploy"]["control_mode"] == "position_delta"
     evaluate = ["evaluate-agent", "--agent", str(run), "--demos", str(data), "--no-video"]
-    assert (
-        main([*evaluate, "--out", str(tmp_path / "e"), "--pose-source", "imagined", *search]) == 0
-    )
-    assert json.loads((tmp_path / "e" / "metrics.json").read_text())["pose_source"] == "imagined"
-    # An agent trained on imagined demonstrations imagines (and caches) the training split.
-    imagining = tmp_path / "imagining"
-    train_imagined = [*train[:-3], "--pose-source", "imagined", "--no-embedding-obs"]
-    train_imagined += ["--out", str(imagining), *search]
-    assert main([*train_imagined, "--timesteps", "32"]) == 0
-    cached = sorted(p.name.split("-")[0] for p in (checkpoint.parent / "imagined").glob("*.npy"))
-    assert cached == ["episode_0000", "episode_0001", "episode_0002"]
-    assert read_config(imagining)["imagine"]["every"] == 16
+    assert main([*evaluate, "--out", str(tmp_path / "e"), *cheap]) == 0
+    assert json.loads((tmp_path / "e" / "metrics.json").read_text())["reader"] == "render-compare"
+
+    # An agent trained on readings of its training demonstrations reads (and caches) them.
+    reading_run = tmp_path / "reading"
+    train_read = [*train, "--train-reader", "render-compare", "--out", str(reading_run)]
+    assert main([*train_read, "--timesteps", "32", *cheap]) == 0
+    names = sorted(p.name.split("-")[0] for p in cache.glob("*.npy"))
+    assert names == ["episode_0000", "episode_0001", "episode_0002"]
+    assert read_config(reading_run)["reader_settings"]["every"] == 16
     # Resumed, it keeps learning from the same targets: other settings are refused.
-    resume = [*train_imagined[: -len(search)], "--resume", "--timesteps", "64"]
-    assert main([*resume, "--imagine", "every=8"]) == 2
-    assert "was started on demonstrations imagined with" in capsys.readouterr().err
-    assert main([*resume, *search]) == 0  # the same settings are accepted
-    # Evaluated, it reads held-out demonstrations as it was trained to (its recorded settings).
-    assert main([*evaluate[:2], str(imagining), *evaluate[3:], "--out", str(tmp_path / "i")]) == 0
-    assert json.loads((tmp_path / "i" / "metrics.json").read_text())["imagine"]["every"] == 16
-    plain = tmp_path / "plain"
+    resume = [*train_read, "--resume", "--timesteps", "64"]
+    assert main([*resume, "--read", "every=8"]) == 2
+    assert "was started on demonstrations read with" in capsys.readouterr().err
+    assert main([*resume, *cheap]) == 0
+    # Evaluated, it reads held-out demonstrations with the settings it was trained on.
     assert (
-        main(
-            [
-                "train-agent",
-                "--embedding",
-                str(checkpoint),
-                "--demos",
-                str(data),
-                *TINY,
-                "--out",
-                str(plain),
-                "--timesteps",
-                "32",
-            ]
-        )
-        == 0
+        main([*evaluate[:2], str(reading_run), *evaluate[3:], "--out", str(tmp_path / "i")]) == 0
     )
     assert (
-        main(
-            [
-                "evaluate-agent",
-                "--agent",
-                str(plain),
-                "--demos",
-                str(data),
-                "--no-video",
-                "--out",
-                str(tmp_path / "p"),
-                "--pose-source",
-                "imagined",
-            ]
-        )
-        == 2
+        json.loads((tmp_path / "i" / "metrics.json").read_text())["reader_settings"]["every"] == 16
     )
-    assert "observes no pose features" in capsys.readouterr().err
-    assert main([*servo[:10], "--out", str(tmp_path / "bad"), "--imagine", "evry=3"]) == 2
-    assert "SETTING one of" in capsys.readouterr().err
-    head = [*servo[:3], *servo[5:10], "--out", str(tmp_path / "head"), *search]
-    assert main(head) == 2
-    assert "--imagine sets the search of --pose-source imagined" in capsys.readouterr().err

@@ -133,7 +133,9 @@ def graph():
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    """A tiny dataset, a tiny random TCN and a torque agent trained for 64 steps."""
+    """A tiny dataset, a tiny random TCN, a torque agent on the paper's observation (joints and
+    embeddings) and a default agent (position deltas, the demonstration's reading) trained for
+    64 steps each."""
     root = tmp_path_factory.mktemp("agent_node")
     data = root / "demos"
     record = ["record", "--out", str(data), "--episodes", "2", "--val-episodes", "1"]
@@ -153,9 +155,14 @@ def setup(tmp_path_factory):
     train = ["train-agent", "--embedding", str(checkpoint), "--demos", str(data)]
     train += ["--out", str(run), "--timesteps", "64", "--action", "torque", "--vec-env"]
     train += ["dummy", "--n-envs", "1", "--n-steps", "32", "--batch-size", "32"]
-    assert main([*train, "--n-epochs", "1", "--net-arch", "16", "--no-progress"]) == 0
+    train += ["--n-epochs", "1", "--net-arch", "16", "--no-progress"]
+    assert main([*train, "--no-pose-features", "--embedding-obs"]) == 0
+    reading = root / "reading_agent"
+    default = [*train[: train.index("--out")], "--out", str(reading), "--timesteps", "64"]
+    default += ["--vec-env", "dummy", "--n-envs", "1", "--n-steps", "32", "--batch-size", "32"]
+    assert main([*default, "--n-epochs", "1", "--net-arch", "16", "--no-progress"]) == 0
     demo = sorted(p for p in data.iterdir() if p.name.startswith("episode_"))[0]
-    return {"demo": str(demo), "tcn": str(checkpoint), "agent": str(run)}
+    return {"demo": str(demo), "tcn": str(checkpoint), "agent": str(run), "reading": str(reading)}
 
 
 def test_commands_scale_like_the_env():
@@ -237,6 +244,36 @@ def test_observation_matches_joints_by_name(graph, setup):
     np.testing.assert_allclose(obs[layout.ahead], agent.demo_embeddings[3 + 1])
     assert obs[-1] == pytest.approx(3 / (len(agent.demo_embeddings) - 1))
     wait_for(lambda: bool(commands), "a command")
+
+
+def test_an_agent_that_observes_a_reading_deploys_with_the_demo_read_at_start(graph, setup):
+    from tcn.bags import read_episode
+
+    agent = graph.node(
+        ImitationAgentNode, agent=setup["reading"], demo=setup["demo"], reader="recorded"
+    )
+    assert agent.topic == "position_controller/commands" and agent.layout.embedding_dim == 0
+    recorded = read_episode(Path(setup["demo"])).joint_positions
+    np.testing.assert_array_equal(agent.demo_reading, recorded)
+    joints = graph.probe.create_publisher(JointState, "joint_states", RELIABLE)
+    index = graph.probe.create_publisher(Int32, "demo/frame_index", RELIABLE)
+    embedding = graph.probe.create_publisher(Float32MultiArray, "tcn/embedding", RELIABLE)
+    commands = graph.collect(Float64MultiArray, "position_controller/commands")
+    q = recorded[0]
+
+    def publish() -> bool:
+        joints.publish(JointState(name=NAMES, position=list(q), velocity=[0.0] * 7))
+        embedding.publish(Float32MultiArray(data=[0.0] * agent.demo_embeddings.shape[1]))
+        index.publish(Int32(data=4))
+        time.sleep(0.05)
+        return agent.last_observation is not None and bool(commands)
+
+    wait_for(publish, "an observation and a command")
+    obs, layout = agent.last_observation, agent.layout
+    np.testing.assert_allclose(obs[layout.pose_target], recorded[5], rtol=1e-6)  # lookahead 1
+    np.testing.assert_allclose(obs[layout.pose_error], recorded[5] - q, rtol=1e-5, atol=1e-6)
+    values = np.asarray(commands[-1][1].data)
+    assert np.all(np.abs(values - q) <= agent.config.max_position_delta + 1e-9)
 
 
 def test_learn_mode_writes_a_checkpoint(graph, setup, tmp_path):

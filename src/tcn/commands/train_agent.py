@@ -1,18 +1,22 @@
 """Train the imitation agent with PPO (stable-baselines3) on the TCN reward.
 
-Observations: joint positions and velocities, the TCN embedding of the agent's own
-frame (rendered with the demonstration's stored camera), the demonstration's embedding
-at the same step, and by default a one-step look-ahead embedding and the time index.
-All environments' frames are embedded in one batched forward pass per step. Rewards:
-tcn (the paper's -a*d - b*sqrt(g + d)), oracle (joint-space distance, simulator ground
-truth) and pixels, in the same harness. Presets: cpu (tuned defaults) and paper.
+The default preset is the recipe that imitates: position-delta actions; observed, the arm's
+own joints and velocities, the demonstration's reading one step ahead (for training
+demonstrations their recorded joints, --train-reader) and the time index; rewarded, the
+TCN's -a*d - b*sqrt(g + d) between the embeddings of the agent's frame (rendered with the
+demonstration's stored camera) and the demonstration's frame. All environments' frames are
+embedded in one batched forward pass per step. Other rewards in the same harness: oracle
+(joint-space distance, simulator ground truth) and pixels. --preset paper: the paper's
+observation (embeddings), torque actions and PPO settings.
 
 examples:
-  tcn train-agent --embedding runs/tcn_cpu --demos data/paper --out runs/agent
-  tcn train-agent --embedding runs/tcn_cpu --demos data/paper --out runs/agent --resume
-  tcn train-agent --embedding runs/tcn_cpu --demos data/paper --out runs/oracle --reward oracle
-  tcn train-agent --embedding runs/tcn_cpu --demos data/paper --out runs/paper --preset paper
-  tcn train-agent --embedding runs/tcn_cpu --demos data/paper --out /tmp/a --timesteps 2048 \\
+  tcn train-agent --embedding runs/tcn --demos data/demos --out runs/agent
+  tcn train-agent --embedding runs/tcn --demos data/demos --out runs/agent --resume
+  tcn train-agent --embedding runs/tcn --demos data/demos --out runs/oracle --reward oracle
+  tcn train-agent --embedding runs/tcn --demos data/demos --out runs/read \\
+      --train-reader render-compare --workers 2
+  tcn train-agent --embedding runs/tcn --demos data/demos --out runs/paper --preset paper
+  tcn train-agent --embedding runs/tcn --demos data/demos --out /tmp/a --timesteps 2048 \\
       --n-envs 2 --vec-env dummy
 """
 
@@ -26,7 +30,7 @@ HELP = "train the PPO imitation agent (rewards: tcn, oracle, pixels)"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from imitation_agent.train import AgentConfig
-    from tcn.commands.evaluate_agent import add_imagine_argument
+    from tcn.commands.read_demos import add_read_settings
     from tcn.presets import add_flags
 
     parser.add_argument(
@@ -34,18 +38,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--demos", type=Path, required=True, help="dataset directory")
     parser.add_argument("--out", type=Path, required=True, help="run directory")
-    parser.add_argument("--preset", default="cpu", help="preset name or YAML (default cpu)")
+    parser.add_argument(
+        "--preset", default="default", help="preset name or YAML (default: default)"
+    )
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     parser.add_argument("--checkpoint-every", type=int, default=20_000, help="timesteps")
     parser.add_argument("--no-progress", action="store_true")
-    add_imagine_argument(parser)
+    add_read_settings(parser)
     add_flags(parser, AgentConfig)
 
 
 def run(args: argparse.Namespace) -> int:
     from imitation_agent.train import AgentConfig
     from tcn.agent_run import train_agent_run
-    from tcn.commands.evaluate_agent import imagine_config
+    from tcn.commands.read_demos import reader_settings
     from tcn.presets import config_from_args
     from tcn.runs import stored_settings
 
@@ -59,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         checkpoint_every=args.checkpoint_every,
         progress=not args.no_progress,
-        imagine=imagine_config(args.imagine),
+        reader_settings=reader_settings(args.read),
+        workers=args.workers,
     )
     print(f"trained {args.out}: {summary}")
     return 0

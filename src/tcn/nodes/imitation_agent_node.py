@@ -20,10 +20,12 @@ Topics (relative names):
 
 Observation, exactly as :class:`imitation_agent.ImitationEnv` builds it (``ObsLayout``):
 ``q``, ``qd``, ``w_t`` (latest ``tcn/embedding``), ``v_t`` = the demo's embedding at
-``t`` = the latest ``demo/frame_index``, ``v_{t+k}``, the pose head's readings of ``w_t``
-and ``v_{t+k}`` and ``t / (T - 1)`` when the agent's config asks for them. The demo's
-embeddings are computed once at start from the ``demo`` bag with the agent's TCN
-(``embedding``, default: the agent run's).
+``t`` = the latest ``demo/frame_index``, ``v_{t+k}``, the pose features (the demo's reading
+at ``t + k`` and the measured joints, or the pose head's readings of ``v_{t+k}`` and ``w_t``)
+and ``t / (T - 1)`` when the agent's config asks for them. The demo's embeddings are
+computed once at start from the ``demo`` bag with the agent's TCN (``embedding``, default:
+the agent run's); an agent that observes a reading gets the demo read at start by
+``reader`` (default render-compare, cached as by ``tcn read-demos``).
 
 Modes: ``deploy`` loads ``agent`` (``checkpoints/last.zip`` + ``last_norm.npz``) and acts
 deterministically. ``learn`` runs ``PPO.learn`` for ``learn_steps`` in a background thread
@@ -74,11 +76,15 @@ def observation(
     demo_embeddings: np.ndarray,
     t: int,
     decoder: PoseDecoder | None = None,
+    demo_reading: np.ndarray | None = None,
 ) -> np.ndarray:
     """The flat observation ``(layout.size,)`` float32 of ``ImitationEnv._observe`` at step t
-    (:func:`imitation_agent.env.build_observation`), ``t`` clamped to ``[0, T-1]``."""
+    (:func:`imitation_agent.env.build_observation`), ``t`` clamped to ``[0, T-1]``;
+    ``demo_reading`` ``(T, 7)``: the demonstration's reading, for agents that observe one."""
     t = min(max(int(t), 0), len(demo_embeddings) - 1)
-    return build_observation(layout, lookahead, q, qd, w, demo_embeddings, t, decoder)
+    return build_observation(
+        layout, lookahead, q, qd, w, demo_embeddings, t, decoder, demo_reading
+    )
 
 
 def command(
@@ -128,6 +134,12 @@ class ImitationAgentNode(Node):
             declare(self, "learn_n_steps", 64, "learn mode without agent: steps per update")
         )
         threads = int(declare(self, "threads", 1, "torch CPU threads (0 = torch's default)"))
+        reader = declare(
+            self,
+            "reader",
+            "render-compare",
+            "how the demo is read for agents that observe a reading (tcn read-demos readers)",
+        )
 
         if len(self.joint_names) != 7:
             raise ValueError(f"joint_names: expected 7 names, got {self.joint_names}")
@@ -170,13 +182,11 @@ class ImitationAgentNode(Node):
         self.max_torques = np.asarray(sim.max_torques, dtype=np.float64)
         self.embedding_dim = self.demo_embeddings.shape[1]
         self.layout = observation_layout(self.embedding_dim, self.config.env_config())
-        if self.layout.pose and not self.config.env_config().pose_from_head:
-            raise ValueError(
-                f"pose_source {self.config.pose_source!r}: this node reads the pose through "
-                f"the embedding's pose head only; evaluate 'truth' and 'imagined' agents with "
-                f"tcn evaluate-agent, or deploy one with pose_source 'head'"
-            )
-        if self.layout.pose:
+        self.demo_reading = None
+        if self.config.env_config().pose_from_reading:
+            settings = saved.get("reader_settings") if reader == self.config.train_reader else None
+            self.demo_reading = self._read_demo(demo, self.embedding_path, reader, settings)
+        if self.config.env_config().pose_from_head:
             check_pose_decoder(self.pose_decoder, self.embedding_dim)
 
         self.commands = 0
@@ -233,41 +243,45 @@ class ImitationAgentNode(Node):
         sim = SimConfig.from_dict(episode.info["sim"]) if "sim" in episode.info else SimConfig()
         return embeddings, sim, pose_decoder_of(model)
 
+    def _read_demo(
+        self, demo: str, embedding: str, reader: str, settings: dict | None
+    ) -> np.ndarray:
+        """The demo's joint trajectory as ``reader`` reads it with ``settings`` (cached as by
+        tcn read-demos; read now, progress in the log, when the cache lacks it)."""
+        from tcn.agent_run import load_demonstrations
+        from tcn.embedding_run import load_embedding_model
+        from tcn.reading import read_demonstrations, reading_report
+        from tcn.runs import resolve_checkpoint
+
+        checkpoint = resolve_checkpoint(embedding)
+        model = load_embedding_model(checkpoint)
+        demos = load_demonstrations(Path(demo), None, model, keep_frames=reader != "recorded")
+        self.get_logger().info(f"reading {demo} ({reader}; cached after the first time)")
+        read = read_demonstrations(demos, reader, model, checkpoint, settings=settings)
+        errors = reading_report(read)["per_demo"][read[0].name]
+        self.get_logger().info(
+            f"read {demo}: final pose {errors['final_error']:.3f} rad from its recorded joints"
+        )
+        return read[0].reading
+
     def _load_policy(self, agent: Path):
-        from stable_baselines3 import PPO
+        from tcn.agent_run import load_policy
 
-        from imitation_agent.train import normalized_policy
-        from tcn.agent_run import LAST, NORM
-
-        ckpts = agent / "checkpoints"
-        if not (ckpts / LAST).is_file():
-            raise ValueError(f"{agent}: no checkpoints/{LAST}; train it with `tcn train-agent`")
-        with np.load(ckpts / NORM) as state:
-            return normalized_policy(
-                PPO.load(ckpts / LAST, device="cpu"),
-                dict(state),
-                normalize_obs=self.config.normalize_obs,
-            )
+        return load_policy(agent, self.config)
 
     def _start_learner(self, agent: Path | None, out: Path, steps: int) -> None:
-        from stable_baselines3 import PPO
         from stable_baselines3.common.callbacks import BaseCallback
         from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 
-        from imitation_agent.train import load_normalization_state, normalize
-        from tcn.agent_run import LAST, NORM, save_agent_checkpoint
+        from imitation_agent.train import normalize
+        from tcn.agent_run import build_ppo, save_agent_checkpoint
         from tcn.ros_agent_env import RosAgentEnv
         from tcn.runs import write_config
 
         config = self.config
         self.env = RosAgentEnv(self.layout.size, len(self.demo_embeddings) - 1, self._send)
         venv = normalize(VecMonitor(DummyVecEnv([lambda: self.env])), config)
-        if agent is not None:
-            with np.load(agent / "checkpoints" / NORM) as state:
-                load_normalization_state(venv, dict(state))
-            model = PPO.load(agent / "checkpoints" / LAST, env=venv, device="cpu")
-        else:
-            model = PPO("MlpPolicy", venv, verbose=0, **{**config.ppo_kwargs(), "device": "cpu"})
+        model = build_ppo(venv, config, agent, device="cpu")
         write_config(
             out,
             {
@@ -358,6 +372,7 @@ class ImitationAgentNode(Node):
             self.demo_embeddings,
             t,
             self.pose_decoder,
+            self.demo_reading,
         )
 
     def _tick(self) -> None:

@@ -1,0 +1,170 @@
+"""Reading a demonstration: the joint trajectory its frames show, by what a reader may use.
+
+A :class:`DemoReader` maps a :class:`~imitation_agent.env.Demonstration` to joint positions
+``(T, 7)``. An agent observes that reading as the demonstration's target
+(``EnvConfig.pose_source="reading"``); the reward still compares frames in the embedding.
+Each reader is named for what it uses:
+
+* :class:`RecordedJoints` (``recorded``): the joints recorded with the demonstration. They
+  are privileged: a video from elsewhere has none. Training on them is the headline's
+  choice (the training demonstrations are ours); evaluating with them is a diagnostic.
+* :class:`PoseHeadReader` (``pose-head``): the embedding's linear pose head applied to the
+  demonstration's embeddings, frame by frame. Needs an embedding trained with
+  self-regression; cheap, and as precise as the head.
+* :class:`RenderAndCompare` (``render-compare``): render-and-compare in the simulator
+  (:mod:`imitation_agent.imagine`): from the demonstration's first pose, the own pose whose
+  rendered frame matches each frame, searched in the embedding and refined in the frame. It
+  needs the demonstration's camera and scene (``Demonstration.camera`` and ``.sim``, which
+  ``tcn record`` stores) and its frames.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+
+from imitation_agent.env import POSE_JOINTS, Demonstration, PoseDecoder, check_pose_decoder
+from imitation_agent.imagine import ImagineConfig, imagine_demonstration
+from kuka_sim import KukaSim
+
+READERS = ("render-compare", "pose-head", "recorded")
+"""Reader names, the default first."""
+
+
+class DemoReader(Protocol):
+    """Reads a demonstration's joint trajectory.
+
+    Attributes:
+        name: one of :data:`READERS`.
+        privileged: whether it uses what a video does not show (the recorded joints).
+    """
+
+    name: ClassVar[str]
+    privileged: ClassVar[bool]
+
+    def read(self, demo: Demonstration) -> np.ndarray:
+        """Joint positions ``(len(demo), 7)`` rad."""
+        ...
+
+    def settings(self) -> dict[str, Any]:
+        """What the reading depends on besides the demonstration and the embedding (for
+        cache keys and records)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class RecordedJoints:
+    """The demonstration's recorded joints (privileged: for training and diagnostics)."""
+
+    name: ClassVar[str] = "recorded"
+    privileged: ClassVar[bool] = True
+
+    def read(self, demo: Demonstration) -> np.ndarray:
+        return np.array(demo.joint_positions, dtype=np.float64)
+
+    def settings(self) -> dict[str, Any]:
+        return {}
+
+    def close(self) -> None:
+        pass
+
+
+class PoseHeadReader:
+    """The embedding's pose head on each of the demonstration's embeddings."""
+
+    name: ClassVar[str] = "pose-head"
+    privileged: ClassVar[bool] = False
+
+    def __init__(self, decoder: PoseDecoder | None) -> None:
+        self.decoder = decoder
+
+    def read(self, demo: Demonstration) -> np.ndarray:
+        decoder = check_pose_decoder(self.decoder, demo.embeddings.shape[1])
+        return decoder(demo.embeddings)
+
+    def settings(self) -> dict[str, Any]:
+        return {}
+
+    def close(self) -> None:
+        pass
+
+
+class RenderAndCompare:
+    """Render-and-compare in the simulator, with the demonstration's own camera and scene.
+
+    ``embed`` maps uint8 frames ``(N, H, W, 3)`` to embeddings ``(N, D)``: the space the
+    first stage searches in (the TCN's, or any other such as downsampled pixels); the
+    refinement compares frames themselves (:func:`imitation_agent.imagine.refine_pose`).
+    One simulator per scene is kept until :meth:`close`.
+    """
+
+    name: ClassVar[str] = "render-compare"
+    privileged: ClassVar[bool] = False
+
+    def __init__(
+        self, embed: Callable[[np.ndarray], np.ndarray], config: ImagineConfig | None = None
+    ) -> None:
+        self.embed = embed
+        self.config = config or ImagineConfig()
+        self._sims: dict[str, KukaSim] = {}
+
+    def read(self, demo: Demonstration) -> np.ndarray:
+        if demo.frames is None:
+            raise ValueError(f"{demo.name}: render-and-compare needs the demonstration's frames")
+        scene = json.dumps(demo.sim.to_dict(), sort_keys=True)
+        if scene not in self._sims:
+            self._sims[scene] = KukaSim(demo.sim)
+        return imagine_demonstration(
+            self._sims[scene],
+            demo.camera,
+            demo.frames,
+            demo.joint_positions[0],
+            self.embed,
+            self.config,
+            goals=demo.embeddings,
+        )
+
+    def settings(self) -> dict[str, Any]:
+        return self.config.to_dict()
+
+    def close(self) -> None:
+        for sim in self._sims.values():
+            sim.close()
+        self._sims.clear()
+
+
+def make_reader(
+    name: str,
+    *,
+    embed: Callable[[np.ndarray], np.ndarray] | None = None,
+    decoder: PoseDecoder | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> DemoReader:
+    """The reader called ``name`` (:data:`READERS`); ``embed`` for ``render-compare``,
+    ``decoder`` for ``pose-head``, ``settings`` (:class:`ImagineConfig` fields) for
+    ``render-compare`` only."""
+    if name not in READERS:
+        raise ValueError(f"unknown reader {name!r}; expected one of {READERS}")
+    if settings and name != "render-compare":
+        raise ValueError(f"reader {name!r} takes no settings, got {sorted(settings)}")
+    if name == "recorded":
+        return RecordedJoints()
+    if name == "pose-head":
+        return PoseHeadReader(decoder)
+    if embed is None:
+        raise ValueError("render-compare needs an embed function")
+    return RenderAndCompare(embed, ImagineConfig.from_dict(dict(settings or {})))
+
+
+def reading_errors(reading: np.ndarray, recorded: np.ndarray) -> dict[str, float]:
+    """How a reading ``(T, 7)`` compares with the recorded joints: the final pose's L2 error
+    (rad; imitation succeeds below ``SUCCESS_THRESHOLD`` of it) and the mean per-frame L2."""
+    reading, recorded = np.asarray(reading), np.asarray(recorded)
+    if reading.shape != recorded.shape or reading.shape[-1] != POSE_JOINTS:
+        raise ValueError(f"reading {reading.shape} against recorded {recorded.shape}")
+    per_frame = np.linalg.norm(reading - recorded, axis=1)
+    return {"final_error": float(per_frame[-1]), "mean_error": float(per_frame.mean())}

@@ -1,0 +1,119 @@
+"""Demonstration readers (imitation_agent.readers) on a tiny recorded demonstration."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from imitation_agent import (
+    READERS,
+    Demonstration,
+    EnvConfig,
+    ImagineConfig,
+    ImitationEnv,
+    PoseDecoder,
+    PoseHeadReader,
+    RecordedJoints,
+    RenderAndCompare,
+    make_reader,
+    reading_errors,
+)
+from imitation_agent.imagine import still_frames
+from kuka_sim import DemoConfig, SimConfig, episode_seed, make_cameras, record_demonstration
+
+CAMERA = make_cameras(1, 32)[0]
+CHEAP = ImagineConfig(
+    every=6,
+    iterations=2,
+    final_iterations=2,
+    population=4,
+    elites=2,
+    refine_iterations=3,
+    refine_turns=1,
+    refine_pairs=0,
+)
+
+
+def pixels(frames: np.ndarray) -> np.ndarray:
+    """Downsampled pixels as the first stage's space (any embedding will do)."""
+    return frames[:, ::4, ::4].reshape(len(frames), -1).astype(np.float32) / 255.0
+
+
+@pytest.fixture(scope="module")
+def demo() -> Demonstration:
+    episode = record_demonstration(episode_seed(4, 0), [CAMERA], demo_config=DemoConfig(frames=24))
+    frames = episode.frames[0]
+    return Demonstration("d", episode.joint_positions, pixels(frames), CAMERA, frames=frames)
+
+
+def test_every_reader_gives_the_trajectorys_shape_and_the_recorded_one_is_exact(demo):
+    recorded = RecordedJoints().read(demo)
+    np.testing.assert_array_equal(recorded, demo.joint_positions)
+    assert reading_errors(recorded, demo.joint_positions) == {
+        "final_error": 0.0,
+        "mean_error": 0.0,
+    }
+    decoder = PoseDecoder(np.full((7, demo.embeddings.shape[1]), 1e-3), np.arange(7.0))
+    head = PoseHeadReader(decoder).read(demo)
+    assert head.shape == (len(demo), 7)
+    np.testing.assert_allclose(head, decoder(demo.embeddings))
+    with pytest.raises(ValueError, match="self-regression"):
+        PoseHeadReader(None).read(demo)
+    assert RecordedJoints.privileged and not PoseHeadReader.privileged
+    assert not RenderAndCompare.privileged and READERS[0] == "render-compare"
+
+
+def test_render_and_compare_keeps_an_exact_pose_at_zero_difference(demo):
+    """A demonstration rendered at the recorded poses, by the scene it names, is read back:
+    where the search starts at the exact pose the frame difference is zero and stays so."""
+    reader = make_reader("render-compare", embed=pixels, settings=CHEAP.to_dict())
+    try:
+        reading = reader.read(demo)
+        assert reading.shape == (len(demo), 7) and np.all(np.isfinite(reading))
+        np.testing.assert_array_equal(reading[0], demo.joint_positions[0])  # the known start
+        # A demonstration at rest at a known pose: every frame is the one rendered there, the
+        # frame difference is zero from the start, and the pose is read back exactly.
+        rest = Demonstration(
+            "rest",
+            np.repeat(demo.joint_positions[-1:], 8, axis=0),
+            np.repeat(demo.embeddings[-1:], 8, axis=0),
+            CAMERA,
+            frames=np.repeat(demo.frames[-1:], 8, axis=0),
+        )
+        assert still_frames(rest.frames) == len(rest)
+        np.testing.assert_array_equal(reader.read(rest), rest.joint_positions)
+    finally:
+        reader.close()
+    with pytest.raises(ValueError, match="needs the demonstration's frames"):
+        RenderAndCompare(pixels, CHEAP).read(
+            Demonstration("x", demo.joint_positions, demo.embeddings, CAMERA, sim=SimConfig())
+        )
+
+
+def test_make_reader_refuses_what_does_not_apply():
+    with pytest.raises(ValueError, match="unknown reader"):
+        make_reader("oracle")
+    with pytest.raises(ValueError, match="takes no settings"):
+        make_reader("recorded", settings={"every": 3})
+    with pytest.raises(ValueError, match="needs an embed"):
+        make_reader("render-compare")
+    with pytest.raises(ValueError, match="unknown imagine settings"):
+        make_reader("render-compare", embed=pixels, settings={"evry": 3})
+
+
+def test_env_observes_the_reading_as_the_demonstrations_target(demo):
+    reading = demo.joint_positions + 0.05
+    read = Demonstration("d", demo.joint_positions, demo.embeddings, CAMERA, reading=reading)
+    config = EnvConfig(lookahead=2)  # the defaults observe a reading
+    env = ImitationEnv([read], config, embedder=pixels)
+    env.reset(seed=0)
+    obs = env.step(np.full(7, 0.2, np.float32))[0]
+    q = env.sim.joint_positions()
+    np.testing.assert_allclose(obs[env.layout.pose_w], q, atol=1e-6)
+    np.testing.assert_allclose(obs[env.layout.pose_target], reading[3], atol=1e-6)
+    np.testing.assert_allclose(obs[env.layout.pose_error], reading[3] - q, atol=1e-6)
+    env.close()
+    with pytest.raises(ValueError, match="needs each demonstration's reading"):
+        ImitationEnv([Demonstration("d", demo.joint_positions, demo.embeddings, CAMERA)], config)
+    with pytest.raises(ValueError, match="reading"):
+        Demonstration("d", demo.joint_positions, demo.embeddings, CAMERA, reading=reading[:-1])
