@@ -8,7 +8,7 @@ DEMO_OUT ?= runs/quickstart
 # DDS stays on this machine; tests pick their own domain ids.
 export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench reproduce clean
 
 install: $(STAMP)
 
@@ -19,8 +19,9 @@ $(STAMP): requirements.txt setup.py setup.cfg package.xml
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-## The main job on a small default: record demonstrations, train the embedding, train the
-## agent, evaluate on held-out demonstrations, write $(DEMO_OUT)/report.md (~10 min, 2 cores).
+## The main job on a small default: the working recipe (record demonstrations and
+## self-observation, train the embedding, read the held-out demonstrations, train PPO on the
+## TCN reward, evaluate beside the baselines), $(DEMO_OUT)/report.md (~20 min, 2 cores).
 demo: $(STAMP)
 	$(VENV)/bin/tcn quickstart --out $(DEMO_OUT)
 
@@ -28,11 +29,18 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks experiments
+	$(VENV)/bin/ruff format --check src tests benchmarks experiments
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_sim.py
+
+## Every number of the README's results table, each from its script (hours on 2 cores).
+reproduce: $(STAMP)
+	benchmarks/reproduce/demo.sh
+	benchmarks/reproduce/embedding.sh
+	benchmarks/reproduce/smak.sh
+	benchmarks/reproduce/headline.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

@@ -27,6 +27,65 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class RecordConfig:
+    """What a recording shows and how (a ``record`` preset is one of these).
+
+    The built-in defaults are the ``default`` preset (``config/presets/record_default.yaml``;
+    a test keeps them equal): the scene the headline imitation was recorded in, the whole
+    arm and a tool twice the default size in view (docs/sim.md). The ``paper`` preset is the
+    first recordings' scene (128 px, the default tool, camera 1.5 m away at pitch -20).
+    """
+
+    views: int = 1
+    """Cameras per episode, spread around the robot (kuka_sim.ViewLayout)."""
+    image_size: int = 96
+    """Square frame side, pixels."""
+    frames: int = 100
+    """Frames per episode."""
+    control_rate: float = 20.0
+    """Frames (control periods) per second."""
+    tool_scale: float = 2.0
+    """Size of the flange tool (1: its default size; 2 shows A7 turn in 4x the pixels)."""
+    camera_distance: float = 1.9
+    """Orbit distance of the cameras, m."""
+    camera_pitch: float = -30.0
+    """Camera pitch, degrees."""
+    joint_timing: str = "synchronous"
+    """``synchronous``: all joints move together, the paper's straight line in joint space;
+    ``staggered``: each in its own random window."""
+
+    def __post_init__(self) -> None:
+        for name in ("views", "image_size", "frames"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
+        if self.tool_scale <= 0 or self.camera_distance <= 0 or self.control_rate <= 0:
+            raise ValueError(
+                "tool_scale, camera_distance and control_rate must be > 0, got "
+                f"{self.tool_scale}, {self.camera_distance}, {self.control_rate}"
+            )
+
+    def cameras(self) -> list[CameraConfig]:
+        """The views' cameras (:class:`kuka_sim.ViewLayout` around this orbit)."""
+        from dataclasses import replace
+
+        from kuka_sim import ViewLayout
+
+        base = replace(CameraConfig(), distance=self.camera_distance, pitch=self.camera_pitch)
+        return ViewLayout(base=base).cameras(self.views, self.image_size)
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RecordConfig:
+        from imitation_agent.env import dataclass_from_dict
+
+        return dataclass_from_dict(cls, data, "record settings")
+
+
+@dataclass(frozen=True)
 class RecordJob:
     out: Path
     seed: int

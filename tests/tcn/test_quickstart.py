@@ -1,4 +1,5 @@
-"""`tcn quickstart` at tiny sizes: every stage runs, the report holds the numbers, it resumes."""
+"""`tcn quickstart` at tiny sizes: every stage of the recipe runs through the CLI, the report
+and summary hold the numbers, and a second run resumes with nothing left to do."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ TINY = [
     "3",
     "--val-episodes",
     "1",
+    "--self-episodes",
+    "2",
     "--frames",
     "36",
-    "--image-size",
-    "32",
+    "--pose-steps",
+    "2",
     "--embedding-epochs",
     "1",
     "--agent-steps",
@@ -27,14 +30,27 @@ TINY = [
 ]
 
 
-def test_quickstart_runs_every_stage_and_resumes(tmp_path, capsys):
+def test_quickstart_runs_every_stage_and_resumes(tmp_path, monkeypatch):
+    import tcn.quickstart
+
+    # The tiny run reads with cheap settings; the stage and its cache are the same code.
+    cheap = {"every": 10, "iterations": 2, "final_iterations": 2, "population": 4, "elites": 2}
+    cheap |= {"refine_iterations": 2, "refine_turns": 1, "refine_pairs": 0}
+    monkeypatch.setattr(tcn.quickstart, "READ_SETTINGS", cheap)
     out = tmp_path / "qs"
     assert main(["quickstart", "--out", str(out), *TINY]) == 0
     report = (out / "report.md").read_text()
-    assert "| PPO on the TCN reward |" in report and "| random |" in report
-    assert "| replay of the demonstration's joints (harness check) | 100% |" in report
+    for row in ("**PPO on the TCN reward**", "servo on the same reading", "idle", "random"):
+        assert f"| {row}" in report
+    assert "| replay of the recorded joints (harness check) | 100% |" in report
     summary = json.loads((out / "summary.json").read_text())
+    assert summary["success_rate"] == summary["agent"]["success_rate"]
+    assert summary["agent"]["reader"] == "render-compare"
+    assert summary["reading"]["demos"] == 1 and 0 <= summary["reading"]["final_success_rate"] <= 1
+    assert set(summary["baselines"]) == {"random", "idle", "replay", "servo"}
     assert summary["baselines"]["replay"]["success_rate"] == 1.0
+    assert summary["config"]["pose_steps"] == 2
+    assert (out / "self" / "dataset.yaml").is_file()
     assert 0.0 <= summary["embedding"]["triplet_accuracy"] <= 1.0
     for picture in (
         "embedding/eval/tsne.png",
@@ -42,7 +58,13 @@ def test_quickstart_runs_every_stage_and_resumes(tmp_path, capsys):
         "agent/eval/rollout.png",
     ):
         assert (out / picture).stat().st_size > 0
-    # A second run finds every stage done and only re-evaluates.
-    stamp = (out / "agent" / "checkpoints" / "last.zip").stat().st_mtime_ns
+    # A second run finds every stage done: nothing is trained or read again.
+    stamps = {
+        p: p.stat().st_mtime_ns
+        for p in [
+            out / "agent" / "checkpoints" / "last.zip",
+            *out.glob("embedding/readings/*/*.npy"),
+        ]
+    }
     assert main(["quickstart", "--out", str(out), *TINY]) == 0
-    assert (out / "agent" / "checkpoints" / "last.zip").stat().st_mtime_ns == stamp
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps

@@ -5,16 +5,22 @@ Each episode moves the arm from a random start to a random goal configuration
 step. The dataset index `dataset.yaml` keeps the seed, cameras and split.
 Re-running the same command resumes an interrupted recording.
 
+The default preset is the scene of the working recipe (96 px, a tool twice the default
+size, the camera 1.9 m away at pitch -30 degrees); --preset paper is the first
+recordings' (128 px, default tool, 1.5 m, pitch -20).
+
 examples:
-  # the paper's dataset: 200 episodes, 190 train / 10 validation
-  tcn record --out data/paper --episodes 200 --val-episodes 10 --workers 2
-  # small multi-view data for SMAK-Net / multi-view TCN
-  tcn record --out data/mv --episodes 20 --views 3 --image-size 96
-  # the robot's self-observation for self-regression (train-embedding --pose-data):
-  # every frame a new random configuration, same camera as data/tool
-  tcn record --out data/babble --episodes 300 --image-size 96 --motion babble --workers 2
+  # the recipe's demonstrations: 300 episodes, 280 train / 20 held out
+  tcn record --out data/demos --episodes 300 --val-episodes 20 --workers 2
+  # the robot's self-observation for the pose reader (train-embedding --pose-data): every
+  # frame a new random configuration, same scene and camera
+  tcn record --out data/self --episodes 300 --val-episodes 0 --motion babble --workers 2
   # the same in pairs, each second frame a small move of the first (--pair-weight)
-  tcn record --out data/pairs --episodes 300 --image-size 96 --motion pairs --workers 2
+  tcn record --out data/pairs --episodes 300 --val-episodes 0 --motion pairs --workers 2
+  # the paper's dataset: 200 episodes, 190 train / 10 validation
+  tcn record --out data/paper --episodes 200 --val-episodes 10 --preset paper --workers 2
+  # small multi-view data for SMAK-Net / multi-view TCN
+  tcn record --out data/mv --episodes 20 --views 3
   # a quick look
   tcn record --out /tmp/demo --episodes 3 --frames 60 --image-size 64
 """
@@ -30,11 +36,6 @@ HELP = "record demonstration episodes as rosbag2 bags"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="dataset directory to write")
     parser.add_argument("--episodes", type=int, default=10, help="number of episodes (default 10)")
-    parser.add_argument(
-        "--views", type=int, default=1, help="camera views per episode (default 1)"
-    )
-    parser.add_argument("--image-size", type=int, default=128, help="square image size in pixels")
-    parser.add_argument("--frames", type=int, default=100, help="frames per episode (default 100)")
     parser.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
     parser.add_argument("--workers", type=int, default=1, help="parallel worker processes")
     parser.add_argument(
@@ -42,13 +43,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         help="validation episodes, taken from the end (default: 5%%, at least 1)",
-    )
-    parser.add_argument(
-        "--joint-timing",
-        choices=["staggered", "synchronous"],
-        default="synchronous",
-        help="all joints move together (default: the paper's straight line in joint "
-        "space) or each in its own random window (docs/sim.md)",
     )
     parser.add_argument(
         "--motion",
@@ -64,45 +58,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.1,
         help="with --motion pairs, rad per joint of each pair's move (default 0.1)",
     )
-    parser.add_argument("--control-rate", type=float, default=20.0, help="frames per second (Hz)")
     parser.add_argument("--storage", choices=["mcap", "sqlite3"], default="mcap")
     parser.add_argument("--urdf", default=None, help="robot URDF (default: PyBullet's iiwa)")
-    parser.add_argument(
-        "--tool-scale",
-        type=float,
-        default=1.0,
-        help="size of the flange tool (default 1; 2 shows A7 turn in 4x the pixels, docs/sim.md)",
-    )
-    parser.add_argument(
-        "--camera-distance",
-        type=float,
-        default=None,
-        help="orbit distance of the cameras (m; default 1.5; 1.9 with --camera-pitch -30 "
-        "keeps the whole arm and tool in view, docs/sim.md)",
-    )
-    parser.add_argument(
-        "--camera-pitch", type=float, default=None, help="camera pitch (degrees; default -20)"
-    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--preset",
+        default="default",
+        help="preset name or YAML (default: default, the working recipe's scene; paper: the "
+        "first recordings')",
+    )
+    from tcn.presets import add_flags
+    from tcn.record import RecordConfig
+
+    add_flags(parser, RecordConfig)
 
 
 def run(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
     from tqdm import tqdm
 
-    from kuka_sim import CameraConfig, DemoConfig, SimConfig, ViewLayout
+    from kuka_sim import DemoConfig, SimConfig
     from tcn.commands.inspect import print_dataset
-    from tcn.record import record_dataset
+    from tcn.presets import config_from_args
+    from tcn.record import RecordConfig, record_dataset
 
+    config = config_from_args("record", args, RecordConfig)
     sim = SimConfig(
-        control_rate=args.control_rate,
-        tool_scale=args.tool_scale,
+        control_rate=config.control_rate,
+        tool_scale=config.tool_scale,
         **({"urdf": args.urdf} if args.urdf else {}),
     )
-    orbit = {"distance": args.camera_distance, "pitch": args.camera_pitch}
-    base = replace(CameraConfig(), **{k: v for k, v in orbit.items() if v is not None})
-    cameras = ViewLayout(base=base).cameras(args.views, args.image_size)
+    cameras = config.cameras()
     with tqdm(total=args.episodes, desc="record", unit="ep", disable=args.no_progress) as bar:
         index = record_dataset(
             args.out,
@@ -111,8 +96,8 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             sim=sim,
             demo=DemoConfig(
-                frames=args.frames,
-                joint_timing=args.joint_timing,
+                frames=config.frames,
+                joint_timing=config.joint_timing,
                 motion=args.motion,
                 pair_sigma=args.pair_sigma,
             ),
