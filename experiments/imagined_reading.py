@@ -2,47 +2,71 @@
 
 The agent starts every episode at the demonstration's first pose, and it can render its own
 frame at any pose with the demonstration's camera. So it can read where a demonstration
-goes without a pose reader (:func:`imitation_agent.imagine.imagine_trajectory`: from the
-known start, at every ``--every``-th frame and the last, a search for the pose whose frame is
-closest to the demonstration's frame in the reader's space, the distance ``d`` of the TCN
-reward for ``embedding``; each searched pose then refined in the frame itself,
-``--refine-iterations``, the last from restarts, ``--refine-turns``, ``--refine-pairs``, and
-held while the frames stay still).
-Reported against the recorded joints: the error at every searched
-frame and how often the last one ends within the success radius (0.2 rad), an estimate of
-what a policy that follows these readings could reach (``tcn evaluate-agent --baseline servo
---pose-source imagined`` measures that). ``--reader pixels`` or ``pose head`` searches in
-those spaces instead, as references.
+goes without a pose reader: the ``render-compare`` reader (:mod:`imitation_agent.readers`;
+from the known start, at every ``--every``-th frame and the last, a search for the pose
+whose frame is closest to the demonstration's frame in the reader's space, the distance
+``d`` of the TCN reward for ``embedding``; each searched pose then refined in the frame
+itself, ``--refine-iterations``, the last from restarts, ``--refine-turns``,
+``--refine-pairs``, and held while the frames stay still). ``--reader embedding`` reads
+through :func:`tcn.reading.read_demonstrations`, the cached reading ``tcn read-demos`` and
+``tcn evaluate-agent`` use; ``--reader pixels`` or ``pose head`` searches in those spaces
+instead, as references.
+
+Reported against the recorded joints: the error at every searched frame, how often the
+last one ends within the success radius (0.2 rad; :func:`tcn.reading.reading_report`), and
+what the ``servo`` baseline reaches following these readings, rolled out by the agent's
+evaluation (:func:`imitation_agent.evaluate.evaluate`, as ``tcn evaluate-agent --baseline
+servo`` does).
 
 Usage::
 
-    python benchmarks/imagined_reading.py --embedding runs/pose_c2000_c19t2/model.pt \
+    python experiments/imagined_reading.py --embedding runs/pose_c2000_c19t2/model.pt \
         --demos data/tool_c19t2
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from imitation_agent.imagine import (
-    ImagineConfig,
-    imagine_demonstration,
-    searched_frames,
-    still_frames,
-)
-from reward_basin import SUCCESS, frame_readers, load_scene, write_results
-from tcn.bags import read_episode
-from tcn.dataset import episode_paths
+from imitation_agent import EnvConfig, ImitationEnv
+from imitation_agent.evaluate import ServoPolicy, evaluate
+from imitation_agent.imagine import ImagineConfig, searched_frames, still_frames
+from imitation_agent.readers import RenderAndCompare
+from reward_basin import SUCCESS, frame_readers, write_results
+from tcn.agent_run import embedder_of, load_demonstrations
+from tcn.embedding_run import load_embedding_model
+from tcn.reading import read_demonstrations, reading_report
+
+
+def read_in_space(
+    demos: list, space: Callable[[np.ndarray], np.ndarray], config: ImagineConfig
+) -> list:
+    """``demos`` with their ``reading`` by render-and-compare searched in ``space`` (frames
+    ``(N, H, W, 3)`` -> ``(N, D)``) instead of the TCN embedding: the search's goals are the
+    demonstrations' frames in that space."""
+    reader = RenderAndCompare(space, config)
+    try:
+        return [
+            dataclasses.replace(
+                demo, reading=reader.read(dataclasses.replace(demo, embeddings=space(demo.frames)))
+            )
+            for demo in demos
+        ]
+    finally:
+        reader.close()
 
 
 def main() -> None:
     defaults = ImagineConfig()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--embedding", type=Path, required=True, help="TCN run or checkpoint")
+    parser.add_argument("--embedding", type=Path, required=True, help="TCN checkpoint")
     parser.add_argument("--demos", type=Path, required=True)
     parser.add_argument("--episodes", type=int, default=20, help="validation episodes")
     parser.add_argument("--first", type=int, default=0, help="skip this many of them")
@@ -79,13 +103,21 @@ def main() -> None:
         default=defaults.refine_pairs,
         help="more refinements of the last pose from coupled joints moved apart",
     )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="processes reading (--reader embedding)"
+    )
     parser.add_argument("--out", type=Path, help="also write the results as JSON")
     args = parser.parse_args()
-    model, sim, _, _ = load_scene(args.embedding, args.demos)
-    readers = frame_readers(model)
-    if args.reader not in readers:
-        parser.error(f"--reader {args.reader}: this network has only {', '.join(readers)}")
-    read = readers[args.reader]
+    if args.reader == "embedding" and not args.embedding.is_file():
+        parser.error(
+            f"--embedding {args.embedding}: give the checkpoint file (its readings are cached "
+            "under its digest)"
+        )
+    torch.set_num_threads(1)
+    model = load_embedding_model(args.embedding)
+    spaces = frame_readers(model)
+    if args.reader not in spaces:
+        parser.error(f"--reader {args.reader}: this network has only {', '.join(spaces)}")
     config = ImagineConfig(
         every=args.every,
         sigma=args.sigma,
@@ -99,39 +131,65 @@ def main() -> None:
         refine_pairs=args.refine_pairs,
     )
 
-    rows = []
     began = time.perf_counter()
-    for path in episode_paths(args.demos, "val")[args.first : args.first + args.episodes]:
-        episode = read_episode(path)
-        camera, frames, joints = episode.cameras[0], episode.frames[0], episode.joint_positions
-        imagined = imagine_demonstration(sim, camera, frames, joints[0], read, config)
-        searched = searched_frames(len(frames), config.every, still_frames(frames))
-        errors = np.linalg.norm(imagined[searched] - joints[searched], axis=1)
+    demos = load_demonstrations(
+        args.demos, "val", model, keep_frames=True, limit=args.first + args.episodes
+    )[args.first :]
+    if args.reader == "embedding":
+        demos = read_demonstrations(
+            demos,
+            "render-compare",
+            model,
+            args.embedding,
+            settings=config.to_dict(),
+            workers=args.workers,
+            progress=True,
+        )
+    else:
+        demos = read_in_space(demos, spaces[args.reader], config)
+    print(f"read {len(demos)} demonstrations in {time.perf_counter() - began:.0f} s", flush=True)
+    env = ImitationEnv(
+        demos, EnvConfig(pose_features=True, pose_source="reading"), embedder=embedder_of(model)
+    )
+    servo, results = evaluate(env, ServoPolicy(env))
+    env.close()
+
+    rows = []
+    for demo, result in zip(demos, results, strict=True):
+        searched = searched_frames(len(demo), config.every, still_frames(demo.frames))
+        errors = np.linalg.norm(demo.reading[searched] - demo.joint_positions[searched], axis=1)
+        final = np.abs(demo.reading[-1] - demo.joint_positions[-1])
         rows.append(
             {
-                "episode": path.name,
+                "episode": demo.name,
                 "frames": searched,
                 "errors": errors.round(4).tolist(),
-                "final_joint_error": np.abs(imagined[-1] - joints[-1]).round(4).tolist(),
+                "final_joint_error": final.round(4).tolist(),
+                "servo_final_joint_error": round(result.final_joint_error, 4),
             }
         )
         print(
-            f"{path.name}: L2 error at frames {searched[0]}..{searched[-1]}: "
-            f"{' '.join(f'{e:.2f}' for e in errors)} ({time.perf_counter() - began:.0f} s)",
-            flush=True,
+            f"{demo.name}: L2 error at frames {searched[0]}..{searched[-1]}: "
+            f"{' '.join(f'{e:.2f}' for e in errors)}; the servo ends "
+            f"{result.final_joint_error:.2f} rad away"
         )
-    finals = np.array([np.linalg.norm(r["final_joint_error"]) for r in rows])
-    peaks = np.array([max(r["errors"]) for r in rows])
+    reading = {k: v for k, v in reading_report(demos).items() if k != "per_demo"}
+    worst = np.median([max(r["errors"]) for r in rows])
     print(
         f"\n{len(rows)} held-out demonstrations of {args.demos}, reader {args.reader} "
         f"({args.embedding}); a search every {args.every} frames\n"
     )
-    success, final, worst = np.mean(finals < SUCCESS), np.median(finals), np.median(peaks)
-    print(f"| last frame within {SUCCESS} rad | final L2 error, median | worst on the way |")
-    print("|---|---|---|")
-    print(f"| {success:.0%} | {final:.2f} | {worst:.2f} |")
+    print(
+        f"| last frame within {SUCCESS} rad | final L2 error, median | worst on the way | "
+        "the servo on the readings: success, final joint error (mean) |"
+    )
+    print("|---|---|---|---|")
+    print(
+        f"| {reading['final_success_rate']:.0%} | {reading['final_error_median']:.2f} | "
+        f"{worst:.2f} | {servo['success_rate']:.0%}, {servo['final_joint_error']:.2f} rad |"
+    )
     if args.out is not None:
-        write_results(args.out, args, rows)
+        write_results(args.out, args, {"reading": reading, "servo": servo, "per_demo": rows})
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ episodes) and, on multi-view data, alignment error. Then the classification erro
 true joints and of the band joints against the number of episodes it is measured on
 (drawn from the training split; the validation split's size is a recording choice)::
 
-    python benchmarks/metric_floors.py --data data/mv3s --out runs/metric_floors_mv3s.json
+    python experiments/metric_floors.py --data data/mv3s --out runs/metric_floors_mv3s.json
 
 Prints a markdown table and writes the numbers as JSON.
 """
@@ -34,7 +34,7 @@ import numpy as np
 from kuka_sim import KukaSim
 from tcn.dataset import dataset_sim_config
 from tcn.frames import load_split
-from tcn_embedding.metrics import BAND_JOINTS, joint_classification_error, mean_alignment_error
+from tcn_embedding import BAND_JOINTS, joint_classification_error, mean_alignment_error
 
 Reference = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 

@@ -1,13 +1,14 @@
 """A picture of one held-out demonstration read from its frames, joint by joint.
 
-Reads the demonstration twice with ``tcn.agent_run.imagine_demonstrations`` (so both
-readings are cached beside the embedding, as the agent's are): by the search in the
-embedding alone (``refine_iterations=0``) and with the default refinement in the frame
-itself, and plots both against the recorded joints, which neither reading saw.
+Reads the demonstration twice with the ``render-compare`` reader of
+``tcn.reading.read_demonstrations`` (so both readings are cached beside the embedding, as
+the agent's are): by the search in the embedding alone (``refine_iterations=0``) and with
+the default refinement in the frame itself, and plots both against the recorded joints,
+which neither reading saw.
 
 Usage::
 
-    python benchmarks/plot_reading.py --embedding runs/tcn_from_c6000/model.pt \
+    python experiments/plot_reading.py --embedding runs/tcn_from_c6000/model.pt \
         --demos data/tool_c19t2 --episode episode_0295 --out docs/images/reading_refined.png
 """
 
@@ -20,11 +21,11 @@ import numpy as np
 import torch
 
 from imitation_agent.env import SUCCESS_THRESHOLD
-from imitation_agent.imagine import ImagineConfig
-from tcn.agent_run import imagine_demonstrations, load_demonstrations
+from tcn.agent_run import load_demonstrations
 from tcn.dataset import episode_paths
 from tcn.embedding_run import load_embedding_model
 from tcn.plots import plt
+from tcn.reading import read_demonstrations
 
 
 def main() -> None:
@@ -40,13 +41,15 @@ def main() -> None:
     model = load_embedding_model(args.embedding)
     # That episode's bag alone: its frames embedded once, not the whole split's.
     demos = load_demonstrations(args.demos / args.episode, None, model, keep_frames=True)
-    readings = {
-        "embedding search only": ImagineConfig(refine_iterations=0),
-        "refined in the frame (default)": ImagineConfig(),
+    readings = {  # settings of the render-compare reader (imitation_agent.imagine.ImagineConfig)
+        "embedding search only": {"refine_iterations": 0},
+        "refined in the frame (default)": {},
     }
     read = {
-        label: imagine_demonstrations(demos, model, args.embedding, config)[0].imagined_joints
-        for label, config in readings.items()
+        label: read_demonstrations(
+            demos, "render-compare", model, args.embedding, settings=settings
+        )[0].reading
+        for label, settings in readings.items()
     }
     truth = demos[0].joint_positions
     fig, axes = plt.subplots(1, 7, figsize=(17, 3.3), sharex=True)

@@ -19,7 +19,7 @@ The same is measured on raw pixels as the reference in the same run (the frame i
 
 Usage::
 
-    python benchmarks/pose_readability.py --embedding runs/tcn_pose --demos data/tool
+    python experiments/pose_readability.py --embedding runs/tcn_pose --demos data/tool
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from imitation_agent.imagine import search_limits
 from kuka_sim import KukaSim, SimConfig
 from tcn.bags import read_episode
 from tcn.dataset import episode_paths
@@ -53,7 +52,7 @@ def main() -> None:
     model = load_embedding_model(args.embedding)
     sim = KukaSim(SimConfig())
     rng = np.random.default_rng(args.seed)
-    lo, hi = search_limits(sim)
+    lo, hi = sim.lower_limits, sim.upper_limits
 
     def frame(q, camera):
         sim.reset(np.clip(q, lo, hi))

@@ -1,6 +1,6 @@
 """How precisely can the embedding network read the arm's joints from a frame, and from what data?
 
-The best case for self-regression: the ``cpu`` preset's network (trunk, head, embedding of
+The best case for self-regression: the ``default`` preset's network (trunk, head, embedding of
 norm alpha, the linear pose head) trained on the pose loss alone, mean squared joint error,
 Adam, no augmentation, a batch of frames drawn uniformly from every episode and view of
 ``--pose-data`` (default: ``--data``'s training split). Scored every ``--eval-every`` steps
@@ -12,14 +12,14 @@ Comparing sources, same network, same steps, same validation frames::
 
     tcn record --out data/babble --episodes 300 --val-episodes 0 --image-size 96 \
         --motion babble --workers 2
-    python benchmarks/pose_regression.py --data data/tool --minutes 60 --out runs/pose_demos
-    python benchmarks/pose_regression.py --data data/tool --pose-data data/babble \
+    python experiments/pose_regression.py --data data/tool --minutes 60 --out runs/pose_demos
+    python experiments/pose_regression.py --data data/tool --pose-data data/babble \
         --minutes 60 --out runs/pose_babble
 
 ``--score EMBEDDING`` trains nothing and scores a trained embedding's pose head (a run of
 ``tcn train-embedding --self-regression``, or a ``--save``d network) on the same frames::
 
-    python benchmarks/pose_regression.py --data data/tool --score runs/tcn_babble
+    python experiments/pose_regression.py --data data/tool --score runs/tcn_babble
 
 Writes ``OUT/history.jsonl`` (one line per evaluation: step, wall seconds, training RMSE
 over the last steps, validation RMSE per joint, mean validation L2, with ``--keypoint-weight``
@@ -35,7 +35,7 @@ and what it needs is this local reading; ``local_rmse`` in the history scores it
 the held-out frames (``--score`` too).
 ``--plot PNG RUN [RUN ...]`` draws the runs' training RMSE and validation L2 against steps::
 
-    python benchmarks/pose_regression.py --plot docs/images/pose_regression.png \
+    python experiments/pose_regression.py --plot docs/images/pose_regression.png \
         runs/pose_demos runs/pose_babble
 """
 
@@ -50,22 +50,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from kuka_sim import KukaSim
-from kuka_sim.sim import IIWA_COUPLED_JOINTS
+from kuka_sim import IIWA_COUPLED_JOINTS, KukaSim
 from tcn.dataset import dataset_sim_config
 from tcn.embedding_run import load_embedding_model
 from tcn.frames import Split, load_split
 from tcn.presets import load
-from tcn_embedding.checkpoint import save_checkpoint
-from tcn_embedding.factory import build_embedding_model
-from tcn_embedding.train import TrainConfig
+from tcn_embedding import TrainConfig, build_embedding_model, save_checkpoint
 
 
 def plot(png: Path, runs: list[Path]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from tcn.plots import plt  # the Agg backend, set once there
 
     fig, ax = plt.subplots(figsize=(7, 4))
     for run, colour in zip(runs, plt.rcParams["axes.prop_cycle"].by_key()["color"], strict=False):
@@ -188,7 +182,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, help="dataset; validation frames")
     parser.add_argument("--pose-data", type=Path, default=None, help="training frames")
     parser.add_argument("--out", type=Path)
-    parser.add_argument("--preset", default="cpu", help="embedding preset for the network")
+    parser.add_argument("--preset", default="default", help="embedding preset for the network")
     parser.add_argument("--minutes", type=float, default=20.0, help="training wall time")
     parser.add_argument(
         "--steps", type=int, default=None, help="train this many steps instead of --minutes"

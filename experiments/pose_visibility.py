@@ -17,9 +17,9 @@ validation frame and over the episodes' final frames (the pose success is judged
 ``--image-size`` renders the same poses at another size (what a larger input would show),
 ``--distance`` and ``--pitch`` from another orbit of the same camera::
 
-    python benchmarks/pose_visibility.py --data data/tool
-    python benchmarks/pose_visibility.py --data data/tool --image-size 299
-    python benchmarks/pose_visibility.py --data data/tool --distance 1.9 --pitch -30
+    python experiments/pose_visibility.py --data data/tool
+    python experiments/pose_visibility.py --data data/tool --image-size 299
+    python experiments/pose_visibility.py --data data/tool --distance 1.9 --pitch -30
 
 Writes the table to stdout (markdown) and, with ``--out JSON``, the numbers.
 """
@@ -33,8 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kuka_sim import CameraConfig, KukaSim
-from kuka_sim.sim import IIWA_COUPLED_JOINTS
+from kuka_sim import IIWA_COUPLED_JOINTS, CameraConfig, KukaSim
 from tcn.dataset import dataset_sim_config
 from tcn.frames import load_split
 

@@ -1,201 +1,158 @@
 """Can PPO learn to follow a demonstration when the pose is read perfectly? Settings compared.
 
-The learner in isolation: the imitation env's ground-truth setting (``--reward oracle
---pose-features --pose-source truth``) without the frames it does not need. The
-observation comes from the env's own :func:`imitation_agent.env.build_observation`
-(joints, velocities, pose features from the truth, ``t/T``; no embeddings), actions are
-the env's (position deltas, or torques on top of gravity compensation) and the reward its
-oracle, ``-||q_t - q*_t||``. Settings also compare the action spaces and the observation
-options (time index, look-ahead, the pose-error slot). Without
-rendering this runs ~10x faster than the full env, so PPO settings can be swept on two
-cores in minutes. Each setting trains on the dataset's training demonstrations and is
-scored (deterministic policy) on its held-out ones, with the reference laws beside it:
-the proportional law ``a = clip((q*_{t+1} - q) / delta)`` and idle.
+The learner in isolation: the imitation env with the oracle reward, ``-||q_t - q*_t||``,
+the demonstrations read by their recorded joints (``--train-reader recorded``, and the
+same reader for the held-out ones) and no raw embeddings in the observation (joints,
+velocities, pose features, ``t/T``). Each setting is the ``default`` agent preset with a
+few fields changed (the action space, the observation options, PPO's horizon and
+exploration), trained on the dataset's training demonstrations by
+:func:`tcn.agent_run.train_agent_run` (the code of ``tcn train-agent``) and scored
+(deterministic policy) on its held-out ones by :func:`tcn.agent_run.evaluate_agent_run`
+(``tcn evaluate-agent``) every ``--timesteps / --evals`` steps, resuming the run in
+between. The reference laws are scored in the same run by the same evaluation: the
+``servo`` baseline, the proportional law ``a = clip((q*_{t+1} - q) / delta)`` on the
+recorded joints, and ``idle``.
+
+The env renders each step and embeds the frame (``--embedding``), which neither the
+oracle reward nor the recorded reading uses: the runs cost what ``tcn train-agent`` costs.
 
 Usage::
 
-    python benchmarks/ppo_tracking.py --demos data/tool --timesteps 150000
-    python benchmarks/ppo_tracking.py --demos data/tool --settings cpu old --seeds 0 1
-    python benchmarks/ppo_tracking.py --demos data/tool --settings torque no_time no_lookahead
+    python experiments/ppo_tracking.py --embedding runs/tcn --demos data/tool \
+        --timesteps 150000
+    python experiments/ppo_tracking.py --embedding runs/tcn --demos data/tool \
+        --settings default old --seeds 0 1
+    python experiments/ppo_tracking.py --embedding runs/tcn --demos data/tool \
+        --settings torque no_time no_lookahead
 
-Writes a markdown table (and ``--json`` the numbers).
+Writes each run to ``--out/<setting>_seed<seed>/`` (with its evaluations in ``eval_<steps>/``),
+a markdown table to stdout and, with ``--json``, the numbers.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import time
 from pathlib import Path
+from typing import Any
 
-import gymnasium as gym
-import numpy as np
 import torch
-from stable_baselines3 import PPO
-from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
-from imitation_agent.env import (
-    SUCCESS_THRESHOLD,
-    EnvConfig,
-    apply_action,
-    build_observation,
-    observation_layout,
-)
-from imitation_agent.evaluate import ServoPolicy
 from imitation_agent.train import AgentConfig
-from kuka_sim import KukaSim, SimConfig
-from tcn.bags import read_episode
-from tcn.dataset import episode_paths
+from tcn.agent_run import evaluate_agent_run, train_agent_run
 from tcn.presets import load
 
-# name -> (overrides of the cpu preset, keep the pose_error slot). Overrides may touch the
-# env (action, lookahead, time_feature) as well as PPO.
-SETTINGS = {
-    "cpu": ({}, True),
-    "cpu_no_pose_error": ({}, False),
-    "old": ({"gamma": 0.95, "log_std_init": -1.0}, True),  # session 2's cpu preset
-    "old_gamma": ({"gamma": 0.95}, True),
-    "old_std": ({"log_std_init": -1.0}, True),
-    "torque": ({"action": "torque"}, True),  # the paper's action space, servos off
-    "no_time": ({"time_feature": False}, True),
-    "no_lookahead": ({"lookahead": 0}, True),  # pose target at t instead of t + 1
+# name -> overrides of the default preset. Overrides may touch the env (action, lookahead,
+# time_feature) as well as PPO.
+SETTINGS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "old": {"gamma": 0.95, "log_std_init": -1.0},  # session 2's cpu preset
+    "old_gamma": {"gamma": 0.95},
+    "old_std": {"log_std_init": -1.0},
+    "torque": {"action": "torque"},  # the paper's action space, servos off
+    "no_time": {"time_feature": False},
+    "no_lookahead": {"lookahead": 0},  # pose target at t instead of t + 1
 }
 
+# What makes every setting the learner in isolation: the true pose observed, the oracle reward.
+TRACKING = {
+    "reward": "oracle",
+    "pose_features": True,
+    "pose_source": "reading",
+    "train_reader": "recorded",
+    "embedding_obs": False,
+    "device": "cpu",
+}
 
-class TrackingEnv(gym.Env):
-    """The imitation env's ground-truth setting, without frames or embeddings."""
+SCORES = ("success_rate", "mean_joint_error", "final_joint_error")
 
-    def __init__(self, demos: list[np.ndarray], config: EnvConfig, pose_error: bool) -> None:
-        self.demos = demos
-        self.config = dataclasses.replace(
-            config, reward="oracle", pose_features=True, pose_source="truth"
+
+def scores(metrics: dict[str, Any]) -> dict[str, float]:
+    """The numbers of an evaluation this script reports."""
+    return {key: metrics[key] for key in SCORES}
+
+
+def train(
+    embedding: Path, demos: Path, run: Path, values: dict[str, Any], timesteps: int, evals: int
+) -> tuple[list[dict[str, Any]], float]:
+    """Train ``values`` (an agent config as a dict) in ``run``, scored on the held-out
+    demonstrations every ``timesteps / evals`` steps; the curve and the training seconds."""
+    curve, seconds = [], 0.0
+    for k in range(1, evals + 1):
+        config = AgentConfig.from_dict({**values, "timesteps": timesteps * k // evals})
+        summary = train_agent_run(embedding, demos, run, config, resume=k > 1, progress=False)
+        seconds += summary.get("seconds", 0.0)
+        metrics = evaluate_agent_run(
+            run, demos, run / f"eval_{summary['timesteps']}", reader="recorded", video=False
         )
-        self.layout = observation_layout(0, self.config)
-        keep = np.ones(self.layout.size, bool)
-        keep[self.layout.pose_error] = pose_error
-        self.keep = keep
-        self.sim = KukaSim(
-            SimConfig(
-                control_mode=self.config.control_mode,
-                max_position_delta=config.max_position_delta,
-            )
-        )
-        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (int(keep.sum()),), np.float32)
-        self.action_space = gym.spaces.Box(-1.0, 1.0, (7,), np.float32)
-        self.no_embeddings = np.zeros((max(len(d) for d in demos), 0), np.float32)
-
-    def _obs(self) -> np.ndarray:
-        q, qd = self.sim.joint_state()
-        demo = self.demo
-        obs = build_observation(
-            self.layout,
-            self.config.lookahead,
-            q,
-            qd,
-            None,
-            self.no_embeddings[: len(demo)],
-            self.t,
-            None,
-            demo,
-        )
-        return obs[self.keep]
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        index = options["demo"] if options else int(self.np_random.integers(len(self.demos)))
-        self.demo, self.t = self.demos[index], 0
-        self.sim.reset(self.demo[0])
-        return self._obs(), {}
-
-    def step(self, action):
-        apply_action(self.sim, self.config, action)
-        self.t += 1
-        error = float(np.linalg.norm(self.sim.joint_positions() - self.demo[self.t]))
-        return self._obs(), -error, False, self.t >= len(self.demo) - 1, {"error": error}
-
-
-def score(env: TrackingEnv, act) -> dict[str, float]:
-    """Success rate, mean and final joint error of ``act(obs) -> action`` on every demo."""
-    finals, means = [], []
-    for i in range(len(env.demos)):
-        obs, _ = env.reset(options={"demo": i})
-        errors, done = [], False
-        while not done:
-            obs, _, _, done, info = env.step(act(obs))
-            errors.append(info["error"])
-        finals.append(errors[-1])
-        means.append(np.mean(errors))
-    finals = np.asarray(finals)
-    return {
-        "success_rate": float(np.mean(finals < SUCCESS_THRESHOLD)),
-        "mean_joint_error": float(np.mean(means)),
-        "final_joint_error": float(finals.mean()),
-    }
-
-
-def train(config: AgentConfig, train_demos, val_env, pose_error, timesteps, evals):
-    env = VecNormalize(
-        DummyVecEnv(
-            [lambda: TrackingEnv(train_demos, config.env_config(), pose_error)] * config.n_envs
-        ),
-        gamma=config.gamma,
-    )
-    kwargs = {**config.ppo_kwargs(), "device": "cpu"}
-    model = PPO("MlpPolicy", env, verbose=0, **kwargs)
-    curve, start = [], time.perf_counter()
-    for _ in range(evals):
-        model.learn(timesteps // evals, reset_num_timesteps=False)
-        env.training = False
-
-        def act(obs):
-            return model.predict(env.normalize_obs(obs[None]), deterministic=True)[0][0]
-
-        curve.append({"timesteps": model.num_timesteps, **score(val_env, act)})
-        env.training = True
+        curve.append({"timesteps": summary["timesteps"], **scores(metrics)})
         print(json.dumps(curve[-1]), flush=True)
-    return curve, time.perf_counter() - start
+    return curve, seconds
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--embedding", type=Path, required=True, help="TCN run or checkpoint the env embeds with"
+    )
     parser.add_argument("--demos", type=Path, required=True)
     parser.add_argument("--timesteps", type=int, default=150_000)
     parser.add_argument("--evals", type=int, default=5, help="evaluations along the run")
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=SETTINGS)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument(
+        "--out", type=Path, default=Path("runs/ppo_tracking"), help="where the runs go"
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    taken = [
+        run
+        for run in (args.out / f"{n}_seed{s}" for n in args.settings for s in args.seeds)
+        if run.exists()
+    ]
+    if taken:
+        parser.error(f"{', '.join(map(str, taken))} already exist; pick another --out")
     torch.set_num_threads(1)
 
-    joints = {
-        s: [read_episode(p).joint_positions for p in episode_paths(args.demos, s)]
-        for s in ("train", "val")
+    references = {
+        "proportional law": ("servo", "baseline_servo"),
+        "idle": ("idle", "baseline_idle"),
     }
-    cpu = load("agent", "cpu")
-    val_env = TrackingEnv(joints["val"], AgentConfig.from_dict(cpu).env_config(), True)
-    rows = [
-        ("proportional law", score(val_env, ServoPolicy(val_env)), None),
-        ("idle", score(val_env, lambda o: np.zeros(7)), None),
-    ]
-    results = {"references": {name: r for name, r, _ in rows}, "ppo": []}
+    rows = []
+    for name, (baseline, folder) in references.items():
+        metrics = evaluate_agent_run(
+            None,
+            args.demos,
+            args.out / folder,
+            baseline=baseline,
+            embedding=args.embedding,
+            reader="recorded",
+            video=False,
+        )
+        rows.append((name, scores(metrics), None))
+    held_out = len(metrics["demos"])
+    results: dict[str, Any] = {"references": {name: r for name, r, _ in rows}, "ppo": []}
+    preset = load("agent", "default")
     for name in args.settings:
-        overrides, pose_error = SETTINGS[name]
+        overrides = SETTINGS[name]
         for seed in args.seeds:
-            config = AgentConfig.from_dict({**cpu, **overrides, "seed": seed})
-            val = TrackingEnv(joints["val"], config.env_config(), pose_error)
+            values = {**preset, **overrides, **TRACKING, "seed": seed}
             print(f"# {name} seed {seed}", flush=True)
             curve, seconds = train(
-                config, joints["train"], val, pose_error, args.timesteps, args.evals
+                args.embedding,
+                args.demos,
+                args.out / f"{name}_seed{seed}",
+                values,
+                args.timesteps,
+                args.evals,
             )
             to_80 = next((c["timesteps"] for c in curve if c["success_rate"] >= 0.8), None)
             results["ppo"].append(
                 {
                     "setting": name,
                     "seed": seed,
-                    "gamma": config.gamma,
-                    "log_std_init": config.log_std_init,
-                    "pose_error": pose_error,
+                    "gamma": values["gamma"],
+                    "log_std_init": values["log_std_init"],
                     "overrides": overrides,
                     "seconds": seconds,
                     "steps_to_80": to_80,
@@ -204,15 +161,14 @@ def main() -> None:
             )
             rows.append(
                 (
-                    f"PPO `{name}` seed {seed} ({overrides or 'the cpu preset'}, pose error "
-                    f"{'on' if pose_error else 'off'})",
+                    f"PPO `{name}` seed {seed} ({overrides or 'the default preset'})",
                     curve[-1],
                     to_80,
                 )
             )
     print(
-        f"\n{len(joints['train'])} training / {len(joints['val'])} held-out demonstrations "
-        f"({args.demos}), {args.timesteps} steps per PPO run\n"
+        f"\n{held_out} held-out demonstrations ({args.demos}), {args.timesteps} steps per PPO "
+        f"run\n"
     )
     print("| policy | success | mean joint error | final joint error | steps to 80% |")
     print("|---|---|---|---|---|")

@@ -18,12 +18,13 @@ Readers, each searched with the same start poses and draws:
 
 Usage::
 
-    python benchmarks/reward_basin.py --embedding runs/tcn_posebatch --demos data/tool
+    python experiments/reward_basin.py --embedding runs/tcn_posebatch --demos data/tool
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,6 @@ from imitation_agent.env import SUCCESS_THRESHOLD
 from imitation_agent.imagine import cross_entropy_search, render_poses, search_limits
 from kuka_sim import KukaSim
 from tcn.agent_run import embedder_of
-from tcn.atomic import write_json_atomic
 from tcn.bags import read_episode
 from tcn.dataset import dataset_sim_config, episode_paths
 from tcn.embedding_run import load_embedding_model
@@ -79,7 +79,7 @@ def write_results(path: Path, args: argparse.Namespace, results: Any) -> None:
     """``{"settings": the command line, "results": ...}`` as JSON at ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
-    write_json_atomic(path, {"settings": settings, "results": results})
+    path.write_text(json.dumps({"settings": settings, "results": results}, indent=2) + "\n")
 
 
 def main() -> None:

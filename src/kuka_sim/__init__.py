@@ -3,9 +3,10 @@
 from kuka_sim.camera import CameraConfig, ViewLayout, make_cameras
 from kuka_sim.demo import DemoConfig, episode_seed, plan_trajectory, record_demonstration
 from kuka_sim.episode import Episode
-from kuka_sim.sim import ControlMode, KukaSim, SimConfig
+from kuka_sim.sim import IIWA_COUPLED_JOINTS, ControlMode, KukaSim, SimConfig
 
 __all__ = [
+    "IIWA_COUPLED_JOINTS",
     "CameraConfig",
     "ControlMode",
     "DemoConfig",

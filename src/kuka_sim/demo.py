@@ -19,7 +19,7 @@ Motion ``babble`` records no demonstration: every frame shows a new, independent
 random configuration (the same sampler as starts and goals). It is the robot's
 self-observation for self-regression (``tcn train-embedding --pose-data``), where the
 frames of a few hundred straight-line demonstrations cover joint space too thinly for
-the pose head to generalise (docs/embedding.md, "Session 5"). Its frames are not a
+the pose head to generalise (docs/embedding.md). Its frames are not a
 motion in time, so no time-contrastive loss should train on them.
 
 Motion ``pairs`` is babble in pairs: frame ``2i`` a new random configuration, frame

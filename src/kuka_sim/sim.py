@@ -46,7 +46,7 @@ IIWA14_MAX_VELOCITIES = (1.48, 1.48, 1.75, 1.31, 2.27, 2.36, 2.36)
 
 # The iiwa's shoulder, elbow and wrist, as (middle, outer, outer) joint indices (0-based): with
 # the middle joint at 0 the outer two turn about one axis, and only their sum moves anything
-# beyond the housing between them (benchmarks/pose_visibility.py measures how little of the
+# beyond the housing between them (experiments/pose_visibility.py measures how little of the
 # difference a camera sees).
 IIWA_COUPLED_JOINTS = ((1, 0, 2), (3, 2, 4), (5, 4, 6))
 
@@ -93,7 +93,7 @@ class SimConfig:
             made before it existed have no ``tool`` key and load with ``tool=False``.
         tool_scale: size of the tool (its offsets and extents) relative to
             :data:`TOOL_PARTS`; a larger tool makes the wrist joints more visible at a given
-            image size (``benchmarks/pose_visibility.py``). Recordings made before it load
+            image size (``experiments/pose_visibility.py``). Recordings made before it load
             with 1.
     """
 
