@@ -14,14 +14,23 @@ narrower search. Each searched pose is then refined in the frame itself
 :func:`refine_final_pose`): the embedding's search finds the basin, but it reads the wrist
 coarsely, while the frame rendered at the demonstration's own pose equals the
 demonstration's frame exactly. Between searched frames the trajectory is interpolated
-linearly in joint space. ``pose_source="imagined"`` (:class:`imitation_agent.env.EnvConfig`)
-observes this trajectory as the demonstration's target; docs/agent.md measures it against
-the recorded joints.
+linearly in joint space. :class:`imitation_agent.readers.RenderAndCompare` is this reading
+as a demonstration reader; docs/agent.md measures it against the recorded joints.
 
-It costs ``population`` rendered and embedded frames per search round and some 15 rendered
-frames per refinement step, about 3 minutes of a core per 100-frame demonstration with the
-defaults; :func:`tcn.agent_run.imagine_demonstrations` caches each result on disk, keyed by
-the embedding, the demonstration and the settings.
+With the fast settings, before a search the pose the motion so far predicts is refined in
+the frame (the warm start, ``match_rms``, :func:`frame_matcher`); where its frame then matches the
+demonstration's, the frame is not searched. The last frame is always searched, and its
+restarts are screened in the coarsest stage before the best few are refined to the end
+(``restarts_kept``); the refinement follows its Jacobian by Broyden's updates and stops a
+stage once a round gains little (``refine_broyden``, ``refine_tolerance``).
+
+It costs ``population`` rendered and embedded frames per search round and some 10 to 20
+rendered frames per refinement stage: 130 s to 3 minutes of a core per 100-frame 96 px
+demonstration with the defaults (the accuracy-proven settings), about 40 s with the fast
+ones (``iterations=10 population=16 elites=4 refine_broyden=true refine_tolerance=0.01
+match_rms=0.005 restarts_kept=3``), which do not yet keep the accuracy
+(docs/benchmarks.md, "Reading a demonstration faster"); :mod:`tcn.reading` caches each
+result on disk, keyed by the embedding, the demonstration and the settings.
 """
 
 from __future__ import annotations
@@ -46,6 +55,11 @@ FrameRefiner = Callable[[int, np.ndarray, bool], np.ndarray]
 """(searched frame ``t``, the search's pose there, whether ``t`` is the last searched frame)
 -> the pose refined."""
 
+FrameMatcher = Callable[[int, np.ndarray, bool], tuple[np.ndarray, bool]]
+"""(searched frame ``t``, the pose the motion so far predicts there, whether ``t`` is the last
+searched frame) -> that pose refined in the frame, and whether its frame matches the
+demonstration's so well that no search is needed."""
+
 REFINE_STAGES: tuple[tuple[float, float], ...] = (
     (4.0, 0.1),
     (2.0, 0.05),
@@ -57,9 +71,13 @@ are compared through, and the step (rad) of the finite differences that estimate
 change with each joint. A wide blur and step see a pose a few tenths of a radian away; the
 last stages place it to a hundredth."""
 
+MATCH_STAGES: tuple[tuple[float, float], ...] = REFINE_STAGES[1:2]
+"""The stages of the warm start (:func:`frame_matcher`): a pose the motion predicts lies
+within a few hundredths of a radian of the frame's, which the finer stages see."""
+
 COUPLED_PAIRS: tuple[tuple[int, int], ...] = ((0, 2), (2, 4), (4, 6))
 """Joints (A1, A3), (A3, A5), (A5, A7): each pair turns about nearly one axis when the joint
-between them is near 0 (docs/agent.md, "Session 6"), so moving them apart changes the frame
+between them is near 0 (docs/agent.md), so moving them apart changes the frame
 least, and a refinement can settle on the wrong split of their sum."""
 
 
@@ -86,6 +104,28 @@ class ImagineConfig:
             of joints (:data:`COUPLED_PAIRS`) moved apart by ``k * 0.5`` rad, ``k = 1 ..
             refine_pairs``, each way. Of all the refinements, the pose whose frame differs
             least from the demonstration's is kept.
+        refine_broyden: :func:`refine_pose` measures the Jacobian from one-sided differences
+            once a stage (and after a round that rejects every damping) and follows its
+            steps by Broyden's update (one frame a step, not 15); False: measured anew from
+            central differences each round.
+        refine_tolerance: a refinement stage ends after a round that lowers the frame's
+            difference by less than this fraction of it (0: after ``refine_iterations``).
+        match_rms: warm start. At each searched frame but the last, the pose the motion so
+            far predicts is refined first (:data:`MATCH_STAGES`, ``match_iterations``
+            rounds); where the root mean square of its frame's blurred difference from the
+            demonstration's, in [0, 1] intensities, is at most this, it is taken without
+            the search. None, or ``refine_iterations=0``: every searched frame is searched
+            (``population`` times ``iterations`` frames, and its refinement). The last
+            frame, where the reading is judged, is always searched and restarted.
+        match_iterations: rounds of the warm start's refinement, and of the screening of
+            the restarts.
+        restarts_kept: the last frame's restarts are screened by ``match_iterations``
+            rounds of the first stage of :data:`REFINE_STAGES`; only this many, those whose
+            frames then differ least, are refined in the other stages (0: every restart in
+            all four).
+
+    The defaults are the accuracy-proven settings (the headline's reading); the fast ones
+    of the module docstring are measured in docs/benchmarks.md.
     """
 
     every: int = 10
@@ -100,6 +140,11 @@ class ImagineConfig:
     refine_iterations: int = 15
     refine_turns: int = 3
     refine_pairs: int = 2
+    refine_broyden: bool = False
+    refine_tolerance: float = 0.0
+    match_rms: float | None = None
+    match_iterations: int = 5
+    restarts_kept: int = 0
 
     def __post_init__(self) -> None:
         if int(self.seed) < 0:
@@ -107,7 +152,14 @@ class ImagineConfig:
         for name in ("every", "iterations", "population", "elites"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
-        for name in ("final_iterations", "refine_iterations", "refine_turns", "refine_pairs"):
+        for name in (
+            "final_iterations",
+            "refine_iterations",
+            "refine_turns",
+            "refine_pairs",
+            "restarts_kept",
+            "match_iterations",
+        ):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         if self.elites > self.population:
@@ -120,6 +172,12 @@ class ImagineConfig:
             raise ValueError(f"smoothing must be in [0, 1), got {self.smoothing!r}")
         if not 0 <= self.momentum <= 1:
             raise ValueError(f"momentum must be in [0, 1], got {self.momentum!r}")
+        if not 0 <= self.refine_tolerance < 1:
+            raise ValueError(f"refine_tolerance must be in [0, 1), got {self.refine_tolerance!r}")
+        if self.match_rms is not None and not (
+            np.isfinite(self.match_rms) and self.match_rms >= 0
+        ):
+            raise ValueError(f"match_rms must be >= 0 or None, got {self.match_rms!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -204,6 +262,29 @@ def _blurred(frames: np.ndarray, blur: float) -> np.ndarray:
     return frames.reshape(len(frames), -1)
 
 
+def _frame_jacobian(
+    residuals: Callable[[np.ndarray], np.ndarray],
+    pose: np.ndarray,
+    r: np.ndarray,
+    step: float,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    forward: bool,
+) -> np.ndarray:
+    """``(P, 7)``: how the residuals ``r`` ``(P,)`` at ``pose`` change with each joint, from
+    central differences (14 frames) or, ``forward``, one-sided ones (7 frames, each step
+    turned back where it would leave the limits)."""
+    eye = np.eye(pose.size)
+    if not forward:
+        probes = residuals(
+            np.clip(np.concatenate([pose + step * eye, pose - step * eye]), lower, upper)
+        )
+        return ((probes[: pose.size] - probes[pose.size :]) / (2 * step)).T
+    steps = np.where(pose + step <= upper, step, -step)
+    probes = residuals(np.clip(pose + steps[:, None] * eye, lower, upper))
+    return ((probes - r) / steps[:, None]).T
+
+
 def refine_pose(
     render: PoseRenderer,
     goal_frame: np.ndarray,
@@ -212,19 +293,27 @@ def refine_pose(
     upper: np.ndarray,
     iterations: int,
     stages: tuple[tuple[float, float], ...] = REFINE_STAGES,
+    *,
+    broyden: bool = False,
+    tolerance: float = 0.0,
 ) -> tuple[np.ndarray, float]:
     """The pose near ``pose`` whose rendered frame matches ``goal_frame`` ``(H, W, 3)``.
 
     Levenberg-Marquardt on the difference between the two frames, both blurred, at each of
-    ``stages`` (blur, finite-difference step) in turn for up to ``iterations`` steps: the
+    ``stages`` (blur, finite-difference step) in turn for up to ``iterations`` rounds: the
     Jacobian of the blurred frame by the joints from central differences (14 frames), a
     damped Gauss-Newton step (at most 0.3 rad a joint), kept only when it lowers the
     difference (each stage ends no worse than it began; a coarse stage's step can still
-    raise a finer stage's difference). Returns the pose and its sum of squared differences
-    at the last stage (0 where the frames are equal).
+    raise a finer stage's difference); a round tries up to four dampings.
+
+    ``broyden``: the Jacobian is measured from one-sided differences (7 frames) once a stage
+    and after a round that rejects every damping, and otherwise follows each step by
+    Broyden's rank-one update (one frame a step instead of 15). ``tolerance``: a stage ends
+    after a round that lowers the difference by less than this fraction of it. A pose whose
+    frame equals ``goal_frame`` is kept as it is. Returns the pose and its sum of squared
+    differences at the last stage (0 where the frames are equal).
     """
     pose = np.clip(np.asarray(pose, dtype=np.float64), lower, upper)
-    eye = np.eye(pose.size)
     cost = np.inf
     for blur, step in stages:
         goal = _blurred(goal_frame[None], blur)[0]
@@ -234,22 +323,29 @@ def refine_pose(
 
         r = residuals(pose[None])[0]
         cost, damping = float(r @ r), 1e-2
-        linearised_at = None
+        linearised_at, jacobian = None, None
         for _ in range(iterations):
-            if linearised_at is not pose:  # a rejected round leaves the pose, and its Jacobian
-                probes = residuals(
-                    np.clip(np.concatenate([pose + step * eye, pose - step * eye]), lower, upper)
-                )
-                jacobian = ((probes[: pose.size] - probes[pose.size :]) / (2 * step)).T
-                normal, gradient = jacobian.T @ jacobian, jacobian.T @ r
+            if cost == 0.0:  # the frames are equal: no step can improve on this pose
+                break
+            if jacobian is None or (not broyden and linearised_at is not pose):
+                # a rejected round leaves the pose, and its Jacobian
+                jacobian = _frame_jacobian(residuals, pose, r, step, lower, upper, broyden)
                 linearised_at = pose
+            began_at = cost
             for _ in range(4):
+                normal, gradient = jacobian.T @ jacobian, jacobian.T @ r
                 move = -np.linalg.solve(
                     normal + damping * np.diag(np.diag(normal) + 1e-9), gradient
                 )
                 candidate = np.clip(pose + np.clip(move, -0.3, 0.3), lower, upper)
                 r_new = residuals(candidate[None])[0]
                 cost_new = float(r_new @ r_new)
+                if broyden:  # Broyden's rank-one update: the Jacobian agrees with this step
+                    moved = candidate - pose
+                    if moved @ moved > 0:
+                        jacobian = jacobian + np.outer(
+                            r_new - r - jacobian @ moved, moved / (moved @ moved)
+                        )
                 if cost_new < cost:
                     pose, r, cost = candidate, r_new, cost_new
                     damping = max(damping / 3, 1e-4)
@@ -258,7 +354,36 @@ def refine_pose(
             else:
                 if damping > 1e3:
                     break
+                if broyden:  # four steps rejected: measure the Jacobian again
+                    jacobian = None
+            if cost < began_at and cost > (1 - tolerance) * began_at:
+                break  # the round's step gained less than ``tolerance``: converged
     return pose, cost
+
+
+def refine_in_frame(
+    render: PoseRenderer,
+    goal_frame: np.ndarray,
+    pose: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    config: ImagineConfig,
+    stages: tuple[tuple[float, float], ...] = REFINE_STAGES,
+    iterations: int | None = None,
+) -> tuple[np.ndarray, float]:
+    """:func:`refine_pose` with ``config``'s refinement settings (``iterations``: rounds a
+    stage, ``config.refine_iterations`` unless given)."""
+    return refine_pose(
+        render,
+        goal_frame,
+        pose,
+        lower,
+        upper,
+        config.refine_iterations if iterations is None else iterations,
+        stages,
+        broyden=config.refine_broyden,
+        tolerance=config.refine_tolerance,
+    )
 
 
 def restart_poses(pose: np.ndarray, config: ImagineConfig) -> list[np.ndarray]:
@@ -294,10 +419,30 @@ def refine_final_pose(
     """:func:`refine_pose` from ``pose`` and from each of its :func:`restart_poses`, where
     the embedding reads least well (a small tool seen from afar looks alike at several
     turns; coupled joints trade their angles); the frame that differs least from
-    ``goal_frame`` wins, since at the demonstration's pose the difference is 0."""
+    ``goal_frame`` wins, since at the demonstration's pose the difference is 0. With
+    ``config.restarts_kept``, only the restarts that the coarsest stage leaves best are
+    refined through the finer stages."""
+    starts = restart_poses(pose, config)
+    stages = REFINE_STAGES
+    if 0 < config.restarts_kept < len(starts):  # screened in the coarsest stage first
+        screened = [
+            refine_in_frame(
+                render,
+                goal_frame,
+                start,
+                lower,
+                upper,
+                config,
+                stages[:1],
+                config.match_iterations,
+            )
+            for start in starts
+        ]
+        starts = [found for found, _ in sorted(screened, key=lambda found: found[1])]
+        starts, stages = starts[: config.restarts_kept], stages[1:]
     refined = [
-        refine_pose(render, goal_frame, start, lower, upper, config.refine_iterations)
-        for start in restart_poses(pose, config)
+        refine_in_frame(render, goal_frame, start, lower, upper, config, stages)
+        for start in starts
     ]
     return min(refined, key=lambda found: found[1])[0]
 
@@ -311,6 +456,7 @@ def imagine_trajectory(
     config: ImagineConfig | None = None,
     *,
     refine: FrameRefiner | None = None,
+    match: FrameMatcher | None = None,
     still: int = 1,
 ) -> np.ndarray:
     """The joint trajectory ``(T, 7)`` whose imagined frames match ``goals``.
@@ -323,6 +469,9 @@ def imagine_trajectory(
         config: search settings.
         refine: maps each searched pose to a refined one (:func:`frame_refiner`), which
             the next search starts from; None keeps the search's.
+        match: tried first at each searched frame but the last with the pose the motion
+            predicts (:func:`frame_matcher`); a pose it matches is taken without the search
+            and ``refine``. None searches every frame.
         still: the last ``still`` frames are identical (:func:`still_frames`: the
             demonstration at rest at its goal). They show one pose, so they are read once,
             at the first of them, and the trajectory holds that pose from there: the target
@@ -345,18 +494,19 @@ def imagine_trajectory(
         "upper": upper,
         "smoothing": config.smoothing,
     }
-    estimate, previous = start.copy(), start.copy()
-    keys = [start]
-    for t in frames:
 
-        def distance(poses: np.ndarray, goal: np.ndarray = goals[t]) -> np.ndarray:
-            return np.sum((np.asarray(embed_poses(poses), dtype=np.float64) - goal) ** 2, axis=1)
+    def search_frame(t: int, guess: np.ndarray, last: bool) -> np.ndarray:
+        """Frame ``t``'s search from ``guess`` (longer at the last frame), then refined."""
 
-        guess = np.clip(estimate + config.momentum * (estimate - previous), lower, upper)
+        def distance(poses: np.ndarray) -> np.ndarray:
+            return np.sum(
+                (np.asarray(embed_poses(poses), dtype=np.float64) - goals[t]) ** 2, axis=1
+            )
+
         found, _, _ = cross_entropy_search(
             distance, guess, config.sigma, rng, iterations=config.iterations, **search
         )
-        if t == frames[-1] and config.final_iterations:
+        if last and config.final_iterations:
             found, _, _ = cross_entropy_search(
                 distance,
                 found,
@@ -365,8 +515,16 @@ def imagine_trajectory(
                 iterations=config.final_iterations,
                 **search,
             )
-        if refine is not None:
-            found = refine(t, found, t == frames[-1])
+        return found if refine is None else refine(t, found, last)
+
+    estimate, previous = start.copy(), start.copy()
+    keys = [start]
+    for t in frames:
+        guess = np.clip(estimate + config.momentum * (estimate - previous), lower, upper)
+        last = t == frames[-1]
+        found, matched = (guess, False) if match is None or last else match(t, guess, last)
+        if not matched:
+            found = search_frame(t, guess, last)
         previous, estimate = estimate, found
         keys.append(found)
     times = np.arange(len(goals))
@@ -405,9 +563,32 @@ def frame_refiner(
     def refine(t: int, pose: np.ndarray, last: bool) -> np.ndarray:
         if last:
             return refine_final_pose(render, frames[t], pose, *limits, config)
-        return refine_pose(render, frames[t], pose, *limits, config.refine_iterations)[0]
+        return refine_in_frame(render, frames[t], pose, *limits, config)[0]
 
     return refine
+
+
+def frame_matcher(
+    sim: KukaSim,
+    camera: CameraConfig,
+    frames: np.ndarray,
+    config: ImagineConfig,
+) -> FrameMatcher | None:
+    """The ``match`` of :func:`imagine_trajectory` for a demonstration of ``frames``
+    ``(T, H, W, 3)`` rendered by ``sim`` through ``camera``: :func:`refine_pose` from the
+    predicted pose, a match where the refined frame's root mean square difference is at most
+    ``config.match_rms``; None when ``config`` has no warm start."""
+    if config.match_rms is None or config.refine_iterations == 0:
+        return None
+    render, limits = pose_renderer(sim, camera), search_limits(sim)
+
+    def match(t: int, pose: np.ndarray, last: bool) -> tuple[np.ndarray, bool]:
+        found, cost = refine_in_frame(
+            render, frames[t], pose, *limits, config, MATCH_STAGES, config.match_iterations
+        )
+        return found, cost <= config.match_rms**2 * frames[t].size
+
+    return match
 
 
 def imagine_demonstration(
@@ -421,8 +602,9 @@ def imagine_demonstration(
 ) -> np.ndarray:
     """:func:`imagine_trajectory` for a demonstration's ``frames`` ``(T, H, W, 3)``, seen
     through ``camera`` in ``sim``'s scene, from its first pose ``start``: searched in
-    ``embed``'s space (``goals``: the frames' embeddings, when already computed), each
-    searched pose refined in the frame itself, and the last held over its still frames."""
+    ``embed``'s space (``goals``: the frames' embeddings, when already computed) where the
+    pose the motion predicts, refined in the frame itself, does not match it already, each
+    searched pose refined in the frame, and the last held over its still frames."""
     config = config or ImagineConfig()
     return imagine_trajectory(
         embed(frames) if goals is None else goals,
@@ -431,5 +613,6 @@ def imagine_demonstration(
         *search_limits(sim),
         config,
         refine=frame_refiner(sim, camera, frames, config),
+        match=frame_matcher(sim, camera, frames, config),
         still=still_frames(frames),
     )

@@ -7,10 +7,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from imitation_agent import Demonstration, EnvConfig, ImitationEnv
 from imitation_agent.imagine import (
+    REFINE_STAGES,
     ImagineConfig,
     cross_entropy_search,
+    frame_matcher,
+    imagine_demonstration,
     imagine_trajectory,
     pose_embedder,
     pose_renderer,
@@ -31,6 +33,7 @@ from kuka_sim import (
 )
 
 LOWER, UPPER = np.full(7, -3.0), np.full(7, 3.0)
+REFERENCE_REFINEMENT = {"refine_broyden": False, "refine_tolerance": 0.0}
 SCALE = np.array([4.0, 4.0, 3.0, 3.0, 2.0, 2.0, 1.0])  # a reader that sees the wrist least
 
 
@@ -140,16 +143,24 @@ def test_a_demonstration_at_rest_is_read_once_and_its_refined_pose_held():
 
 
 @pytest.fixture(scope="module")
-def scene():
-    """A recorded goal pose in the measured scene (data/tool_c19t2: the tool twice its size, a
-    camera that keeps the whole arm in view) at its 96 px, and a simulator that renders it."""
+def recorded():
+    """A demonstration of 8 frames in the measured scene (data/tool_c19t2: the tool twice its
+    size, a camera that keeps the whole arm in view) at its 96 px, and a simulator that
+    renders it."""
     camera = replace(make_cameras(1, 96)[0], distance=1.9, pitch=-30.0)
     sim_config = SimConfig(tool_scale=2.0)
     demo_config = DemoConfig(frames=8)
     episode = record_demonstration(episode_seed(4, 0), [camera], sim_config, demo_config)
     sim = KukaSim(sim_config)
-    yield sim, camera, episode.joint_positions[-1], episode.frames[0][-1]
+    yield sim, camera, episode
     sim.close()
+
+
+@pytest.fixture(scope="module")
+def scene(recorded):
+    """The recorded goal pose and its frame, and the simulator that renders it."""
+    sim, camera, episode = recorded
+    return sim, camera, episode.joint_positions[-1], episode.frames[0][-1]
 
 
 def test_restarts_turn_the_flange_and_move_coupled_joints_apart_keeping_their_sum():
@@ -185,12 +196,55 @@ def test_a_restart_a_half_turn_of_the_flange_away_is_kept_for_the_frame_it_match
     render, (lower, upper) = pose_renderer(sim, camera), search_limits(sim)
     turned = goal + 0.03 * np.array([1.0, -1.0, 1.0, -1.0, 1.0, -1.0, 0.0])
     turned[-1] += np.pi if goal[-1] < 0 else -np.pi  # the flange a half turn away
-    config = ImagineConfig(refine_iterations=6, refine_turns=0, refine_pairs=0)
-    alone = refine_final_pose(render, frame, turned, lower, upper, config)
-    config = ImagineConfig(refine_iterations=6, refine_turns=1, refine_pairs=0)
-    restarted = refine_final_pose(render, frame, turned, lower, upper, config)
-    assert np.linalg.norm(restarted - goal) < 0.05
-    assert np.linalg.norm(restarted - goal) < np.linalg.norm(alone - goal)
+    # Central differences each round (the settings before issue 19), then the fast defaults
+    # (Broyden's updates, early stop), which end less precisely.
+    for refinement, radius in ((REFERENCE_REFINEMENT, 0.05), ({}, 0.15)):
+        config = ImagineConfig(refine_iterations=6, refine_turns=0, refine_pairs=0, **refinement)
+        alone = refine_final_pose(render, frame, turned, lower, upper, config)
+        restarted = refine_final_pose(
+            render, frame, turned, lower, upper, replace(config, refine_turns=1)
+        )
+        assert np.linalg.norm(restarted - goal) < radius
+        assert np.linalg.norm(restarted - goal) < np.linalg.norm(alone - goal)
+
+
+def test_the_fast_refinement_keeps_an_exact_pose_and_reads_known_poses_back_exactly(recorded):
+    sim, camera, episode = recorded
+    frames, joints = episode.frames[0], episode.joint_positions
+    config = ImagineConfig(  # the fast settings (docs/benchmarks.md)
+        refine_broyden=True, refine_tolerance=0.01, match_rms=0.005, restarts_kept=3
+    )
+    rendered = []
+    render, (lower, upper) = pose_renderer(sim, camera), search_limits(sim)
+
+    def counted(poses):
+        rendered.append(len(poses))
+        return render(poses)
+
+    # At the frame's own pose the difference is 0: kept, one frame a stage and no Jacobian.
+    kept, zero = refine_pose(
+        counted, frames[-1], joints[-1], lower, upper, 15, broyden=True, tolerance=0.01
+    )
+    np.testing.assert_array_equal(kept, np.clip(joints[-1], lower, upper))
+    assert zero == 0.0 and sum(rendered) == len(REFINE_STAGES)
+    # Each frame of a demonstration rendered at known poses matches there, exactly.
+    match = frame_matcher(sim, camera, frames, config)
+    for t in range(len(frames)):
+        found, matched = match(t, joints[t], False)
+        np.testing.assert_array_equal(found, np.clip(joints[t], lower, upper))
+        assert matched
+    # The last frame's restarts, screened or not, keep the exact pose.
+    for kept_restarts in (0, 3):
+        final = replace(config, restarts_kept=kept_restarts)
+        found = refine_final_pose(render, frames[-1], joints[-1], lower, upper, final)
+        np.testing.assert_array_equal(found, np.clip(joints[-1], lower, upper))
+    # Read as a whole, a demonstration at rest at its first pose is read back exactly.
+    still = np.repeat(frames[:1], 12, axis=0)
+    short = replace(config, iterations=2, final_iterations=2)
+    imagined = imagine_demonstration(
+        sim, camera, still, joints[0], lambda f: f.reshape(len(f), -1) / 255.0, short
+    )
+    np.testing.assert_array_equal(imagined, np.repeat(np.clip(joints[:1], lower, upper), 12, 0))
 
 
 def test_bad_settings_and_inputs_are_refused():
@@ -200,29 +254,11 @@ def test_bad_settings_and_inputs_are_refused():
         ImagineConfig(population=4, elites=5)
     with pytest.raises(ValueError, match="refine_pairs must be >= 0"):
         ImagineConfig(refine_pairs=-1)
+    with pytest.raises(ValueError, match="refine_tolerance must be in"):
+        ImagineConfig(refine_tolerance=1.0)
+    with pytest.raises(ValueError, match="match_rms must be >= 0 or None"):
+        ImagineConfig(match_rms=-0.1)
     with pytest.raises(ValueError, match="unknown imagine settings"):
         ImagineConfig.from_dict({"evry": 3})
     with pytest.raises(ValueError, match="need goals"):
         imagine_trajectory(np.zeros((1, 7)), np.zeros(7), read_pose, LOWER, UPPER)
-
-
-def test_env_observes_the_imagined_trajectory_as_the_demonstrations_target():
-    camera = make_cameras(1, 24)[0]
-    episode = record_demonstration(episode_seed(3, 0), [camera], demo_config=DemoConfig(frames=20))
-    joints = episode.joint_positions
-    embeddings = np.zeros((len(joints), 4), np.float32)
-    imagined = joints + 0.05
-    demo = Demonstration("d", joints, embeddings, camera, imagined_joints=imagined)
-    config = EnvConfig(pose_features=True, pose_source="imagined", lookahead=2)
-    env = ImitationEnv([demo], config, embedder=lambda f: np.zeros((len(f), 4), np.float32))
-    env.reset(seed=0)
-    obs = env.step(np.full(7, 0.2, np.float32))[0]
-    q = env.sim.joint_positions()
-    np.testing.assert_allclose(obs[env.layout.pose_w], q, atol=1e-6)
-    np.testing.assert_allclose(obs[env.layout.pose_target], imagined[3], atol=1e-6)
-    np.testing.assert_allclose(obs[env.layout.pose_error], imagined[3] - q, atol=1e-6)
-    env.close()
-    with pytest.raises(ValueError, match="needs each demonstration's imagined joints"):
-        ImitationEnv([Demonstration("d", joints, embeddings, camera)], config)
-    with pytest.raises(ValueError, match="imagined joints"):
-        Demonstration("d", joints, embeddings, camera, imagined_joints=imagined[:-1])

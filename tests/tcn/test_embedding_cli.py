@@ -146,7 +146,8 @@ def test_unknown_preset_and_bad_model_are_clear_errors(dataset, tmp_path, capsys
         )
         == 2
     )
-    assert "unknown preset 'gpu-xl'; available: default, paper" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "unknown preset 'gpu-xl'; available: contrastive, default, paper" in error
     assert (
         main(
             [
@@ -178,7 +179,7 @@ def test_self_regression_on_babble_recorded_with_the_same_cameras(
 
     babble, other, bigger = tmp_path / "babble", tmp_path / "babble1", tmp_path / "babble_t2"
     assert record(babble, 2) == 0 and record(other, 1) == 0
-    assert record(bigger, 2, "--tool-scale", "2") == 0
+    assert record(bigger, 2, "--tool-scale", "1") == 0  # the default scene's tool is 2
     train = [
         "train-embedding",
         "--data",
@@ -205,7 +206,7 @@ def test_self_regression_on_babble_recorded_with_the_same_cameras(
     # Frames from another camera set would teach the pose head another view.
     assert main([*train, "--out", str(tmp_path / "r1"), "--pose-data", str(other)]) == 2
     assert "other cameras or another scene" in capsys.readouterr().err
-    # So would a larger tool on the flange, with the same cameras.
+    # So would another tool on the flange, with the same cameras.
     assert main([*train, "--out", str(tmp_path / "r2"), "--pose-data", str(bigger)]) == 2
     assert "other cameras or another scene" in capsys.readouterr().err
 

@@ -194,6 +194,8 @@ def test_multi_view_npairs_training_step_runs():
     data = two_view_episodes(2)
     config = TrainConfig(
         **TINY,
+        self_regression=0.0,
+        pose_steps=0,
         architecture="smak",
         loss="npairs",
         freeze_backbone=False,
