@@ -13,6 +13,13 @@ crashes takes only itself down, and a node with ``respawn`` is started again aft
 ``launch_ros`` does with ``respawn=True``. A node without ``respawn`` that exits stops the
 whole graph (launch's ``on_exit=Shutdown()``), and so does a node that exits with status 1
 (invalid parameters: restarting it cannot help; ``launch_ros`` would retry it forever).
+
+The agent contract: an agent run records in its ``config.yaml`` what deploying it needs
+(``deploy``: the action kind, the control mode, the observation, the reader;
+:func:`tcn.agent_run.deployment`). :func:`derived_parameters` reads it and sets the
+simulator's ``control_mode`` to the one its commands drive (:data:`SIM_CONTROL_MODES`), so
+the parameter file's mode never silently ignores an agent; an explicit ``control_mode:=``
+that contradicts the agent is refused by :func:`check_arguments` with what to change.
 """
 
 from __future__ import annotations
@@ -72,6 +79,14 @@ class NodeSpec:
     respawn_delay: float = 2.0
 
 
+SIM_CONTROL_MODES = {"torque": "torque", "position_delta": "position"}
+"""An agent's action kind -> the ``kuka_sim_node`` control mode that executes its commands."""
+COMMAND_TOPICS = {
+    "torque": "effort_controller/commands",
+    "position_delta": "position_controller/commands",
+}
+"""An agent's action kind -> the topic its commands go to (absolute targets for deltas)."""
+
 LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
     LaunchArgument("namespace", "", "namespace of every node (e.g. a robot name)", "--namespace"),
     LaunchArgument(
@@ -96,6 +111,13 @@ LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
         "deploy",
         "imitation_agent_node mode: deploy (needs agent:=) | learn (online PPO)",
         "--agent-mode",
+    ),
+    LaunchArgument(
+        "control_mode",
+        "",
+        "kuka_sim_node control mode, torque | position; empty = the one the agent's commands "
+        "drive (its run's config.yaml), else the parameter file's",
+        "--control-mode",
     ),
     LaunchArgument(
         "params_file", "", f"parameter file; empty = the package's {PARAMS_FILE}", "--config"
@@ -177,8 +199,50 @@ def active_nodes(values: Mapping[str, str]) -> list[NodeSpec]:
     ]
 
 
+def agent_action(values: Mapping[str, str]) -> tuple[str, str] | None:
+    """The action kind of the agent this graph runs and where it comes from: the ``deploy``
+    section of ``agent:=``'s config.yaml, or in ``agent_mode:=learn`` without one the default
+    agent preset's; None when no agent node starts. ``ValueError`` for an agent run that
+    does not say."""
+    import yaml
+
+    if not any(n.name == "imitation_agent_node" for n in active_nodes(values)):
+        return None
+    agent = values["agent"].strip()
+    if not agent:
+        from tcn.presets import load
+
+        return str(load("agent", "default")["action"]), "the default agent preset (learn mode)"
+    path = Path(agent) / "config.yaml"
+    if not path.is_file():
+        raise ValueError(f"agent:={agent} is not an agent run: no {path}")
+    config = yaml.safe_load(path.read_text()) or {}
+    action = (config.get("deploy") or {}).get("action") or (config.get("agent") or {}).get(
+        "action"
+    )
+    if action not in SIM_CONTROL_MODES:
+        raise ValueError(
+            f"{path} records no action kind the graph can execute ({action!r}; known: "
+            f"{sorted(SIM_CONTROL_MODES)})"
+        )
+    return str(action), str(path)
+
+
+def derived_parameters(values: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """Node name -> parameters the agent contract sets: the simulator's ``control_mode``
+    (``control_mode:=`` if given, else the one the agent's action kind needs)."""
+    if not is_true(values["use_sim"]):
+        return {}
+    mode = values["control_mode"].strip()
+    if not mode:
+        action = agent_action(values)
+        mode = SIM_CONTROL_MODES[action[0]] if action else ""
+    return {"kuka_sim_node": {"control_mode": mode}} if mode else {}
+
+
 def check_arguments(values: Mapping[str, str]) -> None:
-    """Raise ValueError naming the option when an active node lacks a required argument."""
+    """Raise ValueError naming the option when an active node lacks a required argument, or
+    when ``control_mode:=`` contradicts the agent's commands (saying what to change)."""
     options = {a.name: a.option for a in LAUNCH_ARGUMENTS}
     for node in active_nodes(values):
         for name in node.required_args:
@@ -187,11 +251,29 @@ def check_arguments(values: Mapping[str, str]) -> None:
                     f"{node.name} needs launch argument {name!r}: pass {name}:=... to ros2 "
                     f"launch or {options[name]} to tcn launch"
                 )
+    mode = values["control_mode"].strip()
+    if mode and mode not in SIM_CONTROL_MODES.values():
+        raise ValueError(
+            f"control_mode:={mode}: expected one of {sorted(set(SIM_CONTROL_MODES.values()))}"
+        )
+    action = agent_action(values) if mode and is_true(values["use_sim"]) else None
+    if action and SIM_CONTROL_MODES[action[0]] != mode:
+        kind, source = action
+        raise ValueError(
+            f"control_mode:={mode} cannot execute this agent: {source} sends {kind} commands "
+            f"on {COMMAND_TOPICS[kind]}, which the simulator executes in control_mode "
+            f"{SIM_CONTROL_MODES[kind]}; drop control_mode:= ({options['control_mode']}) to "
+            f"take the agent's, or train an agent with --action "
+            f"{next(k for k, v in SIM_CONTROL_MODES.items() if v == mode)}"
+        )
 
 
 def node_parameters(node: NodeSpec, values: Mapping[str, str]) -> dict[str, str]:
-    """Parameters the launch arguments set on ``node`` (non-empty arguments only)."""
-    return {param: values[arg] for arg, param in node.params_from_args.items() if values[arg]}
+    """Parameters the launch arguments set on ``node`` (non-empty arguments only), and those
+    the agent contract derives (:func:`derived_parameters`)."""
+    params = {arg_param: values[arg] for arg, arg_param in node.params_from_args.items()}
+    params = {k: v for k, v in params.items() if v}
+    return {**params, **derived_parameters(values).get(node.name, {})}
 
 
 def params_file(values: Mapping[str, str]) -> Path:

@@ -44,6 +44,7 @@ from tcn.graph import (
     GraphRunner,
     argument_values,
     check_arguments,
+    node_parameters,
     robot_description,
 )
 from tcn.nodes.ros_env import header, image_msg
@@ -242,6 +243,46 @@ def test_required_arguments_are_named():
         argument_values({"robot": "x"})
 
 
+# --------------------------------------------------------------------------- agent contract
+def _agent_run(path: Path, action: str) -> str:
+    path.mkdir()
+    deploy = {"action": action, "control_mode": {"torque": "torque"}.get(action, action)}
+    (path / "config.yaml").write_text(yaml.safe_dump({"kind": "agent", "deploy": deploy}))
+    return str(path)
+
+
+def _sim_mode(values: dict[str, str]) -> str | None:
+    (sim,) = [n for n in NODES if n.name == "kuka_sim_node"]
+    return node_parameters(sim, values).get("control_mode")
+
+
+def test_the_sim_executes_what_the_agent_run_sends(tmp_path):
+    base = {"embedding": "run", "demo": "bag"}
+    position = _agent_run(tmp_path / "position", "position_delta")
+    torque = _agent_run(tmp_path / "torque", "torque")
+    assert _sim_mode(argument_values({**base, "agent": position})) == "position"
+    assert _sim_mode(argument_values({**base, "agent": torque})) == "torque"
+    # learn mode without a run: the default agent preset's action (position deltas)
+    assert _sim_mode(argument_values({**base, "agent_mode": "learn"})) == "position"
+    assert _sim_mode(argument_values(base)) is None  # no agent: the parameter file's mode
+    explicit = argument_values({**base, "agent": position, "control_mode": "position"})
+    check_arguments(explicit)
+    assert _sim_mode(explicit) == "position"
+
+
+def test_a_mode_that_contradicts_the_agent_is_refused_with_the_fix(tmp_path):
+    base = {"embedding": "run", "demo": "bag"}
+    position = _agent_run(tmp_path / "position", "position_delta")
+    with pytest.raises(ValueError, match=r"position_controller/commands.*drop control_mode"):
+        check_arguments(argument_values({**base, "agent": position, "control_mode": "torque"}))
+    with pytest.raises(ValueError, match="expected one of"):
+        check_arguments(argument_values({**base, "control_mode": "velocity"}))
+    with pytest.raises(ValueError, match="not an agent run"):
+        check_arguments(
+            argument_values({**base, "agent": str(tmp_path / "none"), "control_mode": "torque"})
+        )
+
+
 # --------------------------------------------------------------------------- one definition
 def _launch_tree() -> ast.Module:
     return ast.parse(LAUNCH_FILE.read_text())
@@ -304,7 +345,7 @@ def test_tcn_launch_takes_every_launch_argument():
     args = parser.parse_args(["launch", *[x for a in LAUNCH_ARGUMENTS for x in (a.option, "v")]])
     assert all(getattr(args, a.name) == "v" for a in LAUNCH_ARGUMENTS)
     expected = {"namespace", "use_sim", "embedding", "demo", "rviz", "params_file"}
-    expected |= {"agent", "agent_mode"}
+    expected |= {"agent", "agent_mode", "control_mode"}
     assert {a.name for a in LAUNCH_ARGUMENTS} == expected
     assert all(a.description for a in LAUNCH_ARGUMENTS)
 

@@ -59,12 +59,12 @@ from imitation_agent.env import (
 )
 from imitation_agent.train import AgentConfig
 from kuka_sim import SimConfig
+from tcn.graph import COMMAND_TOPICS
 from tcn.nodes.ros_env import declare
 
 DEFAULT_JOINT_NAMES = [f"lbr_iiwa_joint_{i}" for i in range(1, 8)]
 LOG_PERIOD_S = 2.0
 MODES = ("deploy", "learn")
-TOPICS = {"torque": "effort_controller/commands", "position_delta": "position_controller/commands"}
 
 
 def observation(
@@ -204,7 +204,7 @@ class ImitationAgentNode(Node):
         self._lock = threading.Lock()  # commands come from the timer or the learner thread
         self._closed = False
 
-        self.topic = TOPICS[self.config.action]
+        self.topic = COMMAND_TOPICS[self.config.action]
         self.command_pub = self.create_publisher(Float64MultiArray, self.topic, 10)
         self.create_subscription(JointState, "joint_states", self._on_joints, 10)
         self.create_subscription(Float32MultiArray, "tcn/embedding", self._on_embedding, 10)
@@ -281,7 +281,7 @@ class ImitationAgentNode(Node):
         config = self.config
         self.env = RosAgentEnv(self.layout.size, len(self.demo_embeddings) - 1, self._send)
         venv = normalize(VecMonitor(DummyVecEnv([lambda: self.env])), config)
-        model = build_ppo(venv, config, agent, device="cpu")
+        model = build_ppo(venv, config, self.layout, agent, device="cpu")
         write_config(
             out,
             {
