@@ -1,29 +1,26 @@
-"""Can PPO learn to follow a demonstration when the pose is read perfectly? Settings compared.
+"""Can PPO learn to follow a demonstration? Settings of the learner compared, on the TCN reward
+or the oracle.
 
-The learner in isolation: the imitation env with the oracle reward, ``-||q_t - q*_t||``,
-the demonstrations read by their recorded joints (``--train-reader recorded``, and the
-same reader for the held-out ones) and no raw embeddings in the observation (joints,
-velocities, pose features, ``t/T``). Each setting is the ``default`` agent preset with a
-few fields changed (the action space, the observation options, PPO's horizon and
+Each setting is the ``default`` agent preset with a few fields changed (the actor, how
+training episodes start and end, the action space, the observation, PPO's horizon and
 exploration), trained on the dataset's training demonstrations by
 :func:`tcn.agent_run.train_agent_run` (the code of ``tcn train-agent``) and scored
 (deterministic policy) on its held-out ones by :func:`tcn.agent_run.evaluate_agent_run`
 (``tcn evaluate-agent``) every ``--timesteps / --evals`` steps, resuming the run in
-between. The reference laws are scored in the same run by the same evaluation: the
-``servo`` baseline, the proportional law ``a = clip((q*_{t+1} - q) / delta)`` on the
-recorded joints, and ``idle``.
-
-The env renders each step and embeds the frame (``--embedding``), which neither the
-oracle reward nor the recorded reading uses: the runs cost what ``tcn train-agent`` costs.
+between. The demonstrations are read by their recorded joints (``--train-reader
+recorded``, and the same reader for the held-out ones), so what is measured is the learner,
+not the reading. ``--reward tcn`` (the default) is the product's reward; ``--reward oracle``
+(``-||q_t - q*_t||``, simulator ground truth) isolates the learner from it too. The
+reference laws are scored in the same run by the same evaluation: the ``servo`` baseline,
+the proportional law ``a = clip((q*_{t+1} - q) / delta)`` on the recorded joints, and
+``idle``.
 
 Usage::
 
-    python experiments/ppo_tracking.py --embedding runs/tcn --demos data/tool \
-        --timesteps 150000
-    python experiments/ppo_tracking.py --embedding runs/tcn --demos data/tool \
-        --settings default old --seeds 0 1
-    python experiments/ppo_tracking.py --embedding runs/tcn --demos data/tool \
-        --settings torque no_time no_lookahead
+    python experiments/ppo_tracking.py --embedding runs/tcn --demos data/demos \
+        --timesteps 20000 --evals 2 --settings default mlp_actor --seeds 0 1 2
+    python experiments/ppo_tracking.py --embedding runs/tcn --demos data/demos \
+        --reward oracle --settings default old
 
 Writes each run to ``--out/<setting>_seed<seed>/`` (with its evaluations in ``eval_<steps>/``),
 a markdown table to stdout and, with ``--json``, the numbers.
@@ -46,6 +43,17 @@ from tcn.presets import load
 # time_feature) as well as PPO.
 SETTINGS: dict[str, dict[str, Any]] = {
     "default": {},
+    "mlp_actor": {"policy": "mlp"},  # one network over the whole observation, not per joint
+    "whole_episodes": {"random_start": False, "cut_distance": 0.0},  # from frame 0, to the end
+    # session 11's preset: MLP actor, whole episodes, std 1, lr 3e-4, 256-step rollouts
+    "session11": {
+        "policy": "mlp",
+        "random_start": False,
+        "cut_distance": 0.0,
+        "log_std_init": 0.0,
+        "learning_rate": 3e-4,
+        "n_steps": 256,
+    },
     "old": {"gamma": 0.95, "log_std_init": -1.0},  # session 2's cpu preset
     "old_gamma": {"gamma": 0.95},
     "old_std": {"log_std_init": -1.0},
@@ -54,9 +62,8 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "no_lookahead": {"lookahead": 0},  # pose target at t instead of t + 1
 }
 
-# What makes every setting the learner in isolation: the true pose observed, the oracle reward.
+# What every setting shares: the true pose observed (the recorded reader), no raw embeddings.
 TRACKING = {
-    "reward": "oracle",
     "pose_features": True,
     "pose_source": "reading",
     "train_reader": "recorded",
@@ -103,6 +110,7 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, default=Path("runs/ppo_tracking"), help="where the runs go"
     )
+    parser.add_argument("--reward", choices=("tcn", "oracle"), default="tcn")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     taken = [
@@ -136,7 +144,7 @@ def main() -> None:
     for name in args.settings:
         overrides = SETTINGS[name]
         for seed in args.seeds:
-            values = {**preset, **overrides, **TRACKING, "seed": seed}
+            values = {**preset, **overrides, **TRACKING, "reward": args.reward, "seed": seed}
             print(f"# {name} seed {seed}", flush=True)
             curve, seconds = train(
                 args.embedding,
@@ -168,7 +176,7 @@ def main() -> None:
             )
     print(
         f"\n{held_out} held-out demonstrations ({args.demos}), {args.timesteps} steps per PPO "
-        f"run\n"
+        f"run on the {args.reward} reward\n"
     )
     print("| policy | success | mean joint error | final joint error | steps to 80% |")
     print("|---|---|---|---|---|")

@@ -147,6 +147,20 @@ class EnvConfig:
             raw embeddings let a policy recognise each training demonstration by its
             ``v_t`` and memorise it instead of learning to follow (docs/agent.md).
         reward_alpha, reward_beta, reward_gamma: the TCN reward's constants.
+        random_start: a training episode starts at a random frame of its demonstration, the
+            arm at the demonstration's pose there (reference state initialisation, Peng et
+            al. 2018, DeepMimic), so the agent sees every stretch of a demonstration from
+            on it. The pose is its reading when it has one, else its recorded joints (the
+            training demonstrations'). Evaluation episodes start at frame 0.
+        cut_distance: rad; a training episode ends once the arm is this far (joint-space
+            L2) from that pose at the current frame (0: never). It ends *truncated*, so PPO
+            bootstraps its value there and ending is neither reward nor penalty; it only
+            stops spending steps where the arm has lost the demonstration and the TCN
+            reward no longer says where it went (docs/agent.md). Evaluation episodes run
+            to the end.
+
+    Training and evaluation episodes differ by how they are reset: ``reset(options={"demo":
+    i})`` (what :func:`imitation_agent.evaluate.evaluate` does) is an evaluation episode.
     """
 
     reward: str = "tcn"
@@ -161,6 +175,8 @@ class EnvConfig:
     reward_alpha: float = RewardConfig.alpha
     reward_beta: float = RewardConfig.beta
     reward_gamma: float = RewardConfig.gamma
+    random_start: bool = False
+    cut_distance: float = 0.0
 
     def __post_init__(self) -> None:
         if self.reward not in REWARDS:
@@ -177,6 +193,8 @@ class EnvConfig:
             raise ValueError(f"torque_fraction must be in (0, 1], got {self.torque_fraction}")
         if self.max_position_delta <= 0:
             raise ValueError(f"max_position_delta must be > 0, got {self.max_position_delta}")
+        if not (np.isfinite(self.cut_distance) and self.cut_distance >= 0):
+            raise ValueError(f"cut_distance must be >= 0, got {self.cut_distance!r}")
 
     @property
     def control_mode(self) -> ControlMode:
@@ -398,6 +416,7 @@ class ImitationEnv(gym.Env):
         self.demo = self.demos[0]
         self.demo_index = 0
         self.t = 0
+        self.training = True
 
     @staticmethod
     def layout_for(demos: Sequence[Demonstration], config: EnvConfig) -> ObsLayout:
@@ -407,13 +426,18 @@ class ImitationEnv(gym.Env):
     # ------------------------------------------------------------------ gym API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        if options and "demo" in options:
-            self.demo_index = int(options["demo"])
-        else:
+        self.training = not (options and "demo" in options)
+        if self.training:
             self.demo_index = int(self.np_random.integers(len(self.demos)))
+        else:
+            self.demo_index = int(options["demo"])
         self.demo = self.demos[self.demo_index]
         self.t = 0
-        self.sim.reset(self.demo.joint_positions[0])
+        if self.training and self.config.random_start:
+            self.t = int(self.np_random.integers(len(self.demo) - 1))
+            self.sim.reset(self.reference_pose(self.t))
+        else:
+            self.sim.reset(self.demo.joint_positions[0])
         return self._observe(reward=False)[0::2]
 
     def step(self, action: np.ndarray):
@@ -421,7 +445,16 @@ class ImitationEnv(gym.Env):
         self.t += 1
         obs, reward, info = self._observe(reward=True)
         truncated = self.t >= len(self.demo) - 1
+        if self.training and self.config.cut_distance > 0:
+            lost = np.linalg.norm(obs[self.layout.q] - self.reference_pose(self.t))
+            truncated = truncated or bool(lost > self.config.cut_distance)
         return obs, reward, False, truncated, info
+
+    def reference_pose(self, t: int) -> np.ndarray:
+        """The demonstration's pose at frame ``t`` as the agent knows it: its reading, else
+        its recorded joints (:attr:`EnvConfig.random_start`)."""
+        demo = self.demo
+        return (demo.reading if demo.reading is not None else demo.joint_positions)[t]
 
     def render(self) -> np.ndarray:
         return self.sim.render(self.demo.camera)

@@ -33,10 +33,13 @@ from imitation_agent.env import (
     Embedder,
     EnvConfig,
     ImitationEnv,
+    ObsLayout,
     PoseDecoder,
     dataclass_from_dict,
 )
 from imitation_agent.readers import READERS
+
+POLICIES = ("mlp", "jointwise")
 
 
 @dataclass
@@ -62,26 +65,36 @@ class AgentConfig:
     reward_alpha: float = 1.0
     reward_beta: float = 1.0
     reward_gamma: float = 1e-3
+    random_start: bool = True
+    cut_distance: float = 0.5
     train_reader: str = "recorded"
     """How the training demonstrations are read when ``pose_source`` is ``reading``
     (:data:`imitation_agent.readers.READERS`): ``recorded`` (their recorded joints, the
     headline's choice) or a reader that sees only their frames, as held-out ones are."""
     # --- PPO (names as in stable-baselines3 / the PPO paper)
-    timesteps: int = 500_000
+    timesteps: int = 100_000
     n_envs: int = 4
-    n_steps: int = 256
+    n_steps: int = 128
     """Steps per environment between updates (an update every ``n_envs * n_steps`` steps)."""
     batch_size: int = 256
     n_epochs: int = 10
-    learning_rate: float = 3e-4
+    learning_rate: float = 1e-3
     gamma: float = 0.5
     gae_lambda: float = 0.95
     clip_range: float = 0.2
     ent_coef: float = 0.0
     vf_coef: float = 0.5
     max_grad_norm: float = 0.5
+    policy: str = "jointwise"
+    """The actor: ``mlp``, one network over the whole observation (stable-baselines3's
+    ``MlpPolicy``, ``net_arch``); ``jointwise``, one small network shared by the seven
+    joints, each joint's action from its own part of the observation and the time index
+    (:mod:`imitation_agent.policies`, ``policy_arch``)."""
     net_arch: tuple[int, ...] = (256, 256)
-    log_std_init: float = 0.0
+    """Hidden layers of the value network, and of the ``mlp`` actor."""
+    policy_arch: tuple[int, ...] = ()
+    """Hidden layers of the ``jointwise`` actor's shared network (empty: linear)."""
+    log_std_init: float = -1.2
     normalize_obs: bool = True
     normalize_reward: bool = True
     # --- machinery
@@ -93,6 +106,9 @@ class AgentConfig:
 
     def __post_init__(self) -> None:
         self.net_arch = tuple(int(n) for n in self.net_arch)
+        self.policy_arch = tuple(int(n) for n in self.policy_arch)
+        if self.policy not in POLICIES:
+            raise ValueError(f"policy must be one of {POLICIES}, got {self.policy!r}")
         self.env_config()  # validates the env fields
         if self.train_reader not in READERS:
             raise ValueError(f"train_reader must be one of {READERS}, got {self.train_reader!r}")
@@ -111,7 +127,27 @@ class AgentConfig:
         names = {f.name for f in dataclasses.fields(EnvConfig)}
         return EnvConfig(**{n: getattr(self, n) for n in names})
 
-    def ppo_kwargs(self) -> dict[str, Any]:
+    def policy_class(self) -> Any:
+        """The stable-baselines3 policy (class or registered name) of ``policy``."""
+        if self.policy == "jointwise":
+            from imitation_agent.policies import JointwisePolicy
+
+            return JointwisePolicy
+        return "MlpPolicy"
+
+    def ppo_kwargs(self, layout: ObsLayout) -> dict[str, Any]:
+        """stable-baselines3 ``PPO`` keyword arguments for observations laid out as ``layout``."""
+        policy_kwargs: dict[str, Any] = {
+            "net_arch": list(self.net_arch),
+            "log_std_init": self.log_std_init,
+        }
+        if self.policy == "jointwise":
+            from imitation_agent.policies import joint_indices
+
+            per_joint, shared = joint_indices(layout)
+            policy_kwargs.update(
+                per_joint=per_joint, shared=shared, policy_arch=list(self.policy_arch)
+            )
         return {
             "n_steps": self.n_steps,
             "batch_size": self.batch_size,
@@ -125,12 +161,13 @@ class AgentConfig:
             "max_grad_norm": self.max_grad_norm,
             "seed": self.seed,
             "device": self.device,
-            "policy_kwargs": {"net_arch": list(self.net_arch), "log_std_init": self.log_std_init},
+            "policy_kwargs": policy_kwargs,
         }
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["net_arch"] = list(self.net_arch)
+        data["policy_arch"] = list(self.policy_arch)
         return data
 
     @classmethod

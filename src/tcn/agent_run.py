@@ -148,10 +148,13 @@ def load_policy(agent: Path | str, config: Any):
         )
 
 
-def build_ppo(venv: Any, config: Any, agent: Path | None = None, **kwargs: Any) -> Any:
-    """PPO on ``venv`` (a VecNormalize): continued from the agent run ``agent`` (its weights
-    and normalisation statistics, loaded into ``venv``), or new with ``config``'s settings;
-    ``kwargs`` go to PPO (``tensorboard_log``, ``device``)."""
+def build_ppo(
+    venv: Any, config: Any, layout: Any, agent: Path | None = None, **kwargs: Any
+) -> Any:
+    """PPO on ``venv`` (a VecNormalize of observations laid out as ``layout``): continued
+    from the agent run ``agent`` (its weights and normalisation statistics, loaded into
+    ``venv``), or new with ``config``'s settings; ``kwargs`` go to PPO (``tensorboard_log``,
+    ``device``)."""
     from stable_baselines3 import PPO
 
     from imitation_agent.train import load_normalization_state
@@ -161,7 +164,7 @@ def build_ppo(venv: Any, config: Any, agent: Path | None = None, **kwargs: Any) 
         with np.load(ckpts / NORM) as state:
             load_normalization_state(venv, dict(state))
         return PPO.load(ckpts / LAST, env=venv, device=kwargs.get("device", config.device))
-    return PPO("MlpPolicy", venv, verbose=0, **{**config.ppo_kwargs(), **kwargs})
+    return PPO(config.policy_class(), venv, verbose=0, **{**config.ppo_kwargs(layout), **kwargs})
 
 
 def save_agent_checkpoint(model: Any, venv: Any, directory: Path, timesteps: int) -> None:
@@ -256,8 +259,11 @@ def train_agent_run(
     )
 
     venv = normalize(make_vec_env(demos, config, embedder_of(model_tcn), decoder), config)
+    from imitation_agent import ImitationEnv
+
+    layout = ImitationEnv.layout_for(demos, config.env_config())
     model = build_ppo(
-        venv, config, run if has_checkpoint else None, tensorboard_log=str(run / "logs")
+        venv, config, layout, run if has_checkpoint else None, tensorboard_log=str(run / "logs")
     )
     done = 0
     if has_checkpoint:

@@ -112,8 +112,8 @@ def add_flags(parser: argparse.ArgumentParser, config_type: type, *more_docs: ty
         doc = f"{text} (default: the preset's; built-in {default!r})".strip()
         if isinstance(default, bool):
             group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=doc)
-        elif isinstance(default, tuple):
-            group.add_argument(flag, type=int, nargs="+", default=None, help=doc)
+        elif isinstance(default, tuple) or "tuple" in str(field.type):
+            group.add_argument(flag, type=int, nargs="*", default=None, help=doc)
         elif isinstance(default, int):
             group.add_argument(flag, type=int, default=None, help=doc)
         elif isinstance(default, float):

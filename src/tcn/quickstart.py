@@ -54,7 +54,7 @@ class QuickstartConfig:
     """Steps of the embedding's pose-reader stage."""
     embedding_epochs: int = 20
     """Epochs of its time-contrastive stage."""
-    agent_steps: int = 60_000
+    agent_steps: int = 30_000
     """PPO environment steps."""
     n_envs: int = 4
     """Environments PPO collects from."""

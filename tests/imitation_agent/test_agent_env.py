@@ -275,3 +275,36 @@ def test_a_reading_is_required_where_it_is_observed(demos):
         Demonstration(
             "x", demos[0].joint_positions, demos[0].embeddings, CAMERA, reading=np.zeros((3, 7))
         )
+
+
+def test_training_episodes_start_on_the_demonstration_and_end_where_the_arm_loses_it(demos):
+    config = EnvConfig(random_start=True, cut_distance=0.3)
+    env = ImitationEnv(demos, config, embedder=embed)
+    starts = set()
+    for seed in range(8):
+        obs, _ = env.reset(seed=seed)
+        assert 0 <= env.t < len(env.demo) - 1
+        np.testing.assert_allclose(obs[env.layout.q], env.demo.reading[env.t], atol=1e-5)
+        starts.add(env.t)
+    assert len(starts) > 1  # drawn, not fixed
+    # An arm driven away from the demonstration is cut, truncated (PPO bootstraps it).
+    env.reset(seed=0)
+    env.t = 0
+    env.sim.reset(env.demo.reading[0])
+    steps, done = 0, False
+    while not done:
+        _, _, terminated, done, _ = env.step(np.ones(7, np.float32))
+        assert not terminated
+        steps += 1
+    assert steps < len(env.demo) - 1
+    # Evaluation episodes (reset with a demo) start at frame 0 and run to the end.
+    obs, _ = env.reset(seed=0, options={"demo": 2})
+    assert env.t == 0
+    np.testing.assert_allclose(obs[env.layout.q], demos[2].joint_positions[0], atol=1e-5)
+    steps, done = 0, False
+    while not done:
+        done = env.step(np.ones(7, np.float32))[3]
+        steps += 1
+    assert steps == len(demos[2]) - 1
+    with pytest.raises(ValueError, match="cut_distance"):
+        EnvConfig(cut_distance=-1.0)
