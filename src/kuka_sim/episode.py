@@ -24,6 +24,8 @@ class Episode:
         joint_names: the ``J`` joint names, in column order.
         joint_efforts: ``(T, J)`` Nm when recorded, else ``None``.
         info: free-form metadata (seed, start and goal configurations, ...).
+        start_stamp_ns: header stamp of the first frame (ns) when read from a bag;
+            ``timestamps`` count from it.
     """
 
     frames: list[np.ndarray]
@@ -34,6 +36,7 @@ class Episode:
     joint_names: list[str]
     joint_efforts: np.ndarray | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    start_stamp_ns: int = 0
 
     def __post_init__(self) -> None:
         if not self.frames:

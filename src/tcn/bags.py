@@ -347,7 +347,27 @@ def read_episode(
         joint_names=names,
         joint_efforts=efforts,
         info=info,
+        start_stamp_ns=int(stamps[0]),
     )
+
+
+def frame_stamps_ns(episode: Episode) -> np.ndarray:
+    """Each frame's header stamp (ns, int64) of an episode read from a bag."""
+    return episode.start_stamp_ns + np.round(episode.timestamps * 1e9).astype(np.int64)
+
+
+def frame_at_stamp(stamps_ns: np.ndarray, stamp_ns: int, tolerance: float = 0.25) -> int | None:
+    """The index of the frame whose stamp is ``stamp_ns``: the nearest of ``stamps_ns``
+    (sorted), if within ``tolerance`` of the median frame period, else None (a stamp that
+    belongs to no frame of this bag, e.g. a live camera's)."""
+    stamps_ns = np.asarray(stamps_ns, dtype=np.int64)
+    i = int(np.clip(np.searchsorted(stamps_ns, stamp_ns), 1, len(stamps_ns) - 1))
+    if len(stamps_ns) == 1:
+        i = 0
+    elif abs(int(stamps_ns[i - 1]) - stamp_ns) <= abs(int(stamps_ns[i]) - stamp_ns):
+        i -= 1
+    period = float(np.median(np.diff(stamps_ns))) if len(stamps_ns) > 1 else 0.0
+    return i if abs(int(stamps_ns[i]) - stamp_ns) <= tolerance * period else None
 
 
 def _nearest(source: np.ndarray, query: np.ndarray) -> np.ndarray:

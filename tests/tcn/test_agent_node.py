@@ -31,7 +31,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import JointState
+from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float32, Float32MultiArray, Float64MultiArray, Int32
 
 from imitation_agent.train import AgentConfig
@@ -313,3 +313,57 @@ def test_learn_mode_writes_a_checkpoint(graph, setup, tmp_path):
     assert (out / "checkpoints" / "last_norm.npz").is_file()
     assert (out / "config.yaml").is_file()
     assert len(commands) >= 16
+
+
+def test_a_played_foreign_bag_drives_the_agent(graph, setup, tmp_path, robot_bag):
+    """`ros2 bag play --remap /wrist_cam/color/image_raw:=demo/image_raw` of a bag this
+    project's writer did not make: its frames keep their header stamps, which say the agent's
+    time index; no demo/frame_index is published."""
+    from rosbags.highlevel import AnyReader
+
+    from tcn.bags import read_episode
+
+    topic = "/wrist_cam/color/image_raw"
+    bag = tmp_path / "robot"
+    robot_bag(bag, read_episode(Path(setup["demo"])).frames[0][:12], storage="mcap")
+    with AnyReader([bag]) as reader:
+        wanted = [c for c in reader.connections if c.topic == topic]
+        recorded = [reader.deserialize(raw, c.msgtype) for c, _, raw in reader.messages(wanted)]
+    agent = graph.node(
+        ImitationAgentNode, agent=setup["agent"], demo=str(bag), demo_image_topic=topic
+    )
+    assert len(agent.demo_embeddings) == 12
+    images = graph.probe.create_publisher(Image, "demo/image_raw", RELIABLE)
+    joints = graph.probe.create_publisher(JointState, "joint_states", RELIABLE)
+    embedding = graph.probe.create_publisher(Float32MultiArray, "tcn/embedding", RELIABLE)
+    commands = graph.collect(Float64MultiArray, "effort_controller/commands")
+
+    def played(k: int, sec: int | None = None) -> Image:
+        m = recorded[k]
+        msg = Image(height=m.height, width=m.width, encoding=m.encoding, step=m.step)
+        msg.header.stamp.sec = m.header.stamp.sec if sec is None else sec
+        msg.header.stamp.nanosec = m.header.stamp.nanosec
+        msg.header.frame_id = m.header.frame_id
+        msg.data = m.data.tobytes()
+        return msg
+
+    def publish(image: Image | None) -> bool:
+        joints.publish(JointState(name=NAMES, position=[0.1] * 7, velocity=[0.0] * 7))
+        embedding.publish(Float32MultiArray(data=[0.0] * agent.embedding_dim))
+        if image is not None:
+            images.publish(image)
+        time.sleep(0.05)
+        return True
+
+    for _ in range(5):
+        publish(None)
+    assert agent.last_observation is None and not commands  # no time index yet: no command
+    wait_for(lambda: publish(played(7)) and agent._t == 7 and bool(commands), "frame 7 played")
+    np.testing.assert_allclose(agent.last_observation[agent.layout.v], agent.demo_embeddings[7])
+    wait_for(lambda: publish(played(9)) and agent._t == 9, "frame 9 played")
+    unmatched = agent.unmatched_stamps
+    wait_for(
+        lambda: publish(played(3, sec=int(time.time()))) and agent.unmatched_stamps > unmatched,
+        "a live-stamped frame counted",
+    )
+    assert agent._t == 9  # a stamp of no frame of the bag leaves the index where it was

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -68,79 +67,12 @@ def test_refuses_to_overwrite(tmp_path, small_demo):
 ROBOT_JOINTS = [f"lbr_A{i}" for i in range(1, 8)]
 
 
-def write_robot_bag(
-    path: Path, frames: np.ndarray, *, encoding: str = "bgr8", storage="sqlite3", pad: int = 4
-) -> np.ndarray:
-    """A bag like `ros2 bag record` on a real robot: other topics, rates, joint order, encoding.
-
-    Returns the joint positions the reader should find at the frames' stamps.
-    """
-    n, h, w, _ = frames.shape
-    plugin = StoragePlugin.SQLITE3 if storage == "sqlite3" else StoragePlugin.MCAP
-    image_stamps = 5_000_000_000 + np.arange(n) * 100_000_000  # 10 Hz
-    joint_stamps = 4_990_000_000 + np.arange(n * 10 + 5) * 10_000_000  # 100 Hz, starts earlier
-    order = [3, 0, 6, 1, 5, 2, 4]  # the driver's order differs from ours
-    with Writer(path, version=8 if storage == "sqlite3" else 9, storage_plugin=plugin) as writer:
-        cam = writer.add_connection(
-            "/wrist_cam/color/image_raw", "sensor_msgs/msg/Image", typestore=TYPESTORE
-        )
-        js = writer.add_connection(
-            "/lbr/joint_states", "sensor_msgs/msg/JointState", typestore=TYPESTORE
-        )
-        for ns in joint_stamps:
-            t = ns / 1e9
-            q = np.array([0.1 * (j + 1) * t for j in range(7)])  # linear in time
-            names = [ROBOT_JOINTS[j] for j in order] + ["gripper_finger"]
-            msg = T["sensor_msgs/msg/JointState"](
-                header=T["std_msgs/msg/Header"](
-                    stamp=T["builtin_interfaces/msg/Time"](
-                        sec=int(ns // 10**9), nanosec=int(ns % 10**9)
-                    ),
-                    frame_id="",
-                ),
-                name=names,
-                position=np.append(q[order], 0.02),
-                velocity=np.append(np.array([0.1 * (j + 1) for j in range(7)])[order], 0.0),
-                effort=np.zeros(0),
-            )
-            writer.write(js, int(ns), TYPESTORE.serialize_cdr(msg, js.msgtype))
-        channels = {"bgr8": 3, "rgb8": 3, "mono8": 1, "rgba8": 4, "bgra8": 4}[encoding]
-        for k, ns in enumerate(image_stamps):
-            rgb = frames[k]
-            pixels = {
-                "bgr8": rgb[..., ::-1],
-                "rgb8": rgb,
-                "mono8": rgb[..., :1],
-                "rgba8": np.concatenate([rgb, np.full((h, w, 1), 255, np.uint8)], 2),
-                "bgra8": np.concatenate([rgb[..., ::-1], np.full((h, w, 1), 255, np.uint8)], 2),
-            }[encoding]
-            step = w * channels + pad
-            padded = np.zeros((h, step), np.uint8)
-            padded[:, : w * channels] = pixels.reshape(h, -1)
-            msg = T["sensor_msgs/msg/Image"](
-                header=T["std_msgs/msg/Header"](
-                    stamp=T["builtin_interfaces/msg/Time"](
-                        sec=int(ns // 10**9), nanosec=int(ns % 10**9)
-                    ),
-                    frame_id="wrist_cam_optical",
-                ),
-                height=h,
-                width=w,
-                encoding=encoding,
-                is_bigendian=0,
-                step=step,
-                data=padded.reshape(-1),
-            )
-            # Received a little after capture: the reader must use header stamps.
-            writer.write(cam, int(ns) + 7_000_000, TYPESTORE.serialize_cdr(msg, cam.msgtype))
-    t = image_stamps / 1e9
-    return np.stack([0.1 * (j + 1) * t for j in range(7)], axis=1)
-
-
 @pytest.mark.parametrize("storage", ["sqlite3", "mcap"])
-def test_reads_a_robot_bag_with_other_topics_bgr8_and_joint_order(tmp_path, small_demo, storage):
+def test_reads_a_robot_bag_with_other_topics_bgr8_and_joint_order(
+    tmp_path, small_demo, storage, robot_bag
+):
     frames = small_demo.frames[0][:12]
-    expected_q = write_robot_bag(tmp_path / "robot", frames, storage=storage)
+    expected_q = robot_bag(tmp_path / "robot", frames, storage=storage)
     episode = read_episode(
         tmp_path / "robot",
         image_topics="/wrist_cam/color/image_raw",
@@ -154,8 +86,8 @@ def test_reads_a_robot_bag_with_other_topics_bgr8_and_joint_order(tmp_path, smal
     assert episode.cameras == [None] and episode.joint_names == ROBOT_JOINTS
 
 
-def test_default_joint_names_come_from_the_first_message(tmp_path, small_demo):
-    write_robot_bag(tmp_path / "robot", small_demo.frames[0][:3])
+def test_default_joint_names_come_from_the_first_message(tmp_path, small_demo, robot_bag):
+    robot_bag(tmp_path / "robot", small_demo.frames[0][:3])
     episode = read_episode(tmp_path / "robot", "/wrist_cam/color/image_raw", "/lbr/joint_states")
     assert episode.joint_names[:2] == ["lbr_A4", "lbr_A1"] and len(episode.joint_names) == 8
 
@@ -208,8 +140,8 @@ def test_missing_topic_lists_the_topics_present(tmp_path, small_demo):
     assert "/joint_states" in message
 
 
-def test_missing_default_camera_lists_image_topics(tmp_path, small_demo):
-    write_robot_bag(tmp_path / "robot", small_demo.frames[0][:2])
+def test_missing_default_camera_lists_image_topics(tmp_path, small_demo, robot_bag):
+    robot_bag(tmp_path / "robot", small_demo.frames[0][:2])
     with pytest.raises(BagError, match=r"image topics in this bag: /wrist_cam/color/image_raw"):
         read_episode(tmp_path / "robot", joint_topic="/lbr/joint_states")
 
@@ -263,3 +195,17 @@ def test_not_a_bag(tmp_path):
     (tmp_path / "dir").mkdir()
     with pytest.raises(BagError, match="not a rosbag2 bag.*reindex"):
         read_episode(tmp_path / "dir")
+
+
+def test_a_played_frame_is_found_by_its_header_stamp(tmp_path, small_demo, robot_bag):
+    from tcn.bags import frame_at_stamp, frame_stamps_ns
+
+    robot_bag(tmp_path / "robot", small_demo.frames[0][:12])
+    episode = read_episode(tmp_path / "robot", "/wrist_cam/color/image_raw", joint_topic=None)
+    stamps = frame_stamps_ns(episode)
+    np.testing.assert_array_equal(stamps, 5_000_000_000 + np.arange(12) * 100_000_000)
+    assert [frame_at_stamp(stamps, int(s)) for s in stamps] == list(range(12))
+    assert frame_at_stamp(stamps, int(stamps[4]) + 20_000_000) == 4  # within a quarter period
+    assert frame_at_stamp(stamps, int(stamps[4]) + 50_000_000) is None  # between frames
+    assert frame_at_stamp(stamps, 1_800_000_000_000_000_000) is None  # a live clock's stamp
+    assert frame_at_stamp(stamps, int(stamps[0]) - 10**9) is None

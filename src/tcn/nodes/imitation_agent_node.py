@@ -11,7 +11,11 @@ Topics (relative names):
 * subscribes ``joint_states`` (matched by name with ``joint_names``; a message lacking one
   of them is skipped with a throttled warning), ``tcn/embedding`` (``w_t``),
   ``tcn/demo_embedding`` (checked against the demo's own embeddings' size),
-  ``tcn/reward`` (learn mode) and ``demo/frame_index`` (std_msgs/Int32: ``t``);
+  ``tcn/reward`` (learn mode), and the demonstration's time index ``t`` from either
+  ``demo/frame_index`` (std_msgs/Int32, demo_player) or ``demo/image_raw``'s header stamps
+  matched to the demo bag's frames (``ros2 bag play`` keeps a bag's stamps, so a played bag
+  drives the agent; ``demo_image_topic`` names the image topic inside a bag recorded
+  elsewhere);
 * publishes, every ``1/control_rate`` s, either ``effort_controller/commands``
   (torque agents: ``clip(a, -1, 1) * max_torques * torque_fraction`` Nm, the env's scaling)
   or ``position_controller/commands`` (position-delta agents: absolute targets
@@ -47,7 +51,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from rclpy.node import Node
-from sensor_msgs.msg import JointState
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float32, Float32MultiArray, Float64MultiArray, Int32
 
 from imitation_agent.env import (
@@ -134,6 +139,13 @@ class ImitationAgentNode(Node):
             declare(self, "learn_n_steps", 64, "learn mode without agent: steps per update")
         )
         threads = int(declare(self, "threads", 1, "torch CPU threads (0 = torch's default)"))
+        self.demo_image_topic = declare(
+            self,
+            "demo_image_topic",
+            "",
+            "image topic inside the demo bag ('' = this stack's camera/image_raw), for bags "
+            "recorded elsewhere",
+        )
         reader = declare(
             self,
             "reader",
@@ -178,7 +190,9 @@ class ImitationAgentNode(Node):
         if not self.embedding_path:
             raise ValueError("parameter 'embedding' is required without an agent run")
         self.demo_path = demo
-        self.demo_embeddings, sim, self.pose_decoder = self._embed_demo(demo, self.embedding_path)
+        self.demo_embeddings, sim, self.pose_decoder, self.demo_stamps = self._embed_demo(
+            demo, self.embedding_path, self.demo_image_topic or None
+        )
         self.max_torques = np.asarray(sim.max_torques, dtype=np.float64)
         self.embedding_dim = self.demo_embeddings.shape[1]
         self.layout = observation_layout(self.embedding_dim, self.config.env_config())
@@ -199,6 +213,7 @@ class ImitationAgentNode(Node):
         self._qd: np.ndarray | None = None
         self._w: np.ndarray | None = None
         self._t: int | None = None
+        self.unmatched_stamps = 0  # demo/image_raw stamps that are no frame of the demo bag
         self._reward: float | None = None
         self._target: np.ndarray | None = None
         self._lock = threading.Lock()  # commands come from the timer or the learner thread
@@ -213,6 +228,9 @@ class ImitationAgentNode(Node):
         )
         self.create_subscription(Float32, "tcn/reward", self._on_reward, 10)
         self.create_subscription(Int32, "demo/frame_index", self._on_frame_index, 10)
+        self.create_subscription(
+            Image, "demo/image_raw", self._on_demo_image, qos_profile_sensor_data
+        )
 
         self.policy = None
         self.env = None
@@ -230,18 +248,22 @@ class ImitationAgentNode(Node):
 
     # ------------------------------------------------------------------ setup
     @staticmethod
-    def _embed_demo(demo: str, embedding: str) -> tuple[np.ndarray, SimConfig, PoseDecoder | None]:
+    def _embed_demo(
+        demo: str, embedding: str, image_topic: str | None
+    ) -> tuple[np.ndarray, SimConfig, PoseDecoder | None, np.ndarray]:
+        """The demo's embeddings, its simulator settings, the embedding's pose head and each
+        frame's header stamp (ns)."""
         from tcn.agent_run import pose_decoder_of
-        from tcn.bags import read_episode
+        from tcn.bags import frame_stamps_ns, read_episode
         from tcn.embedding_run import load_embedding_model
 
-        episode = read_episode(Path(demo), joint_topic=None)
+        episode = read_episode(Path(demo), image_topics=image_topic, joint_topic=None)
         model = load_embedding_model(embedding)
         embeddings = model.embed(episode.frames[0]).numpy()
         if len(embeddings) < 2:
             raise ValueError(f"demo {demo}: needs at least 2 frames, has {len(embeddings)}")
         sim = SimConfig.from_dict(episode.info["sim"]) if "sim" in episode.info else SimConfig()
-        return embeddings, sim, pose_decoder_of(model)
+        return embeddings, sim, pose_decoder_of(model), frame_stamps_ns(episode)
 
     def _read_demo(
         self, demo: str, embedding: str, reader: str, settings: dict | None
@@ -356,6 +378,19 @@ class ImitationAgentNode(Node):
 
     def _on_frame_index(self, msg: Int32) -> None:
         self._t = int(msg.data)
+
+    def _on_demo_image(self, msg: Image) -> None:
+        """A frame of the demo bag played by ``ros2 bag play`` (original header stamps): its
+        stamp says which frame it is. Frames stamped otherwise (demo_player stamps with the
+        clock and publishes demo/frame_index instead) are counted and ignored."""
+        from tcn.bags import frame_at_stamp
+
+        stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        index = frame_at_stamp(self.demo_stamps, stamp)
+        if index is None:
+            self.unmatched_stamps += 1
+            return
+        self._t = index
 
     # ------------------------------------------------------------------ control
     def current_observation(self) -> np.ndarray | None:
