@@ -45,6 +45,7 @@ setup(
             "demo_player = tcn.nodes.demo_player:main",
             "tcn_embedding_node = tcn.nodes.tcn_embedding_node:main",
             "imitation_agent_node = tcn.nodes.imitation_agent_node:main",
+            "hardware_bridge = tcn.nodes.hardware_bridge:main",
         ],
     },
 )

@@ -54,7 +54,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float32, Float32MultiArray, Float64MultiArray
 
-DOMAIN_IDS = (231, 232)  # shared with tests/tcn/test_agent_node.py, locked per use
+DOMAIN_IDS = (231, 232)  # shared with the tests (tests/conftest.py), locked per use
 WARMUP_S = 3.0
 
 TOPICS = {

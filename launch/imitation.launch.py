@@ -32,6 +32,7 @@ from tcn.graph import (
     check_arguments,
     is_true,
     node_parameters,
+    node_remappings,
     robot_description,
 )
 
@@ -54,22 +55,26 @@ def _launch_setup(context, *args, **kwargs):
                 name=spec.name,
                 namespace=namespace,
                 parameters=[params, node_parameters(spec, values)],
+                remappings=node_remappings(spec, values),
                 output="screen",
                 respawn=spec.respawn,
                 respawn_delay=spec.respawn_delay,
                 on_exit=None if spec.respawn else Shutdown(reason=f"{spec.name} exited"),
             )
         )
-    urdf = robot_description(os.path.join(share, URDF_FILE))  # meshes as package:// URIs
-    actions.append(
-        Node(
-            package="robot_state_publisher",
-            executable="robot_state_publisher",
-            namespace=namespace,
-            parameters=[{"robot_description": ParameterValue(urdf, value_type=str)}],
-            output="screen",
+    # A real driver publishes its own robot_description and TF; the simulator's URDF
+    # (lbr_iiwa_joint_*) would clash with it in the driver's namespace.
+    if values["driver"] == "sim":
+        urdf = robot_description(os.path.join(share, URDF_FILE))  # meshes as package:// URIs
+        actions.append(
+            Node(
+                package="robot_state_publisher",
+                executable="robot_state_publisher",
+                namespace=namespace,
+                parameters=[{"robot_description": ParameterValue(urdf, value_type=str)}],
+                output="screen",
+            )
         )
-    )
     if is_true(values["rviz"]):
         actions.append(
             Node(

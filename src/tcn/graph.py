@@ -74,7 +74,10 @@ class NodeSpec:
     """Launch argument that must be ``true`` for the node to start (None: always)."""
     start_when: tuple[str, ...] = ()
     """The node starts only when one of these holds (empty: always): ``arg`` (the argument
-    is non-empty) or ``arg=value`` (the argument equals ``value``)."""
+    is non-empty), ``arg=value`` (the argument equals ``value``) or ``arg!=value``."""
+    remaps_from_args: Mapping[str, str] = field(default_factory=dict)
+    """Launch argument -> topic of this node it remaps to the argument's value (when
+    non-empty)."""
     respawn: bool = False
     respawn_delay: float = 2.0
 
@@ -89,6 +92,20 @@ COMMAND_TOPICS = {
 
 LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
     LaunchArgument("namespace", "", "namespace of every node (e.g. a robot name)", "--namespace"),
+    LaunchArgument(
+        "driver",
+        "sim",
+        "what moves the arm: sim (kuka_sim_node) or a real driver's profile, kuka_drivers | "
+        "iiwa_ros2 | lbr_fri_ros2_stack (config/drivers/), bridged by hardware_bridge",
+        "--driver",
+    ),
+    LaunchArgument(
+        "camera_topic",
+        "",
+        "the robot's camera image topic for tcn_embedding_node; empty = camera/image_raw "
+        "(the simulator's)",
+        "--camera-topic",
+    ),
     LaunchArgument(
         "use_sim",
         "true",
@@ -131,6 +148,16 @@ NODES: tuple[NodeSpec, ...] = (
         name="kuka_sim_node",
         params_from_args={"demo": "demo"},  # the demo's camera and start pose
         condition="use_sim",
+        start_when=("driver=sim",),
+    ),
+    NodeSpec(
+        executable="hardware_bridge",
+        module="tcn.nodes.hardware_bridge",
+        name="hardware_bridge",
+        params_from_args={"driver": "driver"},
+        start_when=("driver!=sim",),
+        # No respawn: the driver's own safety holds the arm while the bridge is gone, and a
+        # silently restarted bridge would hide that it died.
     ),
     NodeSpec(
         executable="demo_player",
@@ -147,6 +174,7 @@ NODES: tuple[NodeSpec, ...] = (
         params_from_args={"embedding": "model"},
         required_args=("embedding",),
         respawn=True,
+        remaps_from_args={"camera_topic": "camera/image_raw"},
     ),
     NodeSpec(
         executable="imitation_agent_node",
@@ -185,6 +213,9 @@ def is_true(value: str) -> bool:
 
 def _holds(expression: str, values: Mapping[str, str]) -> bool:
     """``arg``: the argument is non-empty; ``arg=value``: it equals ``value``."""
+    if "!=" in expression:
+        name, value = expression.split("!=", 1)
+        return values[name].strip() != value
     name, equals, value = expression.partition("=")
     return values[name].strip() == value if equals else bool(values[name].strip())
 
@@ -231,7 +262,7 @@ def agent_action(values: Mapping[str, str]) -> tuple[str, str] | None:
 def derived_parameters(values: Mapping[str, str]) -> dict[str, dict[str, str]]:
     """Node name -> parameters the agent contract sets: the simulator's ``control_mode``
     (``control_mode:=`` if given, else the one the agent's action kind needs)."""
-    if not is_true(values["use_sim"]):
+    if not is_true(values["use_sim"]) or values["driver"].strip() != "sim":
         return {}
     mode = values["control_mode"].strip()
     if not mode:
@@ -251,6 +282,15 @@ def check_arguments(values: Mapping[str, str]) -> None:
                     f"{node.name} needs launch argument {name!r}: pass {name}:=... to ros2 "
                     f"launch or {options[name]} to tcn launch"
                 )
+    if values["driver"].strip() != "sim":
+        action = agent_action(values)
+        if action and action[0] != "torque":
+            raise ValueError(
+                f"driver:={values['driver']} is bridged for torque commands "
+                f"(effort_controller/commands, hardware_bridge); {action[1]} sends "
+                f"{action[0]} commands. Train an agent with --action torque for a real "
+                f"driver, or run it in the simulator (driver:=sim)"
+            )
     mode = values["control_mode"].strip()
     if mode and mode not in SIM_CONTROL_MODES.values():
         raise ValueError(
@@ -276,6 +316,11 @@ def node_parameters(node: NodeSpec, values: Mapping[str, str]) -> dict[str, str]
     return {**params, **derived_parameters(values).get(node.name, {})}
 
 
+def node_remappings(node: NodeSpec, values: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Topic remappings the launch arguments set on ``node`` (non-empty arguments only)."""
+    return [(topic, values[arg]) for arg, topic in node.remaps_from_args.items() if values[arg]]
+
+
 def params_file(values: Mapping[str, str]) -> Path:
     """The parameter file: ``params_file`` if given, else the package's :data:`PARAMS_FILE`."""
     if values.get("params_file"):
@@ -296,6 +341,8 @@ def ros_arguments(node: NodeSpec, values: Mapping[str, str], params: Path) -> li
     args = ["--ros-args", "-r", f"__node:={node.name}"]
     if values["namespace"]:
         args += ["-r", f"__ns:=/{values['namespace'].strip('/')}"]
+    for topic, target in node_remappings(node, values):
+        args += ["-r", f"{topic}:={target}"]
     args += ["--params-file", str(params)]
     for key, value in node_parameters(node, values).items():
         args += ["-p", f"{key}:={value}"]

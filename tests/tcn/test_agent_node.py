@@ -1,10 +1,7 @@
 """imitation_agent_node over real rclpy + Fast DDS: deploy on the live graph, learn online.
 
-Domain ids: 231..232, which no other test file uses (test_sim_node 1..100,
-test_embedding_node 101..200, test_launch 201..230; Fast DDS accepts at most 232). A test
-holds an exclusive ``fcntl`` lock on its id's file for its whole life, so a concurrent run
-of this file (or benchmarks/bench_ros_graph.py, which shares the scheme) waits for a free id
-instead of sharing one. Every node also runs under a namespace unique to this process.
+Domain ids: the ``ros_domain_id`` fixture (tests/conftest.py: 231..232, locked). Every
+node also runs under a namespace unique to this process.
 """
 
 from __future__ import annotations
@@ -14,13 +11,10 @@ import os
 # DDS must only talk on this machine: set before rclpy is imported or initialised.
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 
-import contextlib
-import fcntl
 import json
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -45,28 +39,8 @@ from tcn_embedding.checkpoint import save_checkpoint
 from tcn_embedding.model import TCN, TCNConfig
 
 TIMEOUT = 15.0
-DOMAIN_IDS = (231, 232)
 RELIABLE = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE)
 NAMES = [f"lbr_iiwa_joint_{i}" for i in range(1, 8)]
-
-
-@contextlib.contextmanager
-def reserved_domain_id() -> Iterator[int]:
-    """An id of DOMAIN_IDS held exclusively (file lock) until the block ends."""
-    while True:
-        for domain in DOMAIN_IDS:
-            path = Path(tempfile.gettempdir()) / f"tcn_ros_domain_{domain}.lock"
-            with open(path, "w") as lock:
-                try:
-                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue
-                try:
-                    yield domain
-                finally:
-                    fcntl.flock(lock, fcntl.LOCK_UN)
-                return
-        time.sleep(0.2)
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> None:
@@ -122,13 +96,12 @@ class Graph:
 
 
 @pytest.fixture
-def graph():
-    with reserved_domain_id() as domain:
-        g = Graph(domain)
-        try:
-            yield g
-        finally:
-            g.close()
+def graph(ros_domain_id):
+    g = Graph(ros_domain_id)
+    try:
+        yield g
+    finally:
+        g.close()
 
 
 @pytest.fixture(scope="module")

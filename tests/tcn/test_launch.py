@@ -283,6 +283,27 @@ def test_a_mode_that_contradicts_the_agent_is_refused_with_the_fix(tmp_path):
         )
 
 
+def test_a_real_driver_replaces_the_simulator_and_takes_torque_agents_only(tmp_path):
+    from tcn.graph import active_nodes, ros_arguments
+
+    base = {"embedding": "run", "demo": "bag", "driver": "kuka_drivers"}
+    values = argument_values({**base, "camera_topic": "/wrist_cam/color/image_raw"})
+    names = {n.name for n in active_nodes(values)}
+    assert "hardware_bridge" in names and "kuka_sim_node" not in names
+    (bridge,) = [n for n in NODES if n.name == "hardware_bridge"]
+    assert node_parameters(bridge, values) == {"driver": "kuka_drivers"}
+    (embedder,) = [n for n in NODES if n.name == "tcn_embedding_node"]
+    args = ros_arguments(embedder, values, Path("params.yaml"))
+    assert "camera/image_raw:=/wrist_cam/color/image_raw" in args
+    sim_values = argument_values({"embedding": "run", "demo": "bag"})
+    assert "hardware_bridge" not in {n.name for n in active_nodes(sim_values)}
+    torque = _agent_run(tmp_path / "torque", "torque")
+    check_arguments(argument_values({**base, "agent": torque}))
+    position = _agent_run(tmp_path / "position", "position_delta")
+    with pytest.raises(ValueError, match="--action torque for a real driver"):
+        check_arguments(argument_values({**base, "agent": position}))
+
+
 # --------------------------------------------------------------------------- one definition
 def _launch_tree() -> ast.Module:
     return ast.parse(LAUNCH_FILE.read_text())
@@ -345,7 +366,7 @@ def test_tcn_launch_takes_every_launch_argument():
     args = parser.parse_args(["launch", *[x for a in LAUNCH_ARGUMENTS for x in (a.option, "v")]])
     assert all(getattr(args, a.name) == "v" for a in LAUNCH_ARGUMENTS)
     expected = {"namespace", "use_sim", "embedding", "demo", "rviz", "params_file"}
-    expected |= {"agent", "agent_mode", "control_mode"}
+    expected |= {"agent", "agent_mode", "control_mode", "driver", "camera_topic"}
     assert {a.name for a in LAUNCH_ARGUMENTS} == expected
     assert all(a.description for a in LAUNCH_ARGUMENTS)
 
