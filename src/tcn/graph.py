@@ -156,8 +156,8 @@ NODES: tuple[NodeSpec, ...] = (
         name="hardware_bridge",
         params_from_args={"driver": "driver"},
         start_when=("driver!=sim",),
-        # No respawn: the driver's own safety holds the arm while the bridge is gone, and a
-        # silently restarted bridge would hide that it died.
+        # No respawn: a silently restarted bridge would hide that it died. While it is gone
+        # the driver keeps applying the last torque (docs/hardware.md): stop the arm.
     ),
     NodeSpec(
         executable="demo_player",

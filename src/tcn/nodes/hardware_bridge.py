@@ -25,8 +25,9 @@ a YAML path; :class:`tcn.hardware.DriverProfile`). Topics:
 * ``diagnostics`` (1 Hz): ``relayed``, ``filled_velocities``, ``forwarded``, ``clamped``,
   ``rejected``, ``watchdog_zeros``, ``estopped``.
 
-Zero torque is the safe command in the drivers' torque modes: the robot compensates gravity
-itself and the command is added to it (docs/hardware.md).
+Zero torque is added to the robot's own gravity compensation: the arm does not fall, but in
+the torque modes with zero stiffness it does not hold its pose either (docs/hardware.md).
+If the bridge itself dies, every driver keeps applying the last torque it received.
 """
 
 from __future__ import annotations
