@@ -36,13 +36,10 @@ os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 
 import argparse
 import bisect
-import contextlib
-import fcntl
 import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +51,6 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float32, Float32MultiArray, Float64MultiArray
 
-DOMAIN_IDS = (231, 232)  # shared with the tests (tests/conftest.py), locked per use
 WARMUP_S = 3.0
 
 TOPICS = {
@@ -66,25 +62,6 @@ TOPICS = {
     "tcn/reward": (Float32, 10),
     "effort_controller/commands": (Float64MultiArray, 10),
 }
-
-
-@contextlib.contextmanager
-def reserved_domain_id() -> Iterator[int]:
-    """An id of DOMAIN_IDS held exclusively (file lock) until the block ends."""
-    while True:
-        for domain in DOMAIN_IDS:
-            path = Path(tempfile.gettempdir()) / f"tcn_ros_domain_{domain}.lock"
-            with open(path, "w") as lock:
-                try:
-                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue
-                try:
-                    yield domain
-                finally:
-                    fcntl.flock(lock, fcntl.LOCK_UN)
-                return
-        time.sleep(0.2)
 
 
 def prepare(root: Path, size: int) -> dict[str, str]:
@@ -179,6 +156,7 @@ def latencies(arrivals: dict[str, list], start: float, end: float) -> dict[str, 
 
 def measure(size: int, duration: float, root: Path) -> dict:
     from tcn.graph import GraphRunner, argument_values
+    from tcn.nodes.ros_env import reserved_domain_id
 
     paths = prepare(root, size)
     values = argument_values(

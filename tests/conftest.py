@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -110,34 +106,11 @@ def robot_bag():
     return write_robot_bag
 
 
-ROS_DOMAIN_IDS = (231, 232)
-"""Ids no test file counts through (test_sim_node 1..100, test_embedding_node 101..200,
-test_launch 201..230; Fast DDS accepts at most 232), shared by the tests that take the
-``ros_domain_id`` fixture and benchmarks/bench_ros_graph.py."""
-
-
-@contextlib.contextmanager
-def reserved_domain_id() -> Iterator[int]:
-    """An id of ROS_DOMAIN_IDS held exclusively (file lock) until the block ends."""
-    while True:
-        for domain in ROS_DOMAIN_IDS:
-            path = Path(tempfile.gettempdir()) / f"tcn_ros_domain_{domain}.lock"
-            with open(path, "w") as lock:
-                try:
-                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue
-                try:
-                    yield domain
-                finally:
-                    fcntl.flock(lock, fcntl.LOCK_UN)
-                return
-        time.sleep(0.2)
-
-
 @pytest.fixture
 def ros_domain_id() -> Iterator[int]:
     """A ROS domain id held exclusively (an ``fcntl`` lock on its file) for the test's whole
     life, so a concurrent run waits for a free id instead of sharing one."""
+    from tcn.nodes.ros_env import reserved_domain_id
+
     with reserved_domain_id() as domain:
         yield domain

@@ -356,17 +356,21 @@ def frame_stamps_ns(episode: Episode) -> np.ndarray:
     return episode.start_stamp_ns + np.round(episode.timestamps * 1e9).astype(np.int64)
 
 
-def frame_at_stamp(stamps_ns: np.ndarray, stamp_ns: int, tolerance: float = 0.25) -> int | None:
+def frame_period_ns(stamps_ns: np.ndarray) -> float:
+    """The median period between frame stamps (ns; 0 for a single frame)."""
+    return float(np.median(np.diff(stamps_ns))) if len(stamps_ns) > 1 else 0.0
+
+
+def frame_at_stamp(
+    stamps_ns: np.ndarray, stamp_ns: int, tolerance: float = 0.25, period: float | None = None
+) -> int | None:
     """The index of the frame whose stamp is ``stamp_ns``: the nearest of ``stamps_ns``
-    (sorted), if within ``tolerance`` of the median frame period, else None (a stamp that
-    belongs to no frame of this bag, e.g. a live camera's)."""
+    (sorted), if within ``tolerance`` of the frame period (``period``, default
+    :func:`frame_period_ns`), else None (a stamp that belongs to no frame of this bag, e.g. a
+    live camera's)."""
     stamps_ns = np.asarray(stamps_ns, dtype=np.int64)
-    i = int(np.clip(np.searchsorted(stamps_ns, stamp_ns), 1, len(stamps_ns) - 1))
-    if len(stamps_ns) == 1:
-        i = 0
-    elif abs(int(stamps_ns[i - 1]) - stamp_ns) <= abs(int(stamps_ns[i]) - stamp_ns):
-        i -= 1
-    period = float(np.median(np.diff(stamps_ns))) if len(stamps_ns) > 1 else 0.0
+    i = int(_nearest(stamps_ns, np.array([stamp_ns], dtype=np.int64))[0])
+    period = frame_period_ns(stamps_ns) if period is None else period
     return i if abs(int(stamps_ns[i]) - stamp_ns) <= tolerance * period else None
 
 

@@ -235,7 +235,7 @@ def agent_action(values: Mapping[str, str]) -> tuple[str, str] | None:
     section of ``agent:=``'s config.yaml, or in ``agent_mode:=learn`` without one the default
     agent preset's; None when no agent node starts. ``ValueError`` for an agent run that
     does not say."""
-    import yaml
+    from tcn.runs import CONFIG, read_config
 
     if not any(n.name == "imitation_agent_node" for n in active_nodes(values)):
         return None
@@ -244,10 +244,10 @@ def agent_action(values: Mapping[str, str]) -> tuple[str, str] | None:
         from tcn.presets import load
 
         return str(load("agent", "default")["action"]), "the default agent preset (learn mode)"
-    path = Path(agent) / "config.yaml"
+    path = Path(agent) / CONFIG
     if not path.is_file():
         raise ValueError(f"agent:={agent} is not an agent run: no {path}")
-    config = yaml.safe_load(path.read_text()) or {}
+    config = read_config(Path(agent)) or {}
     action = (config.get("deploy") or {}).get("action") or (config.get("agent") or {}).get(
         "action"
     )

@@ -194,8 +194,8 @@ def reorder(
     names: Sequence[str], values: Sequence[float], wanted: Sequence[str]
 ) -> np.ndarray | None:
     """``values`` (one per ``names``) in the order of ``wanted``; None when one is missing or
-    there are fewer values than names (a JointState may leave velocities empty)."""
-    if len(values) < len(names):
+    the values do not match the names one to one (a JointState may leave velocities empty)."""
+    if len(values) != len(names):
         return None
     index = {name: i for i, name in enumerate(names)}
     if any(name not in index for name in wanted):

@@ -1,18 +1,10 @@
 """The hardware bridge's pure parts: the torque guard, velocity estimates, joint order, the
-LBR command. (The driver profiles and the bridge against fake drivers are issue 20's next
-step.)"""
+LBR command. (The bridge against fake drivers is issue 20's next step.)"""
 
 from __future__ import annotations
 
-import os
-
-os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-
-import time
-
 import numpy as np
 import pytest
-from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from tcn.hardware import (
     TORQUE_LIMITS,
@@ -21,19 +13,6 @@ from tcn.hardware import (
     lbr_torque_fields,
     reorder,
 )
-
-SHIPPED = ("iiwa_ros2", "kuka_drivers", "lbr_fri_ros2_stack")
-STACK = [f"lbr_iiwa_joint_{i}" for i in range(1, 8)]
-RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
-TIMEOUT = 15.0
-
-
-def wait_until(condition, what: str, timeout: float = TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.01)
 
 
 # --------------------------------------------------------------------------- pure parts

@@ -52,9 +52,8 @@ from tcn.hardware import (
     load_driver_profile,
     reorder,
 )
-from tcn.nodes.ros_env import declare, header, run_node
+from tcn.nodes.ros_env import DEFAULT_JOINT_NAMES, declare, header, run_node
 
-DEFAULT_JOINT_NAMES = [f"lbr_iiwa_joint_{i}" for i in range(1, 8)]
 LOG_PERIOD_S = 2.0
 WATCHDOG_RATE_HZ = 100.0
 

@@ -64,10 +64,11 @@ from imitation_agent.env import (
 )
 from imitation_agent.train import AgentConfig
 from kuka_sim import SimConfig
+from tcn.bags import frame_at_stamp, frame_period_ns
 from tcn.graph import COMMAND_TOPICS
-from tcn.nodes.ros_env import declare
+from tcn.hardware import reorder
+from tcn.nodes.ros_env import DEFAULT_JOINT_NAMES, declare
 
-DEFAULT_JOINT_NAMES = [f"lbr_iiwa_joint_{i}" for i in range(1, 8)]
 LOG_PERIOD_S = 2.0
 MODES = ("deploy", "learn")
 
@@ -193,6 +194,7 @@ class ImitationAgentNode(Node):
         self.demo_embeddings, sim, self.pose_decoder, self.demo_stamps = self._embed_demo(
             demo, self.embedding_path, self.demo_image_topic or None
         )
+        self.demo_period = frame_period_ns(self.demo_stamps)
         self.max_torques = np.asarray(sim.max_torques, dtype=np.float64)
         self.embedding_dim = self.demo_embeddings.shape[1]
         self.layout = observation_layout(self.embedding_dim, self.config.env_config())
@@ -339,9 +341,10 @@ class ImitationAgentNode(Node):
 
     # ------------------------------------------------------------------ callbacks
     def _on_joints(self, msg: JointState) -> None:
-        index = {name: i for i, name in enumerate(msg.name)}
-        missing = [n for n in self.joint_names if n not in index]
-        if missing or len(msg.velocity) != len(msg.name) or len(msg.position) != len(msg.name):
+        q = reorder(msg.name, msg.position, self.joint_names)
+        qd = reorder(msg.name, msg.velocity, self.joint_names)
+        if q is None or qd is None:
+            missing = [n for n in self.joint_names if n not in msg.name]
             self.missing_joints += 1
             self._q = self._qd = None
             self.get_logger().warning(
@@ -350,9 +353,7 @@ class ImitationAgentNode(Node):
                 throttle_duration_sec=LOG_PERIOD_S,
             )
             return
-        order = [index[n] for n in self.joint_names]
-        self._q = np.asarray(msg.position, dtype=np.float64)[order]
-        self._qd = np.asarray(msg.velocity, dtype=np.float64)[order]
+        self._q, self._qd = q, qd
 
     def _on_embedding(self, msg: Float32MultiArray) -> None:
         w = np.asarray(msg.data, dtype=np.float32)
@@ -383,10 +384,8 @@ class ImitationAgentNode(Node):
         """A frame of the demo bag played by ``ros2 bag play`` (original header stamps): its
         stamp says which frame it is. Frames stamped otherwise (demo_player stamps with the
         clock and publishes demo/frame_index instead) are counted and ignored."""
-        from tcn.bags import frame_at_stamp
-
         stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-        index = frame_at_stamp(self.demo_stamps, stamp)
+        index = frame_at_stamp(self.demo_stamps, stamp, period=self.demo_period)
         if index is None:
             self.unmatched_stamps += 1
             return

@@ -57,6 +57,7 @@ from kuka_sim import CameraConfig, ControlMode, KukaSim, SimConfig, make_cameras
 from kuka_sim.sim import DEFAULT_URDF, IIWA14_MAX_TORQUES
 from tcn.bags import read_episode
 from tcn.nodes.ros_env import (
+    DEFAULT_JOINT_NAMES,
     camera_info_msg,
     declare,
     header,
@@ -65,7 +66,6 @@ from tcn.nodes.ros_env import (
     stamp_from_seconds,
 )
 
-DEFAULT_JOINT_NAMES = [f"lbr_iiwa_joint_{i}" for i in range(1, 8)]
 CAMERA_FRAME = "camera_optical_frame"
 LOG_PERIOD_S = 2.0  # throttle for repeated warnings
 

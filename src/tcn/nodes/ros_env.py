@@ -7,8 +7,13 @@ Images convert with :mod:`tcn.images` (the same code that reads bags), so a live
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
-from collections.abc import Callable
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,15 +32,45 @@ from tcn.errors import TcnError
 from tcn.images import image_to_rgb, rgb_image_fields
 
 __all__ = [
+    "DEFAULT_JOINT_NAMES",
+    "LOCKED_DOMAIN_IDS",
     "camera_info_msg",
     "declare",
     "header",
     "image_msg",
     "image_to_rgb",
     "keep_discovery_local",
+    "reserved_domain_id",
     "run_node",
     "stamp_from_seconds",
 ]
+
+DEFAULT_JOINT_NAMES = [f"lbr_iiwa_joint_{i}" for i in range(1, 8)]
+"""The stack's joint names (the simulator's URDF), A1..A7."""
+LOCKED_DOMAIN_IDS = (231, 232)
+"""Domain ids no test file counts through (test_sim_node 1..100, test_embedding_node
+101..200, test_launch 201..230; Fast DDS accepts at most 232): the tests and
+benchmarks/bench_ros_graph.py take them through :func:`reserved_domain_id`."""
+
+
+@contextlib.contextmanager
+def reserved_domain_id(ids: Sequence[int] = LOCKED_DOMAIN_IDS) -> Iterator[int]:
+    """An id of ``ids`` held exclusively (an ``fcntl`` lock on its file) until the block
+    ends, so a concurrent run waits for a free id instead of sharing one."""
+    while True:
+        for domain in ids:
+            path = Path(tempfile.gettempdir()) / f"tcn_ros_domain_{domain}.lock"
+            with open(path, "w") as lock:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue
+                try:
+                    yield domain
+                finally:
+                    fcntl.flock(lock, fcntl.LOCK_UN)
+                return
+        time.sleep(0.2)
 
 
 def keep_discovery_local() -> None:
