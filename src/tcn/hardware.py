@@ -7,7 +7,8 @@ Pure functions and small classes, no ROS: :mod:`tcn.nodes.hardware_bridge` wraps
   order, its joint-state topic and whether it gives velocities, its command topic and
   message type, its rate, the robot model it assumes.
 * :class:`TorqueGuard`: a per-joint clamp at a fraction of the robot model's torque limits
-  (:data:`TORQUE_LIMITS`); it rejects non-finite or wrong-length commands.
+  (:data:`TORQUE_LIMITS`, :func:`torque_limits`); it rejects non-finite or wrong-length
+  commands.
 * :class:`VelocityEstimator`: joint velocities by filtered finite differences, for drivers
   whose ``joint_states`` carry NaN or no velocities.
 * :func:`reorder` (joints matched by name) and :func:`lbr_torque_fields` (the lbr stack's
@@ -190,6 +191,20 @@ class VelocityEstimator:
         return self._velocity.copy()
 
 
+def torque_limits(robot_model: str = "") -> tuple[np.ndarray, str]:
+    """The limits to clamp against and what they are: the named model's, or, when the arm's
+    model is not stated, the smallest of every model's per joint, since a driver's profile
+    says only which description the driver loads, not which arm is bolted down."""
+    if robot_model:
+        if robot_model not in TORQUE_LIMITS:
+            raise ValueError(
+                f"robot_model must be one of {sorted(TORQUE_LIMITS)}, got {robot_model!r}"
+            )
+        return np.asarray(TORQUE_LIMITS[robot_model], dtype=np.float64), robot_model
+    smallest = np.min(np.asarray(list(TORQUE_LIMITS.values()), dtype=np.float64), axis=0)
+    return smallest, "smallest of " + "/".join(sorted(TORQUE_LIMITS))
+
+
 def reorder(
     names: Sequence[str], values: Sequence[float], wanted: Sequence[str]
 ) -> np.ndarray | None:
@@ -205,8 +220,10 @@ def reorder(
 
 def lbr_torque_fields(torques: np.ndarray, positions: np.ndarray) -> dict[str, list[float]]:
     """The fields of an ``lbr_fri_idl/LBRTorqueCommand``: the torques (Nm, A1..A7) and the
-    joint position setpoint, which in FRI's torque mode the robot holds as well; it is the
-    measured position, so the command adds torque and no spring toward another pose."""
+    joint position set point. In FRI's torque mode the robot adds the torques to a joint
+    impedance spring toward that set point (LBRServer: 200 Nm/rad), so the set point must be
+    a real pose: the measured one while an agent commands (torque only, no spring toward
+    another pose), a frozen one while the bridge holds (the spring keeps the arm there)."""
     torques = np.asarray(torques, dtype=np.float64)
     positions = np.asarray(positions, dtype=np.float64)
     if torques.shape != (JOINTS,) or positions.shape != (JOINTS,):

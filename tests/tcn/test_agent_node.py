@@ -12,19 +12,12 @@ import os
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 
 import json
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
-import rclpy
-from rclpy.context import Context
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.node import Node
-from rclpy.parameter import Parameter
-from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float32, Float32MultiArray, Float64MultiArray, Int32
 
@@ -35,73 +28,17 @@ from tcn.nodes.demo_player import DemoPlayer
 from tcn.nodes.imitation_agent_node import ImitationAgentNode, command
 from tcn.nodes.kuka_sim_node import KukaSimNode
 from tcn.nodes.tcn_embedding_node import TcnEmbeddingNode
+from tcn.nodes.testing import RELIABLE, RosGraph, wait_for
 from tcn_embedding.checkpoint import save_checkpoint
 from tcn_embedding.model import TCN, TCNConfig
 
-TIMEOUT = 15.0
-RELIABLE = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE)
 NAMES = [f"lbr_iiwa_joint_{i}" for i in range(1, 8)]
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
-
-
-class Graph:
-    """One context in a reserved domain, a background executor, a probe node."""
-
-    def __init__(self, domain: int) -> None:
-        self.context = Context()
-        rclpy.init(context=self.context, domain_id=domain)
-        self.namespace = f"/agent_test_{os.getpid()}"
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.nodes: list[Node] = []
-        self.probe = self.add(Node("probe", namespace=self.namespace, context=self.context))
-        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self._thread.start()
-
-    def add(self, node: Node) -> Node:
-        self.nodes.append(node)
-        self.executor.add_node(node)
-        return node
-
-    def node(self, cls, **params) -> Node:
-        overrides = [Parameter(k, value=v) for k, v in params.items()]
-        return self.add(
-            cls(context=self.context, namespace=self.namespace, parameter_overrides=overrides)
-        )
-
-    def remove(self, node: Node) -> None:
-        self.executor.remove_node(node)
-        self.nodes.remove(node)
-        node.destroy_node()
-
-    def collect(self, msg_type, topic: str) -> list:
-        messages: list = []
-        self.probe.create_subscription(
-            msg_type, topic, lambda m: messages.append((time.monotonic(), m)), RELIABLE
-        )
-        return messages
-
-    def close(self) -> None:
-        self.executor.shutdown(timeout_sec=5.0)
-        self._thread.join(5.0)
-        for node in self.nodes:
-            node.destroy_node()
-        rclpy.shutdown(context=self.context)
 
 
 @pytest.fixture
 def graph(ros_domain_id):
-    g = Graph(ros_domain_id)
-    try:
+    with RosGraph(ros_domain_id, namespace=f"/agent_test_{os.getpid()}") as g:
         yield g
-    finally:
-        g.close()
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +94,7 @@ def test_deploy_on_the_live_graph_and_stop_safely(graph, setup):
     graph.node(TcnEmbeddingNode, model=setup["tcn"], threads=1)
     agent = graph.node(ImitationAgentNode, agent=setup["agent"], demo=setup["demo"])
     assert agent.topic == "effort_controller/commands"
-    commands = graph.collect(Float64MultiArray, "effort_controller/commands")
+    commands = graph.collect(Float64MultiArray, "effort_controller/commands", stamped=True)
     wait_for(lambda: len(commands) >= 5, "the first commands")
     start, first = time.monotonic(), len(commands)
     time.sleep(2.0)
@@ -185,7 +122,7 @@ def test_observation_matches_joints_by_name(graph, setup):
         "w": graph.probe.create_publisher(Float32MultiArray, "tcn/embedding", RELIABLE),
         "t": graph.probe.create_publisher(Int32, "demo/frame_index", RELIABLE),
     }
-    commands = graph.collect(Float64MultiArray, "effort_controller/commands")
+    commands = graph.collect(Float64MultiArray, "effort_controller/commands", stamped=True)
     order = [3, 0, 6, 1, 5, 2, 4]
     q = np.arange(1, 8) * 0.1
     w = np.linspace(-1, 1, agent.layout.embedding_dim).astype(np.float32)
@@ -231,7 +168,7 @@ def test_an_agent_that_observes_a_reading_deploys_with_the_demo_read_at_start(gr
     joints = graph.probe.create_publisher(JointState, "joint_states", RELIABLE)
     index = graph.probe.create_publisher(Int32, "demo/frame_index", RELIABLE)
     embedding = graph.probe.create_publisher(Float32MultiArray, "tcn/embedding", RELIABLE)
-    commands = graph.collect(Float64MultiArray, "position_controller/commands")
+    commands = graph.collect(Float64MultiArray, "position_controller/commands", stamped=True)
     q = recorded[0]
 
     def publish() -> bool:
@@ -260,7 +197,7 @@ def test_learn_mode_writes_a_checkpoint(graph, setup, tmp_path):
         learn_steps=32,
         control_rate=50.0,
     )
-    commands = graph.collect(Float64MultiArray, "effort_controller/commands")
+    commands = graph.collect(Float64MultiArray, "effort_controller/commands", stamped=True)
     pubs = [
         graph.probe.create_publisher(t, n, RELIABLE)
         for t, n in (
@@ -309,7 +246,7 @@ def test_a_played_foreign_bag_drives_the_agent(graph, setup, tmp_path, robot_bag
     images = graph.probe.create_publisher(Image, "demo/image_raw", RELIABLE)
     joints = graph.probe.create_publisher(JointState, "joint_states", RELIABLE)
     embedding = graph.probe.create_publisher(Float32MultiArray, "tcn/embedding", RELIABLE)
-    commands = graph.collect(Float64MultiArray, "effort_controller/commands")
+    commands = graph.collect(Float64MultiArray, "effort_controller/commands", stamped=True)
 
     def played(k: int, sec: int | None = None) -> Image:
         m = recorded[k]

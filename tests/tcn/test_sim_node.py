@@ -15,18 +15,10 @@ os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable
 
 import numpy as np
 import pytest
-import rclpy
-from rclpy.context import Context
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.node import Node
-from rclpy.parameter import Parameter
-from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock as ClockMsg
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Float64MultiArray, Int32
@@ -38,9 +30,8 @@ from tcn.errors import BagError
 from tcn.images import image_to_rgb
 from tcn.nodes.demo_player import DemoPlayer
 from tcn.nodes.kuka_sim_node import KukaSimNode
+from tcn.nodes.testing import RosGraph, wait_for
 
-TIMEOUT = 5.0
-RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
 _domains = itertools.count()
 
 
@@ -49,53 +40,14 @@ def fresh_domain_id() -> int:
     return 1 + (os.getpid() + next(_domains)) % 100
 
 
-class Graph:
-    """One rclpy context, a background executor and a probe node that listens and calls."""
+class Graph(RosGraph):
+    """A graph in a fresh domain id that builds the simulator at 32 px unless told."""
 
     def __init__(self) -> None:
-        self.context = Context()
-        rclpy.init(context=self.context, domain_id=fresh_domain_id())
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.nodes: list[Node] = []
-        self.probe = self.add(Node("probe", context=self.context))
-        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self._thread.start()
-
-    def add(self, node: Node) -> Node:
-        self.nodes.append(node)
-        self.executor.add_node(node)
-        return node
+        super().__init__(fresh_domain_id())
 
     def sim(self, **params) -> KukaSimNode:
-        overrides = [Parameter(k, value=v) for k, v in {"image_size": 32, **params}.items()]
-        return self.add(KukaSimNode(context=self.context, parameter_overrides=overrides))
-
-    def collect(self, msg_type, topic: str) -> list:
-        messages: list = []
-        self.probe.create_subscription(msg_type, topic, messages.append, RELIABLE)
-        return messages
-
-    def call(self, srv_type, name: str, request):
-        client = self.probe.create_client(srv_type, name)
-        assert client.wait_for_service(timeout_sec=TIMEOUT), f"service {name} not available"
-        future = client.call_async(request)
-        wait_for(future.done, f"reply from {name}")
-        return future.result()
-
-    def close(self) -> None:
-        self.executor.shutdown(timeout_sec=TIMEOUT)
-        self._thread.join(TIMEOUT)
-        for node in self.nodes:
-            node.destroy_node()
-        rclpy.shutdown(context=self.context)
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.01)
+        return self.node(KukaSimNode, **{"image_size": 32, **params})
 
 
 def command(values) -> Float64MultiArray:
@@ -245,8 +197,7 @@ def test_sim_takes_camera_and_start_pose_from_a_demo(graph, demo_bag):
 
 # --------------------------------------------------------------------------- demo_player
 def player(graph: Graph, demo: str, **params) -> DemoPlayer:
-    overrides = [Parameter(k, value=v) for k, v in {"demo": demo, **params}.items()]
-    return graph.add(DemoPlayer(context=graph.context, parameter_overrides=overrides))
+    return graph.node(DemoPlayer, demo=demo, **params)
 
 
 def test_demo_player_publishes_the_bag_frames_and_restarts(graph, demo_bag):

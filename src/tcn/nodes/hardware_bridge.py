@@ -18,21 +18,29 @@ a YAML path; :class:`tcn.hardware.DriverProfile`). Topics:
   it is installed), each joint clamped to ``torque_fraction`` of the robot model's limits
   (:data:`tcn.hardware.TORQUE_LIMITS`, ``robot_model`` or the profile's); a non-finite or
   wrong-length command is dropped and logged;
-* a watchdog: while no valid command came for ``watchdog_timeout`` s (default 0.2) it sends
-  zero torque every control period (the forward controllers would hold the last command
-  forever); a killed agent therefore leaves zero torque, not its last one;
-* ``~/estop`` (std_srvs/SetBool): true sends zero torque and ignores commands until false;
+* a watchdog: while no valid command came for ``watchdog_timeout`` s (default 0.2) the bridge
+  *holds*: it sends zero torque every control period (the forward controllers would hold the
+  last command forever), so a killed agent leaves zero torque, not its last one;
+* ``~/estop`` (std_srvs/SetBool): true holds and ignores commands until false;
 * ``diagnostics`` (1 Hz): ``relayed``, ``filled_velocities``, ``forwarded``, ``clamped``,
   ``rejected``, ``watchdog_zeros``, ``estopped``.
 
-Zero torque is added to the robot's own gravity compensation: the arm does not fall, but in
-the torque modes with zero stiffness it does not hold its pose either (docs/hardware.md).
-If the bridge itself dies, every driver keeps applying the last torque it received.
+What a hold does depends on the driver. The lbr stack's command carries a joint position set
+point that the robot's joint impedance (200 Nm/rad) pulls toward: while an agent commands it is
+the measured pose, and a hold freezes it at the pose where the hold began, so the arm stays
+there. kuka_drivers and iiwa_ros2 run torque mode at zero stiffness: zero torque leaves the arm
+gravity-compensated, not falling, but free to drift. If the bridge itself dies, every driver
+keeps applying the last command it received (docs/hardware.md: the robot-side stop).
+
+The clamp uses ``robot_model``'s limits; left empty it uses the smaller of the iiwa 7's and
+the iiwa 14's per joint, since a profile names the description its driver loads, not the arm.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -45,12 +53,13 @@ from std_srvs.srv import SetBool
 from tcn.hardware import (
     JOINTS,
     LBR_TORQUE,
-    TORQUE_LIMITS,
+    DriverProfile,
     TorqueGuard,
     VelocityEstimator,
     lbr_torque_fields,
     load_driver_profile,
     reorder,
+    torque_limits,
 )
 from tcn.nodes.ros_env import DEFAULT_JOINT_NAMES, declare, header, run_node
 
@@ -58,13 +67,28 @@ LOG_PERIOD_S = 2.0
 WATCHDOG_RATE_HZ = 100.0
 
 
-def lbr_message_type():
-    """``lbr_fri_idl.msg.LBRTorqueCommand``, or None when the package is not installed."""
+def lbr_codec() -> tuple[type, Callable[[dict], Any]] | None:
+    """``(LBRTorqueCommand, build)`` from lbr_fri_idl, or None when it is not installed;
+    ``build`` makes a message of :func:`tcn.hardware.lbr_torque_fields`' fields."""
     try:
         from lbr_fri_idl.msg import LBRTorqueCommand
     except ImportError:
         return None
-    return LBRTorqueCommand
+    return LBRTorqueCommand, lambda fields: LBRTorqueCommand(**fields)
+
+
+def command_codec(profile: DriverProfile) -> tuple[type, Callable[[np.ndarray, Any], Any]]:
+    """The driver's command type and ``encode(torques, set_point) -> message``."""
+    if profile.command_type != LBR_TORQUE:
+        return Float64MultiArray, lambda torques, _: Float64MultiArray(data=torques.tolist())
+    codec = lbr_codec()
+    if codec is None:
+        raise ValueError(
+            f"driver {profile.driver} takes {LBR_TORQUE}: install lbr_fri_idl "
+            f"(the lbr stack's message package) in this environment"
+        )
+    msg_type, build = codec
+    return msg_type, lambda torques, pose: build(lbr_torque_fields(torques, pose))
 
 
 class HardwareBridge(Node):
@@ -73,7 +97,9 @@ class HardwareBridge(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("hardware_bridge", **kwargs)
         driver = declare(self, "driver", "", "driver profile: config/drivers name or YAML path")
-        model = declare(self, "robot_model", "", "iiwa7 | iiwa14; empty = the profile's")
+        model = declare(
+            self, "robot_model", "", "iiwa7 | iiwa14, the arm; empty = the smaller limits of both"
+        )
         fraction = float(
             declare(self, "torque_fraction", 0.1, "clamp: fraction of the torque limits")
         )
@@ -96,19 +122,17 @@ class HardwareBridge(Node):
         if self.watchdog_timeout <= 0:
             raise ValueError(f"watchdog_timeout must be positive, got {self.watchdog_timeout}")
         self.profile = load_driver_profile(driver)
-        self.robot_model = model or self.profile.robot_model
-        if self.robot_model not in TORQUE_LIMITS:
-            raise ValueError(f"robot_model must be one of {sorted(TORQUE_LIMITS)}")
-        self.guard = TorqueGuard(TORQUE_LIMITS[self.robot_model], fraction)
+        limits, self.robot_model = torque_limits(model)
+        if model and model != self.profile.robot_model:
+            self.get_logger().warning(
+                f"robot_model {model} but {self.profile.driver}'s profile loads "
+                f"{self.profile.robot_model}: launch the driver for the same arm"
+            )
+        self.guard = TorqueGuard(limits, fraction)
         self.velocities = VelocityEstimator(smoothing)
-        self.lbr_type = None
-        if self.profile.command_type == LBR_TORQUE:
-            self.lbr_type = lbr_message_type()
-            if self.lbr_type is None:
-                raise ValueError(
-                    f"driver {self.profile.driver} takes {LBR_TORQUE}: install lbr_fri_idl "
-                    f"(the lbr stack's message package) in this environment"
-                )
+        command_type, self._encode = command_codec(self.profile)
+        # Only the lbr stack's command holds a pose: it needs one measured before it sends.
+        self.needs_pose = self.profile.command_type == LBR_TORQUE
 
         self.relayed = 0
         self.filled_velocities = 0
@@ -116,12 +140,12 @@ class HardwareBridge(Node):
         self.watchdog_zeros = 0
         self.estopped = False
         self.positions: np.ndarray | None = None  # the driver's latest, A1..A7
+        self.hold_pose: np.ndarray | None = None  # the set point frozen while holding
         self.last_sent: np.ndarray | None = None
         self._last_valid = -np.inf  # monotonic time of the last valid command
 
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         self.joint_pub = self.create_publisher(JointState, "joint_states", 10)
-        command_type = self.lbr_type or Float64MultiArray
         self.command_pub = self.create_publisher(
             command_type, self.profile.command_topic, reliable
         )
@@ -182,33 +206,37 @@ class HardwareBridge(Node):
                 f"dropped command: {reason}", throttle_duration_sec=LOG_PERIOD_S
             )
             return
-        if self._send(torques):
+        self.hold_pose = None
+        if self._send(torques, self.positions):
             self._last_valid = time.monotonic()
             self.forwarded += 1
 
-    def _send(self, torques: np.ndarray) -> bool:
-        if self.lbr_type is None:
-            self.command_pub.publish(Float64MultiArray(data=torques.tolist()))
-        else:
-            if self.positions is None:
-                return False  # the LBR command holds a position too: none measured yet
-            self.command_pub.publish(self.lbr_type(**lbr_torque_fields(torques, self.positions)))
+    def _send(self, torques: np.ndarray, pose: np.ndarray | None) -> bool:
+        if self.needs_pose and pose is None:
+            return False  # the LBR command holds a position too: none measured yet
+        self.command_pub.publish(self._encode(torques, pose))
         self.last_sent = torques
         return True
 
+    def _hold(self) -> bool:
+        """Zero torque, and for the lbr stack the set point frozen where the hold began."""
+        if self.hold_pose is None and self.positions is not None:
+            self.hold_pose = self.positions.copy()
+        return self._send(np.zeros(JOINTS), self.hold_pose)
+
     def _watchdog(self) -> None:
         if self.estopped or time.monotonic() - self._last_valid > self.watchdog_timeout:
-            if self._send(np.zeros(JOINTS)):
+            if self._hold():
                 self.watchdog_zeros += 1
 
     def _on_estop(self, request: SetBool.Request, response: SetBool.Response):
         self.estopped = bool(request.data)
         if self.estopped:
-            self._send(np.zeros(JOINTS))
+            self._hold()
         else:
-            self._last_valid = -np.inf  # released: zero torque until a new command
+            self._last_valid = -np.inf  # released: hold until a new command
         response.success = True
-        response.message = "e-stop engaged: zero torque" if self.estopped else "e-stop released"
+        response.message = "e-stop engaged: holding" if self.estopped else "e-stop released"
         self.get_logger().warning(response.message)
         return response
 
@@ -235,8 +263,7 @@ class HardwareBridge(Node):
         )
 
     def destroy_node(self) -> None:
-        if not self.estopped:
-            self._send(np.zeros(JOINTS))  # a clean shutdown leaves zero torque too
+        self._hold()  # a clean shutdown leaves zero torque too
         super().destroy_node()
 
 
