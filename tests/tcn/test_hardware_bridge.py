@@ -86,6 +86,24 @@ def test_every_shipped_profile_loads():
         assert profile.command_topic.startswith("/") and profile.sources
 
 
+def test_the_shipped_iiwa_ros2_controllers_drive_the_profiles_topic_and_joints():
+    import yaml
+
+    from tcn.paths import share_path
+
+    config = yaml.safe_load(share_path("config/iiwa_ros2_controllers.yaml").read_text())
+    profile = load_driver_profile("iiwa_ros2")
+    manager = config["controller_manager"]["ros__parameters"]
+    # iiwa.launch.py always spawns these two, and the bridge drives the third.
+    assert {"joint_state_broadcaster", "ets_state_broadcaster", "effort_controller"} <= set(
+        manager
+    )
+    assert manager["effort_controller"]["type"] == "effort_controllers/JointGroupEffortController"
+    assert config["effort_controller"]["ros__parameters"]["joints"] == list(profile.joint_names)
+    assert profile.command_topic == "/effort_controller/commands"
+    assert profile.driver_settings["controllers_file"] == "iiwa_ros2_controllers.yaml"
+
+
 # --------------------------------------------------------------------------- on the wire
 # A fake driver per shipped profile, as its source behaves (config/drivers/*.yaml): its joint
 # names in its own order beside a joint that is not the arm's, velocities measured, NaN or
