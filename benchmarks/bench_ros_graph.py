@@ -8,15 +8,10 @@ tcn_embedding_node, imitation_agent_node; config/imitation.yaml: 20 Hz everywher
 
 Measured (the probe's wall clock; every node stamps with the same system clock):
 
-* frame -> reward: ``Float32`` has no header, so rewards are matched to camera frames by
-  order. The embedding node publishes exactly one reward per camera frame it embeds, in
-  arrival order, so the i-th reward that arrives is paired with the oldest camera frame the
-  probe has seen and not yet paired (FIFO); latency = reward arrival - the frame's header
-  stamp (the sim's render tick). Camera frames seen before the first reward are dropped from
-  the queue when the first reward arrives, except the latest (the embedding node flushes
-  every 50 ms, so its first rewarded batch is one frame); frames before it got no reward.
-  The table lists frames and rewards counted so a lost message (which would shift the
-  pairing) shows.
+* frame -> reward: each ``tcn/reward_stamped`` (geometry_msgs/Vector3Stamped) carries the
+  header of the camera frame it was computed from, so latency = its arrival - that stamp (the
+  sim's render tick). The table counts the camera frames in the window and the rewards whose
+  frame lies in it; a frame whose reward was lost shows as a difference.
 * frame -> command: the first command on ``effort_controller/commands`` that arrives
   after the frame's reward; latency = its arrival - the frame's stamp.
 * rates: messages per second of every topic over the measuring window.
@@ -39,11 +34,11 @@ import bisect
 import tempfile
 import threading
 import time
-from collections import deque
 from pathlib import Path
 
 import numpy as np
 import rclpy
+from geometry_msgs.msg import Vector3Stamped
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -60,6 +55,7 @@ TOPICS = {
     "tcn/embedding": (Float32MultiArray, 10),
     "tcn/demo_embedding": (Float32MultiArray, 10),
     "tcn/reward": (Float32, 10),
+    "tcn/reward_stamped": (Vector3Stamped, 10),
     "effort_controller/commands": (Float64MultiArray, 10),
 }
 
@@ -125,26 +121,12 @@ def stamp(msg) -> float:
 
 
 def latencies(arrivals: dict[str, list], start: float, end: float) -> dict[str, np.ndarray]:
-    """frame -> reward and frame -> next command latencies (s) of frames in the window."""
-    frames = deque()
-    camera = arrivals["camera/image_raw"]
-    rewards = arrivals["tcn/reward"]
+    """frame -> reward and frame -> next command latencies (s) of frames in the window, each
+    reward paired with its frame by the stamp it carries."""
     command_times = [t for t, _ in arrivals["effort_controller/commands"]]
     to_reward, to_command = [], []
-    i, started = 0, False
-    for arrival, _ in rewards:
-        while i < len(camera) and camera[i][0] <= arrival:
-            frames.append(stamp(camera[i][1]))
-            i += 1
-        if not frames:
-            continue
-        if not to_reward and not started:
-            # Frames before the first reward got none (no demo frame yet, or the embedding
-            # node was not subscribed yet): the first reward belongs to the latest frame.
-            while len(frames) > 1:
-                frames.popleft()
-            started = True
-        frame = frames.popleft()
+    for arrival, reward in arrivals["tcn/reward_stamped"]:
+        frame = stamp(reward)
         if not start <= frame < end:
             continue
         to_reward.append(arrival - frame)

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 import rclpy
 import torch
+from geometry_msgs.msg import Vector3Stamped
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -31,11 +32,15 @@ from std_msgs.msg import Float32, Float32MultiArray
 
 from tcn.errors import TcnError
 from tcn.images import image_to_rgb
-from tcn.nodes.ros_env import header, image_msg
-from tcn.nodes.tcn_embedding_node import TcnEmbeddingNode, reward_picture
+from tcn.nodes.ros_env import header, image_msg, stamp_from_seconds
+from tcn.nodes.tcn_embedding_node import (
+    TcnEmbeddingNode,
+    embedding_from_image,
+    reward_picture,
+)
 from tcn_embedding.checkpoint import save_checkpoint
 from tcn_embedding.model import TCN, TCNConfig
-from tcn_embedding.reward import RewardConfig, embedding_reward
+from tcn_embedding.reward import RewardConfig, embedding_reward, tcn_reward
 
 TIMEOUT = 10.0
 RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
@@ -165,6 +170,42 @@ def test_embeddings_and_rewards_match_the_core(make_graph, checkpoint):
     expected = embedding_reward(expected_camera[1:], np.repeat(expected_demo, 2, 0), config)
     np.testing.assert_allclose([m.data for m in rewards], expected, rtol=1e-4, atol=1e-3)
     assert g.node.dropped == 0
+
+
+def test_stamped_outputs_carry_the_stamp_of_the_frame_they_came_from(make_graph, checkpoint):
+    _, model = checkpoint
+    g = make_graph()
+    embeddings = g.collect(Image, "tcn/embedding_stamped")
+    demo_embeddings = g.collect(Image, "tcn/demo_embedding_stamped")
+    rewards = g.collect(Vector3Stamped, "tcn/reward_stamped")
+    wait_for(lambda: g.probe.count_subscribers("tcn/reward_stamped") >= 1, "subscriptions")
+    demo, camera = frames(1, 1), frames(4, 2)
+    g.demo.publish(image_msg(demo[0], header(stamp_from_seconds(1000.25), "demo_cam")))
+    wait_for(lambda: demo_embeddings, "the demo embedding")
+    # Out-of-order stamps: pairing must follow the header, not the arrival.
+    stamps = [7.5, 3.0, 9.125, 5.0]
+    for rgb, t in zip(camera, stamps, strict=True):
+        g.camera.publish(image_msg(rgb, header(stamp_from_seconds(t), "wrist_cam")))
+    wait_for(lambda: len(rewards) == 4 and len(embeddings) == 4, "four stamped rewards")
+
+    def seconds(msg) -> float:
+        return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+
+    assert [seconds(m) for m in embeddings] == stamps
+    assert [seconds(m) for m in rewards] == stamps
+    assert {m.header.frame_id for m in embeddings} == {"wrist_cam"}
+    by_stamp = dict(zip(stamps, model.embed(camera).numpy(), strict=True))
+    expected_demo = model.embed(demo).numpy()[0]
+    for msg, reward in zip(embeddings, rewards, strict=True):
+        w = embedding_from_image(msg)
+        np.testing.assert_allclose(w, by_stamp[seconds(msg)], rtol=1e-4, atol=1e-4)
+        d = float(((by_stamp[seconds(msg)] - expected_demo) ** 2).sum())
+        assert reward.vector.y == pytest.approx(d, rel=1e-3)
+        assert reward.vector.x == pytest.approx(float(tcn_reward(d)), rel=1e-3)
+        assert reward.vector.z == pytest.approx(1000.25 - seconds(msg), abs=1e-6)
+    np.testing.assert_allclose(embedding_from_image(demo_embeddings[0]), expected_demo, atol=1e-4)
+    with pytest.raises(ValueError, match="not a stamped embedding"):
+        embedding_from_image(image_msg(camera[0], header(stamp_from_seconds(1.0))))
 
 
 def test_frames_published_quickly_are_batched_in_order(make_graph, checkpoint):

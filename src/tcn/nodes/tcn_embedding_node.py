@@ -14,7 +14,20 @@ Topics (relative names):
 * publishes ``tcn/embedding`` and ``tcn/demo_embedding`` (std_msgs/Float32MultiArray, one
   ``(D,)`` embedding of norm ``alpha`` per input frame, in arrival order; layout dim
   ``embedding``), ``tcn/reward`` (std_msgs/Float32) and, with ``publish_picture``,
-  ``tcn/picture`` (sensor_msgs/Image rgb8: the recent reward history, newest on the right).
+  ``tcn/picture`` (sensor_msgs/Image rgb8: the recent reward history, newest on the right);
+* publishes the same outputs stamped, each with the header (stamp and frame_id) of the frame
+  it came from, so a consumer pairs them with frames by stamp instead of arrival order:
+  ``tcn/embedding_stamped`` and ``tcn/demo_embedding_stamped`` (sensor_msgs/Image,
+  encoding ``32FC1``, one row of ``D`` floats; :func:`embedding_from_image` reads it) and
+  ``tcn/reward_stamped`` (geometry_msgs/Vector3Stamped: ``x`` the reward, ``y`` the squared
+  embedding distance ``d``, ``z`` the demonstration frame's stamp minus the camera frame's,
+  in seconds; the header is the camera frame's).
+
+Why these types: the PyPI wheels carry common_interfaces but no toolchain that builds an
+interface package into them (a ``tcn_msgs`` needs ament_cmake, rosidl generators and a C
+compiler wherever the stack is installed), and common_interfaces has no stamped float array
+or stamped scalar. A one-row ``32FC1`` image is the standard stamped dense float array (depth
+images use it; rosbag2 records it), and Vector3Stamped is the smallest stamped triple.
 
 Pairing rule: one reward per camera frame, computed with
 :func:`tcn_embedding.reward.embedding_reward` from that frame's embedding and the latest
@@ -39,10 +52,11 @@ from collections import deque
 
 import numpy as np
 import torch
+from geometry_msgs.msg import Vector3, Vector3Stamped
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
-from std_msgs.msg import Float32, Float32MultiArray, MultiArrayDimension
+from std_msgs.msg import Float32, Float32MultiArray, Header, MultiArrayDimension
 
 from tcn.embedding_run import load_embedding_model
 from tcn.images import ImageFormatError
@@ -110,8 +124,9 @@ class TcnEmbeddingNode(Node):
         self.batch_sizes: deque[int] = deque(maxlen=1000)
         self.latest_agent: np.ndarray | None = None
         self.latest_demo: np.ndarray | None = None
+        self.latest_demo_header: Header | None = None
         self.reward_history: deque[float] = deque(maxlen=PICTURE_HISTORY)
-        self._queues: dict[str, list[np.ndarray]] = {s: [] for s in self.STREAMS}
+        self._queues: dict[str, list[tuple[np.ndarray, Header]]] = {s: [] for s in self.STREAMS}
         self._lock = threading.Lock()  # guards the queues if callbacks ever run in parallel
 
         self.embedding_pub = self.create_publisher(Float32MultiArray, "tcn/embedding", 10)
@@ -119,6 +134,11 @@ class TcnEmbeddingNode(Node):
             Float32MultiArray, "tcn/demo_embedding", 10
         )
         self.reward_pub = self.create_publisher(Float32, "tcn/reward", 10)
+        self.stamped_pubs = {
+            "camera": self.create_publisher(Image, "tcn/embedding_stamped", 10),
+            "demo": self.create_publisher(Image, "tcn/demo_embedding_stamped", 10),
+        }
+        self.stamped_reward_pub = self.create_publisher(Vector3Stamped, "tcn/reward_stamped", 10)
         self.picture_pub = (
             self.create_publisher(Image, "tcn/picture", 1) if self.publish_picture else None
         )
@@ -149,7 +169,7 @@ class TcnEmbeddingNode(Node):
             )
             return
         with self._lock:
-            self._queues[stream].append(rgb)
+            self._queues[stream].append((rgb, msg.header))
             full = len(self._queues[stream]) >= self.max_batch
         if full:
             self._flush_all()
@@ -162,7 +182,8 @@ class TcnEmbeddingNode(Node):
                 while queue:
                     batch = _same_shape_prefix(queue[: self.max_batch])
                     queue = queue[len(batch) :]
-                    self._publish(stream, self._embed(batch))
+                    frames, headers = zip(*batch, strict=True)
+                    self._publish(stream, self._embed(list(frames)), list(headers))
 
     # ------------------------------------------------------------------ work
     def _embed(self, frames: list[np.ndarray]) -> np.ndarray:
@@ -170,19 +191,26 @@ class TcnEmbeddingNode(Node):
         self.batch_sizes.append(len(frames))
         return self.model.embed(np.stack(frames), batch_size=len(frames)).numpy()
 
-    def _publish(self, stream: str, embeddings: np.ndarray) -> None:
+    def _publish(self, stream: str, embeddings: np.ndarray, headers: list[Header]) -> None:
         self.embedded[stream] += len(embeddings)
+        for e, frame_header in zip(embeddings, headers, strict=True):
+            self.stamped_pubs[stream].publish(embedding_image(e, frame_header))
         if stream == "demo":
             for e in embeddings:
                 self.demo_embedding_pub.publish(embedding_msg(e))
-            self.latest_demo = embeddings[-1]
+            self.latest_demo, self.latest_demo_header = embeddings[-1], headers[-1]
             return
-        for e in embeddings:
+        for e, frame_header in zip(embeddings, headers, strict=True):
             self.embedding_pub.publish(embedding_msg(e))
             self.latest_agent = e
             if self.latest_demo is not None:
                 reward = float(embedding_reward(e, self.latest_demo, self.reward_config))
                 self.reward_pub.publish(Float32(data=reward))
+                d = float(((e - self.latest_demo) ** 2).sum())
+                offset = _seconds(self.latest_demo_header) - _seconds(frame_header)
+                self.stamped_reward_pub.publish(
+                    Vector3Stamped(header=frame_header, vector=Vector3(x=reward, y=d, z=offset))
+                )
                 self.rewards += 1
                 self.reward_history.append(reward)
         if self.picture_pub is not None and self.reward_history:
@@ -191,12 +219,42 @@ class TcnEmbeddingNode(Node):
             self.picture_pub.publish(image_msg(picture, header(stamp)))
 
 
-def _same_shape_prefix(frames: list[np.ndarray]) -> list[np.ndarray]:
-    """The longest prefix of ``frames`` whose frames share the first frame's shape."""
+def _same_shape_prefix(
+    queue: list[tuple[np.ndarray, Header]],
+) -> list[tuple[np.ndarray, Header]]:
+    """The longest prefix of ``queue`` whose frames share the first frame's shape."""
     n = 1
-    while n < len(frames) and frames[n].shape == frames[0].shape:
+    while n < len(queue) and queue[n][0].shape == queue[0][0].shape:
         n += 1
-    return frames[:n]
+    return queue[:n]
+
+
+def _seconds(msg_header: Header) -> float:
+    return msg_header.stamp.sec + msg_header.stamp.nanosec * 1e-9
+
+
+def embedding_image(embedding: np.ndarray, msg_header: Header) -> Image:
+    """One ``(D,)`` embedding as a stamped one-row ``32FC1`` Image with ``msg_header``."""
+    values = np.ascontiguousarray(embedding, dtype="<f4").reshape(-1)
+    return Image(
+        header=msg_header,
+        height=1,
+        width=values.size,
+        encoding="32FC1",
+        is_bigendian=0,
+        step=4 * values.size,
+        data=values.tobytes(),
+    )
+
+
+def embedding_from_image(msg: Image) -> np.ndarray:
+    """The ``(D,)`` float32 embedding of a ``tcn/*embedding_stamped`` message."""
+    if msg.encoding != "32FC1" or msg.height != 1 or msg.step != 4 * msg.width:
+        raise ValueError(
+            f"not a stamped embedding: {msg.encoding} {msg.height}x{msg.width}, step {msg.step}"
+        )
+    dtype = ">f4" if msg.is_bigendian else "<f4"
+    return np.frombuffer(bytes(msg.data), dtype=dtype, count=msg.width).astype(np.float32)
 
 
 def embedding_msg(embedding: np.ndarray) -> Float32MultiArray:
