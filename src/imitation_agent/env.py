@@ -352,7 +352,8 @@ def build_observation(
         assert decoder is not None  # ImitationEnv and the node check this up front
         obs[layout.pose_target] = decoder(target)
     if w is not None:
-        set_own_embedding(obs, layout, w, decoder)
+        # With a reading the agent's own pose is its measured joints, never the head's guess.
+        set_own_embedding(obs, layout, w, None if demo_joints is not None else decoder)
     if layout.time_feature:
         obs[-1] = t / last
     return obs

@@ -308,3 +308,22 @@ def test_training_episodes_start_on_the_demonstration_and_end_where_the_arm_lose
     assert steps == len(demos[2]) - 1
     with pytest.raises(ValueError, match="cut_distance"):
         EnvConfig(cut_distance=-1.0)
+
+
+def test_with_a_reading_the_own_pose_is_the_measured_joints_even_beside_a_pose_head():
+    """The ROS node hands build_observation the live embedding and the TCN's pose head; an
+    agent that observes a reading must still see its measured joints as its own pose (as in
+    training, where the env has no decoder), not the head's reading of the embedding."""
+    from imitation_agent.env import ObsLayout, build_observation
+
+    layout = ObsLayout(0, False, True, True)
+    q, qd = np.linspace(-1.0, 1.0, 7), np.zeros(7)
+    embeddings = np.zeros((5, 4), np.float32)
+    reading = np.tile(np.arange(7.0), (5, 1))
+    head = lambda w: np.full(7, 9.0)  # noqa: E731 - a pose head that is far off
+    obs = build_observation(layout, 1, q, qd, np.ones(4), embeddings, 2, head, reading)
+    np.testing.assert_allclose(obs[layout.pose_target], np.arange(7.0))
+    np.testing.assert_allclose(obs[layout.pose_w], q, rtol=1e-6)
+    np.testing.assert_allclose(obs[layout.pose_error], np.arange(7.0) - q, rtol=1e-6)
+    without_head = build_observation(layout, 1, q, qd, None, embeddings, 2, None, reading)
+    np.testing.assert_array_equal(obs, without_head)

@@ -221,6 +221,17 @@ def test_demo_player_publishes_the_bag_frames_and_restarts(graph, demo_bag):
     np.testing.assert_array_equal(image_to_rgb(images[-1]), frames[-1])
 
 
+def test_demo_player_can_start_paused_until_restarted(graph, demo_bag):
+    indices = graph.collect(Int32, "demo/frame_index")
+    node = player(graph, str(demo_bag), rate=50.0, loop=False, start_paused=True)
+    time.sleep(0.3)
+    assert indices == [] and node.published == 0
+    assert graph.call(Trigger, "demo_player/restart", Trigger.Request()).success
+    n = len(node.frames)
+    wait_for(lambda: len(indices) == n, "the whole demonstration after the restart")
+    assert [m.data for m in indices] == list(range(n))
+
+
 def test_demo_player_loops(graph, demo_bag):
     indices = graph.collect(Int32, "demo/frame_index")
     player(graph, str(demo_bag), rate=100.0)

@@ -13,7 +13,9 @@ Publishes, once per ``1/rate`` seconds, frame ``i`` of the bag's primary view:
 
 After the last frame it starts again at 0 when ``loop`` is true, else it stops (the last
 frame stays the last message). Service ``~/restart`` (std_srvs/Trigger) starts over at
-frame 0. ``ros2 bag play --remap /camera/image_raw:=/demo/image_raw`` is the alternative
+frame 0. With ``start_paused`` (like ``ros2 bag play --start-paused``) nothing is published
+until the first ``~/restart``, so a caller can start the demonstration once the graph is
+ready. ``ros2 bag play --remap /camera/image_raw:=/demo/image_raw`` is the alternative
 on a full ROS 2 installation (it has no frame index).
 """
 
@@ -45,6 +47,9 @@ class DemoPlayer(Node):
         demo = declare(self, "demo", "", "path of the demonstration bag (required)")
         self.rate = float(declare(self, "rate", 20.0, "frames per second (Hz)"))
         self.loop = bool(declare(self, "loop", True, "start over after the last frame"))
+        self.paused = bool(
+            declare(self, "start_paused", False, "publish nothing until the first ~/restart")
+        )
         if not demo:
             raise ValueError(
                 "parameter 'demo' is required: the path of a rosbag2 episode, e.g. "
@@ -64,9 +69,12 @@ class DemoPlayer(Node):
         self.get_logger().info(
             f"playing {len(self.frames)} frames of {demo} at {self.rate} Hz"
             f"{', looping' if self.loop else ''}"
+            f"{'; paused until ~/restart' if self.paused else ''}"
         )
 
     def _tick(self) -> None:
+        if self.paused:
+            return
         if self.index >= len(self.frames):
             if not self.loop:
                 return
@@ -82,6 +90,7 @@ class DemoPlayer(Node):
 
     def _on_restart(self, request: Trigger.Request, response: Trigger.Response):
         self.index = 0
+        self.paused = False
         response.success = True
         response.message = f"restarted at frame 0 of {len(self.frames)}"
         return response
