@@ -3,7 +3,7 @@
 from kuka_sim.camera import CameraConfig, ViewLayout, make_cameras
 from kuka_sim.demo import DemoConfig, episode_seed, plan_trajectory, record_demonstration
 from kuka_sim.episode import Episode
-from kuka_sim.sim import IIWA_COUPLED_JOINTS, ControlMode, KukaSim, SimConfig
+from kuka_sim.sim import IIWA_COUPLED_JOINTS, ControlMode, KukaSim, SimConfig, joint_limits
 
 __all__ = [
     "IIWA_COUPLED_JOINTS",
@@ -15,6 +15,7 @@ __all__ = [
     "SimConfig",
     "ViewLayout",
     "episode_seed",
+    "joint_limits",
     "make_cameras",
     "plan_trajectory",
     "record_demonstration",

@@ -176,6 +176,13 @@ def resolve_urdf(urdf: str) -> str:
     )
 
 
+def joint_limits(config: SimConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(lower, upper)`` joint position limits (rad) of ``config``'s URDF, as KukaSim clamps
+    position targets to them."""
+    with KukaSim(config) as sim:
+        return sim.lower_limits.copy(), sim.upper_limits.copy()
+
+
 class KukaSim:
     """One PyBullet physics client with a fixed-base iiwa and a set of cameras."""
 

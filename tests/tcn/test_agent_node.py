@@ -86,6 +86,12 @@ def test_commands_scale_like_the_env():
     np.testing.assert_allclose(values, q + 0.05)
     values, target = command(np.full(7, -3.0), delta, None, target, q + 1.0)  # integrates
     np.testing.assert_allclose(values, q - 0.05)
+    lower, upper = np.full(7, -0.02), np.full(7, 0.3)
+    for _ in range(20):  # pushed on, the target stops at the limits as KukaSim's does
+        values, target = command(np.ones(7), delta, None, target, q, (lower, upper))
+    np.testing.assert_allclose(values, 0.3)
+    values, _ = command(-np.ones(7), delta, None, target, q, (lower, upper))
+    np.testing.assert_allclose(values, 0.2)  # no wind-up beyond the limit to undo first
 
 
 def test_deploy_on_the_live_graph_and_stop_safely(graph, setup):

@@ -63,7 +63,7 @@ from imitation_agent.env import (
     observation_layout,
 )
 from imitation_agent.train import AgentConfig
-from kuka_sim import SimConfig
+from kuka_sim import SimConfig, joint_limits
 from tcn.bags import frame_at_stamp, frame_period_ns
 from tcn.graph import COMMAND_TOPICS
 from tcn.hardware import reorder
@@ -99,18 +99,22 @@ def command(
     max_torques: np.ndarray,
     target: np.ndarray | None,
     q: np.ndarray,
+    limits: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """``(command (7,), new target)`` for an action, scaled as ImitationEnv.step does.
 
     Torque: Nm ``clip(a) * max_torques * torque_fraction`` (target stays None). Position
     delta: the absolute target ``target + clip(a) * max_position_delta``, ``target``
-    starting at the measured ``q`` when None.
+    starting at the measured ``q`` when None, clipped to the joint ``limits`` ``(lower,
+    upper)`` as KukaSim clips it (so the target never winds up beyond a limit).
     """
     a = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
     if config.action == "torque":
         return a * np.asarray(max_torques) * config.torque_fraction, None
     base = np.asarray(q, dtype=np.float64) if target is None else target
     new_target = base + a * config.max_position_delta
+    if limits is not None:
+        new_target = np.clip(new_target, limits[0], limits[1])
     return new_target.copy(), new_target
 
 
@@ -196,6 +200,7 @@ class ImitationAgentNode(Node):
         )
         self.demo_period = frame_period_ns(self.demo_stamps)
         self.max_torques = np.asarray(sim.max_torques, dtype=np.float64)
+        self.limits = joint_limits(sim) if self.config.action == "position_delta" else None
         self.embedding_dim = self.demo_embeddings.shape[1]
         self.layout = observation_layout(self.embedding_dim, self.config.env_config())
         self.demo_reading = None
@@ -436,7 +441,7 @@ class ImitationAgentNode(Node):
             if self._closed or self._q is None:
                 return
             values, self._target = command(
-                action, self.config, self.max_torques, self._target, self._q
+                action, self.config, self.max_torques, self._target, self._q, self.limits
             )
             self._publish(values)
 
