@@ -28,7 +28,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
 from imitation_agent.train import AgentConfig, make_vec_env
 from kuka_sim import ControlMode, KukaSim, SimConfig
-from tcn.agent_run import embedder_of, load_demonstrations
+from tcn.demonstrations import embedder_of, load_demonstrations
 from tcn.embedding_run import load_embedding_model
 
 

@@ -40,7 +40,7 @@ from imitation_agent.evaluate import ServoPolicy, evaluate
 from imitation_agent.imagine import ImagineConfig, searched_frames, still_frames
 from imitation_agent.readers import RenderAndCompare
 from reward_basin import SUCCESS, frame_readers, write_results
-from tcn.agent_run import embedder_of, load_demonstrations
+from tcn.demonstrations import embedder_of, load_demonstrations
 from tcn.embedding_run import load_embedding_model
 from tcn.reading import read_demonstrations, reading_report
 

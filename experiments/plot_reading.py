@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 from imitation_agent.env import SUCCESS_THRESHOLD
-from tcn.agent_run import load_demonstrations
 from tcn.dataset import episode_paths
+from tcn.demonstrations import load_demonstrations
 from tcn.embedding_run import load_embedding_model
 from tcn.plots import plt
 from tcn.reading import read_demonstrations

@@ -36,7 +36,8 @@ from typing import Any
 import torch
 
 from imitation_agent.train import AgentConfig
-from tcn.agent_run import evaluate_agent_run, train_agent_run
+from tcn.agent_eval import evaluate_agent_run
+from tcn.agent_run import train_agent_run
 from tcn.presets import load
 
 # name -> overrides of the default preset. Overrides may touch the env (action, lookahead,

@@ -35,9 +35,9 @@ import torch
 from imitation_agent.env import SUCCESS_THRESHOLD
 from imitation_agent.imagine import cross_entropy_search, render_poses, search_limits
 from kuka_sim import KukaSim
-from tcn.agent_run import embedder_of
 from tcn.bags import read_episode
 from tcn.dataset import dataset_sim_config, episode_paths
+from tcn.demonstrations import embedder_of
 from tcn.embedding_run import load_embedding_model
 
 SUCCESS = SUCCESS_THRESHOLD  # rad, L2 over the seven joints: the agent's success radius

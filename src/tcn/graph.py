@@ -16,7 +16,7 @@ whole graph (launch's ``on_exit=Shutdown()``), and so does a node that exits wit
 
 The agent contract: an agent run records in its ``config.yaml`` what deploying it needs
 (``deploy``: the action kind, the control mode, the observation, the reader;
-:func:`tcn.agent_run.deployment`). :func:`derived_parameters` reads it and sets the
+:func:`tcn.agent_store.deployment`). :func:`derived_parameters` reads it and sets the
 simulator's ``control_mode`` to the one its commands drive (:data:`SIM_CONTROL_MODES`), so
 the parameter file's mode never silently ignores an agent; an explicit ``control_mode:=``
 that contradicts the agent is refused by :func:`check_arguments` with what to change.

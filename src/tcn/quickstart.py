@@ -97,7 +97,9 @@ def quickstart(out: Path, config: QuickstartConfig | None = None, progress: bool
     """Run (or resume) the recipe into ``out``; returns the report's path."""
     from imitation_agent.train import AgentConfig
     from kuka_sim import DemoConfig, SimConfig
-    from tcn.agent_run import evaluate_agent_run, load_demonstrations, train_agent_run
+    from tcn.agent_eval import evaluate_agent_run
+    from tcn.agent_run import train_agent_run
+    from tcn.demonstrations import load_demonstrations
     from tcn.embedding_run import evaluate_embedding, load_embedding_model, train_embedding_run
     from tcn.reading import read_demonstrations, reading_report
     from tcn.record import RecordConfig, record_dataset

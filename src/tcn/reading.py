@@ -79,7 +79,7 @@ def _load_cached(path: Path, length: int) -> np.ndarray | None:
 
 def _build_reader(model: Any, reader: str, settings: Mapping[str, Any] | None) -> Any:
     from imitation_agent.readers import make_reader
-    from tcn.agent_run import embedder_of, pose_decoder_of
+    from tcn.demonstrations import embedder_of, pose_decoder_of
 
     return make_reader(
         reader, embed=embedder_of(model), decoder=pose_decoder_of(model), settings=settings

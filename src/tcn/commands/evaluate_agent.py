@@ -63,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tcn.agent_run import evaluate_agent_run
+    from tcn.agent_eval import evaluate_agent_run
     from tcn.commands.read_demos import reader_settings
 
     if (args.agent is None) == (args.baseline is None):

@@ -99,8 +99,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tcn.agent_run import load_demonstrations
     from tcn.atomic import write_json_atomic
+    from tcn.demonstrations import load_demonstrations
     from tcn.embedding_run import load_embedding_model
     from tcn.reading import read_demonstrations, reading_cache_dir, reading_report
     from tcn.runs import resolve_checkpoint

@@ -260,8 +260,8 @@ class ImitationAgentNode(Node):
     ) -> tuple[np.ndarray, SimConfig, PoseDecoder | None, np.ndarray]:
         """The demo's embeddings, its simulator settings, the embedding's pose head and each
         frame's header stamp (ns)."""
-        from tcn.agent_run import pose_decoder_of
         from tcn.bags import frame_stamps_ns, read_episode
+        from tcn.demonstrations import pose_decoder_of
         from tcn.embedding_run import load_embedding_model
 
         episode = read_episode(Path(demo), image_topics=image_topic, joint_topic=None)
@@ -277,7 +277,7 @@ class ImitationAgentNode(Node):
     ) -> np.ndarray:
         """The demo's joint trajectory as ``reader`` reads it with ``settings`` (cached as by
         tcn read-demos; read now, progress in the log, when the cache lacks it)."""
-        from tcn.agent_run import load_demonstrations
+        from tcn.demonstrations import load_demonstrations
         from tcn.embedding_run import load_embedding_model
         from tcn.reading import read_demonstrations, reading_report
         from tcn.runs import resolve_checkpoint
@@ -294,7 +294,7 @@ class ImitationAgentNode(Node):
         return read[0].reading
 
     def _load_policy(self, agent: Path):
-        from tcn.agent_run import load_policy
+        from tcn.agent_store import load_policy
 
         return load_policy(agent, self.config)
 
@@ -303,7 +303,7 @@ class ImitationAgentNode(Node):
         from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 
         from imitation_agent.train import normalize
-        from tcn.agent_run import build_ppo, save_agent_checkpoint
+        from tcn.agent_store import build_ppo, save_agent_checkpoint
         from tcn.ros_agent_env import RosAgentEnv
         from tcn.runs import write_config
 
