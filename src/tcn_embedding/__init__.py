@@ -9,6 +9,8 @@ Modules:
     smak        ``SMAKNet``, ``SMAKConfig``: multi-level spatial attention instead of soft-argmax.
     factory     ``build_embedding_model``, ``load_model_state``: either network by architecture.
     losses      ``triplet_loss``, ``npairs_loss``, ``squared_l2``.
+    objectives  ``Triplet``, ``NPairs``, ``SelfRegression``, ``PairChange`` composed with
+                weights by ``WeightedObjectives`` (what a step of training minimises).
     sampling    single-/multi-view triplet and n-pairs index samplers.
     metrics     triplet accuracy, alignment error, classification error, joint probe.
     train       ``TrainConfig`` (and the trainer): the paper's schedule, resumable.
@@ -53,6 +55,15 @@ from tcn_embedding.model import (
     imagenet_weights_file,
     preprocess_frames,
 )
+from tcn_embedding.objectives import (
+    NPairs,
+    PairChange,
+    SelfRegression,
+    Step,
+    Triplet,
+    WeightedObjectives,
+    objectives_for,
+)
 from tcn_embedding.reward import RewardConfig, embedding_reward, tcn_reward
 from tcn_embedding.sampling import (
     DEFAULT_MIN_SEPARATION,
@@ -67,6 +78,13 @@ from tcn_embedding.smak import SMAKConfig, SMAKNet
 from tcn_embedding.train import TrainConfig
 
 __all__ = [
+    "NPairs",
+    "PairChange",
+    "SelfRegression",
+    "Step",
+    "Triplet",
+    "WeightedObjectives",
+    "objectives_for",
     "BACKBONES",
     "BAND_JOINTS",
     "DEFAULT_MARGIN",

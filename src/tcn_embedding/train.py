@@ -37,7 +37,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from tcn_embedding.factory import ARCHITECTURES, EmbeddingModel, build_embedding_model
-from tcn_embedding.losses import npairs_loss, triplet_loss
 from tcn_embedding.metrics import (
     BAND_JOINTS,
     joint_classification_error,
@@ -45,6 +44,7 @@ from tcn_embedding.metrics import (
     triplet_accuracy,
 )
 from tcn_embedding.model import TCNConfig
+from tcn_embedding.objectives import Step, objectives_for, pose_only
 from tcn_embedding.sampling import (
     DEFAULT_MIN_SEPARATION,
     sample_multi_view_npairs,
@@ -378,6 +378,8 @@ class EmbeddingTrainer:
         if self.use_amp:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.optimizer = self._optimizer(pose_stage=config.pose_epochs > 0)
+        self.objectives = objectives_for(config)
+        self.pose_objective = pose_only()
         self.epoch = 0  # epochs completed
         self.step = 0  # optimisation steps completed
 
@@ -509,18 +511,13 @@ class EmbeddingTrainer:
         frames = [self.pose_episodes[e][v][t] for e, v, t in rows]
         return frames, np.stack([self.pose_targets[e][t] for e, _, t in rows])
 
-    def _pose_loss(self, z: Tensor, target: np.ndarray) -> tuple[Tensor, Tensor | None]:
-        """Self-regression: mean squared error of the pose head against joints ``(n, J)``;
-        with ``pair_weight``, also the mean squared error of its change over each pair
-        (:meth:`_pose_batch`'s order) against the pair's move (else None)."""
-        target_t = torch.as_tensor(target, dtype=torch.float32, device=z.device)
-        reading = self.model.pose(z.float())
-        absolute = F.mse_loss(reading, target_t)
-        if self.config.pair_weight <= 0:
-            return absolute, None
-        m = len(reading) // 2
-        change = reading[m:] - reading[:m]
-        return absolute, F.mse_loss(change, target_t[m:] - target_t[:m])
+    def _pose_step(self, z: Tensor, target: np.ndarray, step: Step) -> Step:
+        """``step`` with the pose head's readings of embeddings ``z`` and the joints
+        ``(n, J)`` they show (pairs in :meth:`_pose_batch`'s order with ``pair_weight``)."""
+        step.pose = self.model.pose(z.float())
+        step.pose_target = torch.as_tensor(target, dtype=torch.float32, device=z.device)
+        step.paired = self.config.pair_weight > 0
+        return step
 
     # ------------------------------------------------------------------ training
     def train_epoch(self) -> dict[str, float]:
@@ -536,7 +533,8 @@ class EmbeddingTrainer:
             group["lr"] = lr
         self.model.train()
         tuples, k = self._epoch_tuples()
-        losses, pose_losses, pair_losses = [], [], []
+        losses: list[float] = []
+        terms: dict[str, list[float]] = {}
         images, start = 0, time.perf_counter()
         for _ in range(c.passes):
             if k == 2:
@@ -558,18 +556,12 @@ class EmbeddingTrainer:
                     pose = flat[len(items) :], extra[1]
                 elif self.train_joints is not None:  # pose_batch 0: the tuples' own frames
                     pose = flat, np.stack([self.train_joints[e][t] for e, _, t in items])
-                z = flat[: len(items)].view(len(batch), k, -1)
-                if k == 2:
-                    loss = npairs_loss(z[:, 0], z[:, 1], l2_reg=c.npairs_l2_reg)
-                else:
-                    loss = triplet_loss(z[:, 0], z[:, 1], z[:, 2], margin=c.margin)
+                step = Step(tuples=flat[: len(items)].view(len(batch), k, -1))
                 if pose is not None:
-                    pose_loss, pair_loss = self._pose_loss(*pose)
-                    pose_losses.append(float(pose_loss.detach()))
-                    loss = loss + c.self_regression * pose_loss
-                    if pair_loss is not None:
-                        pair_losses.append(float(pair_loss.detach()))
-                        loss = loss + c.pair_weight * pair_loss
+                    self._pose_step(*pose, step)
+                loss = self.objectives(step)
+                for name, value in self.objectives.terms.items():
+                    terms.setdefault(name, []).append(value)
                 if not torch.isfinite(loss):
                     raise FloatingPointError(
                         f"non-finite loss at epoch {self.epoch}, step {self.step}; "
@@ -583,11 +575,11 @@ class EmbeddingTrainer:
                 self.step += 1
         seconds = time.perf_counter() - start
         self.epoch += 1
-        extra = {}
-        if pose_losses:
-            extra["train/pose_rmse"] = math.sqrt(float(np.mean(pose_losses)))
-        if pair_losses:
-            extra["train/pair_rmse"] = math.sqrt(float(np.mean(pair_losses)))
+        extra = {f"train/objective/{name}": float(np.mean(v)) for name, v in terms.items()}
+        if "self_regression" in terms:
+            extra["train/pose_rmse"] = math.sqrt(extra["train/objective/self_regression"])
+        if "pair" in terms:
+            extra["train/pair_rmse"] = math.sqrt(extra["train/objective/pair"])
         return {
             **extra,
             "train/loss": float(np.mean(losses)) if losses else math.nan,
@@ -607,7 +599,8 @@ class EmbeddingTrainer:
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
             frames, target = self._pose_frames(c.pose_stage_batch)
-            loss, _ = self._pose_loss(self._embed_batch(np.stack(frames), augment=False), target)
+            z = self._embed_batch(np.stack(frames), augment=False)
+            loss = self.pose_objective(self._pose_step(z, target, Step()))
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"non-finite pose loss at step {self.step}; lower pose_lr (now {c.pose_lr})"

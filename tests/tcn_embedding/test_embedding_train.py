@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from tcn_embedding.objectives import PairChange, SelfRegression, Step
 from tcn_embedding.train import EmbeddingTrainer, TrainConfig
 
 TINY = dict(
@@ -205,7 +206,8 @@ def test_pair_weight_fits_the_readings_change_over_recorded_pairs():
         np.testing.assert_array_equal(q2, pair_joints[e][k + 1])
     # The local loss: the pose head's change over each pair against the pair's move.
     z = torch.randn(8, config.embedding_dim)
-    absolute, local = t._pose_loss(z, targets)
+    pose_step = t._pose_step(z, targets, Step())
+    absolute, local = SelfRegression()(pose_step), PairChange()(pose_step)
     reading = t.model.pose(z)
     moves = torch.as_tensor(targets[4:] - targets[:4], dtype=torch.float32)
     torch.testing.assert_close(
