@@ -5,7 +5,7 @@ Each setting is the ``default`` agent preset with a few fields changed (the acto
 training episodes start and end, the action space, the observation, PPO's horizon and
 exploration), trained on the dataset's training demonstrations by
 :func:`tcn.agent_run.train_agent_run` (the code of ``tcn train-agent``) and scored
-(deterministic policy) on its held-out ones by :func:`tcn.agent_run.evaluate_agent_run`
+(deterministic policy) on its held-out ones by :func:`tcn.agent_eval.evaluate_agent_run`
 (``tcn evaluate-agent``) every ``--timesteps / --evals`` steps, resuming the run in
 between. The demonstrations are read by their recorded joints (``--train-reader
 recorded``, and the same reader for the held-out ones), so what is measured is the learner,
