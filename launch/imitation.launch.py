@@ -34,6 +34,7 @@ from tcn.graph import (
     node_parameters,
     node_remappings,
     robot_description,
+    stack_namespace,
 )
 
 
@@ -42,7 +43,7 @@ def _launch_setup(context, *args, **kwargs):
     check_arguments(values)
     share = get_package_share_directory(PACKAGE)
     params = values["params_file"] or os.path.join(share, PARAMS_FILE)
-    namespace = values["namespace"]
+    namespace = stack_namespace(values)
     active = {spec.name for spec in active_nodes(values)}
     actions = []
     for spec in NODES:

@@ -91,7 +91,13 @@ COMMAND_TOPICS = {
 """An agent's action kind -> the topic its commands go to (absolute targets for deltas)."""
 
 LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
-    LaunchArgument("namespace", "", "namespace of every node (e.g. a robot name)", "--namespace"),
+    LaunchArgument(
+        "namespace",
+        "",
+        "namespace of every node (e.g. a robot name); empty = the root, or 'tcn' with a real "
+        "driver (whose own topics are the stack's names in the root)",
+        "--namespace",
+    ),
     LaunchArgument(
         "driver",
         "sim",
@@ -271,6 +277,31 @@ def derived_parameters(values: Mapping[str, str]) -> dict[str, dict[str, str]]:
     return {"kuka_sim_node": {"control_mode": mode}} if mode else {}
 
 
+DRIVER_NAMESPACE = "tcn"
+"""The stack's namespace on a real driver when ``namespace:=`` is empty: kuka_drivers and
+iiwa_ros2 own ``/joint_states`` and ``/effort_controller/commands``, the stack's own
+relative names in the root namespace, so there the bridge would hear its own commands."""
+
+
+def stack_namespace(values: Mapping[str, str]) -> str:
+    """The namespace every node of the graph runs in: ``namespace:=``, or
+    :data:`DRIVER_NAMESPACE` with a real driver."""
+    namespace = values["namespace"].strip().strip("/")
+    if not namespace and values["driver"].strip() != "sim":
+        return DRIVER_NAMESPACE
+    return namespace
+
+
+def _driver_collisions(values: Mapping[str, str]) -> list[str]:
+    """The driver's topics the stack's own would be, in :func:`stack_namespace`."""
+    from tcn.hardware import load_driver_profile
+
+    profile = load_driver_profile(values["driver"].strip())
+    prefix = "/" + stack_namespace(values) if stack_namespace(values) else ""
+    ours = {f"{prefix}/joint_states", f"{prefix}/effort_controller/commands"}
+    return sorted(ours & {profile.joint_states_topic, profile.command_topic})
+
+
 def check_arguments(values: Mapping[str, str]) -> None:
     """Raise ValueError naming the option when an active node lacks a required argument, or
     when ``control_mode:=`` contradicts the agent's commands (saying what to change)."""
@@ -283,6 +314,14 @@ def check_arguments(values: Mapping[str, str]) -> None:
                     f"launch or {options[name]} to tcn launch"
                 )
     if values["driver"].strip() != "sim":
+        collisions = _driver_collisions(values)
+        if collisions:
+            raise ValueError(
+                f"namespace:={values['namespace']} puts the stack's topics on the driver's "
+                f"own {', '.join(collisions)}: the bridge would hear its own commands and the "
+                f"agent would reach the driver unclamped. Pick another namespace "
+                f"(empty = {DRIVER_NAMESPACE})"
+            )
         action = agent_action(values)
         if action and action[0] != "torque":
             raise ValueError(
@@ -339,8 +378,9 @@ def params_file(values: Mapping[str, str]) -> Path:
 def ros_arguments(node: NodeSpec, values: Mapping[str, str], params: Path) -> list[str]:
     """``--ros-args`` for ``node``: name, namespace, parameter file, then overrides."""
     args = ["--ros-args", "-r", f"__node:={node.name}"]
-    if values["namespace"]:
-        args += ["-r", f"__ns:=/{values['namespace'].strip('/')}"]
+    namespace = stack_namespace(values)
+    if namespace:
+        args += ["-r", f"__ns:=/{namespace}"]
     for topic, target in node_remappings(node, values):
         args += ["-r", f"{topic}:={target}"]
     args += ["--params-file", str(params)]

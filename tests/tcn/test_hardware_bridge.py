@@ -275,3 +275,38 @@ def test_the_lbr_profile_needs_its_message_package(ros_domain_id, monkeypatch):
     with RosGraph(ros_domain_id, namespace="/bridge_test") as graph:
         with pytest.raises(ValueError, match="install lbr_fri_idl"):
             graph.node(HardwareBridge, driver="lbr_fri_ros2_stack")
+
+
+def test_ctrl_c_of_the_bridge_leaves_zero_torque_as_its_last_command(ros_domain_id):
+    """The bridge's process, interrupted as launch interrupts it: its last command to the
+    driver is zero torque (published before rclpy's context goes), and it exits 0."""
+    import signal
+
+    profile = load_driver_profile("kuka_drivers")
+    with RosGraph(ros_domain_id, namespace="/tcn") as graph:
+        driver = graph.add(FakeDriver(profile, Float64MultiArray, graph.context))
+        env = {**os.environ, "ROS_DOMAIN_ID": str(ros_domain_id)}
+        command = [sys.executable, "-m", "tcn.nodes.hardware_bridge", "--ros-args"]
+        command += ["-p", "driver:=kuka_drivers", "-r", "__ns:=/tcn"]
+        bridge = subprocess.Popen(command, env=env)
+        try:
+            agent = graph.probe.create_publisher(
+                Float64MultiArray, "effort_controller/commands", 10
+            )
+            graph.probe.create_timer(
+                0.02, lambda: agent.publish(Float64MultiArray(data=[3.0] * 7))
+            )
+            wait_for(lambda: any(np.any(t) for _, t, _ in driver.received[-3:]), "torques", 30)
+            bridge.send_signal(signal.SIGINT)
+            assert bridge.wait(15) == 0
+        finally:
+            if bridge.poll() is None:
+                bridge.kill()
+        time.sleep(0.3)
+        assert not np.any(driver.received[-1][1]), driver.received[-3:]
+
+
+def test_the_bridge_refuses_to_share_the_drivers_topics(ros_domain_id):
+    with RosGraph(ros_domain_id) as graph:  # the root namespace: /joint_states is the driver's
+        with pytest.raises(ValueError, match="its own namespace"):
+            graph.node(HardwareBridge, driver="kuka_drivers")

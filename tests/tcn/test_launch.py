@@ -304,6 +304,26 @@ def test_a_real_driver_replaces_the_simulator_and_takes_torque_agents_only(tmp_p
         check_arguments(argument_values({**base, "agent": position}))
 
 
+def test_a_real_driver_puts_the_stack_in_its_own_namespace():
+    """kuka_drivers and iiwa_ros2 own /joint_states and /effort_controller/commands, the
+    stack's relative names in the root; the lbr stack owns /lbr/joint_states."""
+    from tcn.graph import DRIVER_NAMESPACE, ros_arguments, stack_namespace
+
+    base = {"embedding": "run", "demo": "bag"}
+    for driver in ("kuka_drivers", "iiwa_ros2", "lbr_fri_ros2_stack"):
+        values = argument_values({**base, "driver": driver})
+        assert stack_namespace(values) == DRIVER_NAMESPACE
+        check_arguments(values)
+        (bridge,) = [n for n in NODES if n.name == "hardware_bridge"]
+        assert f"__ns:=/{DRIVER_NAMESPACE}" in ros_arguments(bridge, values, Path("p.yaml"))
+    assert stack_namespace(argument_values(base)) == ""  # the simulator keeps the root
+    assert stack_namespace(argument_values({**base, "namespace": "/robot1/"})) == "robot1"
+    with pytest.raises(ValueError, match="/lbr/joint_states"):
+        check_arguments(
+            argument_values({**base, "driver": "lbr_fri_ros2_stack", "namespace": "lbr"})
+        )
+
+
 # --------------------------------------------------------------------------- one definition
 def _launch_tree() -> ast.Module:
     return ast.parse(LAUNCH_FILE.read_text())

@@ -131,6 +131,15 @@ class HardwareBridge(Node):
         self.guard = TorqueGuard(limits, fraction)
         self.velocities = VelocityEstimator(smoothing)
         command_type, self._encode = command_codec(self.profile)
+        for ours, theirs in (
+            ("joint_states", self.profile.joint_states_topic),
+            ("effort_controller/commands", self.profile.command_topic),
+        ):
+            if self.resolve_topic_name(ours) == theirs:
+                raise ValueError(
+                    f"the stack's {ours} is the driver's {theirs}: run the bridge in its own "
+                    f"namespace (tcn launch --driver does: /tcn), or it hears its own output"
+                )
         # Only the lbr stack's command holds a pose: it needs one measured before it sends.
         self.needs_pose = self.profile.command_type == LBR_TORQUE
 
@@ -263,7 +272,8 @@ class HardwareBridge(Node):
         )
 
     def destroy_node(self) -> None:
-        self._hold()  # a clean shutdown leaves zero torque too
+        if hasattr(self, "command_pub"):  # not when __init__ refused the parameters
+            self._hold()  # a clean shutdown leaves zero torque too
         super().destroy_node()
 
 

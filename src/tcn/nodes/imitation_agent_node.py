@@ -67,7 +67,7 @@ from kuka_sim import SimConfig, joint_limits
 from tcn.bags import frame_at_stamp, frame_period_ns
 from tcn.graph import COMMAND_TOPICS
 from tcn.hardware import reorder
-from tcn.nodes.ros_env import DEFAULT_JOINT_NAMES, declare
+from tcn.nodes.ros_env import DEFAULT_JOINT_NAMES, declare, run_node
 
 LOG_PERIOD_S = 2.0
 MODES = ("deploy", "learn")
@@ -468,40 +468,7 @@ class ImitationAgentNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    """Like :func:`tcn.nodes.ros_env.run_node`, but the node publishes its safe command
-    before rclpy shuts down: rclpy's own SIGINT handler would invalidate the context first.
-    """
-    import signal
-
-    import rclpy
-    import rclpy.logging
-    from rclpy.signals import SignalHandlerOptions
-
-    from tcn.errors import TcnError
-    from tcn.nodes.ros_env import keep_discovery_local
-
-    keep_discovery_local()
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, interrupt)
-    signal.signal(signal.SIGTERM, interrupt)
-    try:
-        node = ImitationAgentNode()
-    except (ValueError, TcnError) as exc:
-        rclpy.logging.get_logger("imitation_agent_node").fatal(str(exc))
-        rclpy.try_shutdown()
-        return 1
-    try:
-        rclpy.spin(node)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        node.destroy_node()  # zero torques / hold, while the context is still valid
-        rclpy.try_shutdown()
-    return 0
+    return run_node(ImitationAgentNode, "imitation_agent_node", args)
 
 
 if __name__ == "__main__":

@@ -115,13 +115,26 @@ def camera_info_msg(camera: CameraConfig, msg_header: Header) -> CameraInfo:
 
 
 def run_node(factory: Callable[[], Node], name: str, args: list[str] | None = None) -> int:
-    """Console-script body: init rclpy, build the node, spin until Ctrl-C, shut down cleanly.
+    """Console-script body: init rclpy, build the node, spin until Ctrl-C or SIGTERM, then
+    destroy the node while its context is still valid, so a node's last word on shutdown
+    (zero torque, a held target) is published; rclpy's own SIGINT handler would invalidate
+    the context first, so rclpy installs none here.
 
     A node whose parameters are invalid raises ``ValueError`` or :class:`TcnError` in
     ``__init__``; its message is logged as fatal and the exit status is 1.
     """
+    import signal
+
+    from rclpy.signals import SignalHandlerOptions
+
     keep_discovery_local()
-    rclpy.init(args=args)
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
     try:
         node = factory()
     except (ValueError, TcnError) as exc:
