@@ -133,7 +133,8 @@ def main() -> None:
     args = parser.parse_args()
     run, data = args.run, args.run / "graph_demos"
     flags = ["--no-progress", "--workers", str(args.workers)]
-    record = ["record", "--out", str(data), "--episodes", str(args.count)]
+    # A dataset keeps one training episode; the held-out ones are its validation split.
+    record = ["record", "--out", str(data), "--episodes", str(args.count + 1)]
     record += ["--val-episodes", str(args.count), "--frames", str(args.frames)]
     assert tcn([*record, "--seed", str(args.seed), *flags]) == 0
     read = ["read-demos", "--embedding", str(run / "embedding"), "--demos", str(data)]
