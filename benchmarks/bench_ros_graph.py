@@ -1,7 +1,7 @@
 """Latency and rates of the live ROS 2 graph: camera frame -> reward -> next command.
 
 For each image size the script records a tiny dataset, makes a random tiny TCN (resnet18
-trunk, input size = the camera's) and a torque agent (64 PPO steps), then runs the full
+trunk, input size = the camera's) and a torque agent on joints and embeddings (64 PPO steps), then runs the full
 graph with ``tcn launch``'s runner (one process per node: kuka_sim_node, demo_player,
 tcn_embedding_node, imitation_agent_node; config/imitation.yaml: 20 Hz everywhere) for
 ``--duration`` seconds and listens with a probe node.
@@ -61,7 +61,7 @@ TOPICS = {
 
 
 def prepare(root: Path, size: int) -> dict[str, str]:
-    """Dataset, random TCN and a 64-step torque agent for ``size`` px."""
+    """Dataset, random TCN and a 64-step torque agent on joints and embeddings for ``size`` px."""
     from tcn.cli import main
     from tcn_embedding.checkpoint import save_checkpoint
     from tcn_embedding.model import TCN, TCNConfig
@@ -84,7 +84,9 @@ def prepare(root: Path, size: int) -> dict[str, str]:
     train = ["train-agent", "--embedding", str(tcn), "--demos", str(data), "--out", str(run)]
     train += ["--timesteps", "64", "--action", "torque", "--vec-env", "dummy", "--n-envs", "1"]
     train += ["--n-steps", "32", "--batch-size", "32", "--n-epochs", "1", "--net-arch", "16"]
-    assert main([*train, "--no-progress"]) == 0
+    # The paper's observation (joints and embeddings): the command then depends on the
+    # frame's embedding, the path measured here, and the node needs no reading at start.
+    assert main([*train, "--no-pose-features", "--embedding-obs", "--no-progress"]) == 0
     demo = sorted(p for p in data.iterdir() if p.name.startswith("episode_"))[0]
     return {"demo": str(demo), "embedding": str(tcn), "agent": str(run)}
 

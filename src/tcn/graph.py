@@ -318,9 +318,9 @@ def check_arguments(values: Mapping[str, str]) -> None:
         if collisions:
             raise ValueError(
                 f"namespace:={values['namespace']} puts the stack's topics on the driver's "
-                f"own {', '.join(collisions)}: the bridge would hear its own commands and the "
-                f"agent would reach the driver unclamped. Pick another namespace "
-                f"(empty = {DRIVER_NAMESPACE})"
+                f"own {', '.join(collisions)}: the bridge would read its own output as the "
+                f"driver's (and on a shared command topic the agent would reach the driver "
+                f"unclamped). Pick another namespace (empty = {DRIVER_NAMESPACE})"
             )
         action = agent_action(values)
         if action and action[0] != "torque":

@@ -61,7 +61,7 @@ from tcn.hardware import (
     reorder,
     torque_limits,
 )
-from tcn.nodes.ros_env import DEFAULT_JOINT_NAMES, declare, header, run_node
+from tcn.nodes.ros_env import DEFAULT_JOINT_NAMES, declare, deliver, header, run_node
 
 LOG_PERIOD_S = 2.0
 WATCHDOG_RATE_HZ = 100.0
@@ -274,6 +274,8 @@ class HardwareBridge(Node):
     def destroy_node(self) -> None:
         if hasattr(self, "command_pub"):  # not when __init__ refused the parameters
             self._hold()  # a clean shutdown leaves zero torque too
+            if not deliver(self.command_pub):
+                self.get_logger().warning("the driver did not acknowledge the final zero torque")
         super().destroy_node()
 
 

@@ -67,7 +67,7 @@ from kuka_sim import SimConfig, joint_limits
 from tcn.bags import frame_at_stamp, frame_period_ns
 from tcn.graph import COMMAND_TOPICS
 from tcn.hardware import reorder
-from tcn.nodes.ros_env import DEFAULT_JOINT_NAMES, declare, run_node
+from tcn.nodes.ros_env import DEFAULT_JOINT_NAMES, declare, deliver, run_node
 
 LOG_PERIOD_S = 2.0
 MODES = ("deploy", "learn")
@@ -464,6 +464,8 @@ class ImitationAgentNode(Node):
                 self._publish(np.zeros(7))
             elif self._target is not None or self._q is not None:
                 self._publish(self._target if self._target is not None else self._q)
+        if self.context.ok():
+            deliver(self.command_pub)  # the safe command must not die with the publisher
         super().destroy_node()
 
 

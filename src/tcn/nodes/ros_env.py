@@ -36,6 +36,7 @@ __all__ = [
     "LOCKED_DOMAIN_IDS",
     "camera_info_msg",
     "declare",
+    "deliver",
     "header",
     "image_msg",
     "image_to_rgb",
@@ -112,6 +113,15 @@ def camera_info_msg(camera: CameraConfig, msg_header: Header) -> CameraInfo:
     for key, value in camera_info_fields(camera).items():
         setattr(msg, key, value.tolist() if isinstance(value, np.ndarray) else value)
     return msg
+
+
+def deliver(publisher, timeout_s: float = 0.5) -> bool:
+    """Wait until every reliable subscriber acknowledged what ``publisher`` sent (at most
+    ``timeout_s``): a node's last command on shutdown must not be dropped with its publisher,
+    which DDS may do to samples still queued on busy cores. False on timeout."""
+    from rclpy.duration import Duration
+
+    return publisher.wait_for_all_acked(Duration(seconds=timeout_s))
 
 
 def run_node(factory: Callable[[], Node], name: str, args: list[str] | None = None) -> int:
