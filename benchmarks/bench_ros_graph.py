@@ -3,8 +3,8 @@
 For each image size the script records a tiny dataset, makes a random tiny TCN (resnet18
 trunk, input size = the camera's) and a torque agent on joints and embeddings (64 PPO
 steps), then runs the full graph with ``tcn launch``'s runner (one process per node:
-kuka_sim_node, demo_player, tcn_embedding_node, imitation_agent_node; config/imitation.yaml: 20 Hz everywhere) for
-``--duration`` seconds and listens with a probe node.
+kuka_sim_node, demo_player, tcn_embedding_node, imitation_agent_node; config/imitation.yaml:
+20 Hz everywhere) for ``--duration`` seconds and listens with a probe node.
 
 Measured (the probe's wall clock; every node stamps with the same system clock):
 
