@@ -182,6 +182,60 @@ def test_tcn_launch_runs_the_graph(tmp_path, demo_bag, checkpoint):
     assert reward.data < 0
 
 
+def test_tcn_launch_with_a_position_agent_moves_the_arm(tmp_path, demo_bag, checkpoint):
+    """The default agent (position deltas, observing a reading) on a default ``tcn launch``:
+    the launch puts the simulator in position mode, the agent's targets arrive on
+    position_controller/commands, stay within the joint limits, and the arm moves."""
+    from std_msgs.msg import Float64MultiArray
+
+    from kuka_sim import joint_limits
+    from tcn.cli import main
+
+    run = tmp_path / "agent"
+    train = ["train-agent", "--embedding", str(checkpoint), "--demos", str(demo_bag)]
+    train += ["--out", str(run), "--timesteps", "64", "--vec-env", "dummy", "--n-envs", "1"]
+    train += ["--n-steps", "32", "--batch-size", "32", "--n-epochs", "1", "--no-progress"]
+    assert main(train) == 0
+    params = yaml.safe_load((ROOT / PARAMS_FILE).read_text())
+    params["/**/imitation_agent_node"]["ros__parameters"]["reader"] = "recorded"  # seconds
+    config = tmp_path / "params.yaml"
+    config.write_text(yaml.safe_dump(params))
+    domain = fresh_domain_id()
+    probe = Probe(domain)
+    reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+    probe.listen(JointState, "/joint_states", reliable)
+    probe.listen(Float64MultiArray, "/position_controller/commands", reliable)
+    command = [sys.executable, "-m", "tcn", "launch", "--embedding", str(checkpoint)]
+    command += ["--demo", str(demo_bag), "--agent", str(run), "--config", str(config)]
+    env = {**os.environ, "ROS_DOMAIN_ID": str(domain)}
+    process = subprocess.Popen(
+        [*command, "--duration", "120"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        wait_for(
+            lambda: len(probe.arrivals["/position_controller/commands"]) >= 20,
+            "20 position targets",
+            100.0,
+        )
+        joints = [np.array(m.position) for _, m in probe.arrivals["/joint_states"]]
+        targets = [np.array(m.data) for _, m in probe.arrivals["/position_controller/commands"]]
+    finally:
+        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C, as a terminal sends it to the group
+        output, _ = process.communicate(timeout=TIMEOUT)
+        probe.close()
+    assert process.returncode == 130, output  # tcn's exit status for an interrupted verb
+    assert "Traceback" not in output, output  # every node stopped cleanly, twice interrupted
+    assert "position mode" in output, output  # the launch matched the simulator to the agent
+    assert np.max(np.linalg.norm(np.stack(joints) - joints[0], axis=1)) > 0.01  # held: 0
+    lower, upper = joint_limits()
+    assert all(np.all(t >= lower - 1e-9) and np.all(t <= upper + 1e-9) for t in targets)
+
+
 def test_a_respawned_node_rejoins_the_graph(checkpoint):
     (spec,) = [n for n in NODES if n.name == "tcn_embedding_node"]
     assert spec.respawn

@@ -156,6 +156,9 @@ def run_node(factory: Callable[[], Node], name: str, args: list[str] | None = No
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        # A second Ctrl-C (a terminal's and then launch's own) must not cut the safe stop short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         node.destroy_node()
         rclpy.try_shutdown()
     return 0
