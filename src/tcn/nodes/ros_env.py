@@ -116,9 +116,10 @@ def camera_info_msg(camera: CameraConfig, msg_header: Header) -> CameraInfo:
 
 
 def deliver(publisher, timeout_s: float = 0.5) -> bool:
-    """Wait until every reliable subscriber acknowledged what ``publisher`` sent (at most
-    ``timeout_s``): a node's last command on shutdown must not be dropped with its publisher,
-    which DDS may do to samples still queued on busy cores. False on timeout."""
+    """Keep ``publisher`` alive until every reliable subscriber acknowledged what it sent, at
+    most ``timeout_s``: a node's last command on shutdown must not be dropped with its
+    publisher, which DDS does to samples still queued on busy cores. False on timeout, which
+    says little: Fast DDS acknowledges on its heartbeat, often after the sample arrived."""
     from rclpy.duration import Duration
 
     return publisher.wait_for_all_acked(Duration(seconds=timeout_s))
