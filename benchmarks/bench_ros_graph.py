@@ -46,6 +46,8 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float32, Float32MultiArray, Float64MultiArray
 
+from tcn.nodes.ros_env import stamp_ns
+
 WARMUP_S = 3.0
 
 TOPICS = {
@@ -119,7 +121,7 @@ class Probe:
 
 
 def stamp(msg) -> float:
-    return msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec
+    return stamp_ns(msg.header.stamp) * 1e-9
 
 
 def latencies(arrivals: dict[str, list], start: float, end: float) -> dict[str, np.ndarray]:

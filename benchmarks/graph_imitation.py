@@ -55,11 +55,10 @@ from tcn.paths import share_path
 READY_TIMEOUT = 180.0  # s: the agent node embeds and (from the cache) reads the demo at start
 
 
-def paused_params(directory: Path) -> Path:
-    """The package's parameter file with demo_player paused at start and playing once."""
-    params = yaml.safe_load(share_path(PARAMS_FILE).read_text())
-    player = params["/**/demo_player"]["ros__parameters"]
-    player.update(start_paused=True, loop=False)
+def paused_params(params: dict, directory: Path) -> Path:
+    """``params`` (the package's parameter file) written to ``directory`` with demo_player
+    paused at start and playing once."""
+    params["/**/demo_player"]["ros__parameters"].update(start_paused=True, loop=False)
     path = directory / "imitation_paused.yaml"
     path.write_text(yaml.safe_dump(params, sort_keys=False))
     return path
@@ -145,13 +144,12 @@ def main() -> None:
     offline = json.loads((offline_dir / "metrics.json").read_text())
     offline_by_demo = {e["demo"]: e for e in offline["per_episode"]}
 
-    control_rate = yaml.safe_load(share_path(PARAMS_FILE).read_text())["/**/imitation_agent_node"][
-        "ros__parameters"
-    ]["control_rate"]
+    package_params = yaml.safe_load(share_path(PARAMS_FILE).read_text())
+    control_rate = package_params["/**/imitation_agent_node"]["ros__parameters"]["control_rate"]
     demos = episode_paths(data, "val")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        params = paused_params(Path(tmp))
+        params = paused_params(package_params, Path(tmp))
         for demo in demos:
             row = run_on_graph(run, demo, params, control_rate)
             row["offline_final_joint_error"] = offline_by_demo[demo.name]["final_joint_error"]

@@ -294,12 +294,9 @@ def stack_namespace(values: Mapping[str, str]) -> str:
 
 def _driver_collisions(values: Mapping[str, str]) -> list[str]:
     """The driver's topics the stack's own would be, in :func:`stack_namespace`."""
-    from tcn.hardware import load_driver_profile
+    from tcn.hardware import load_driver_profile, shared_topics
 
-    profile = load_driver_profile(values["driver"].strip())
-    prefix = "/" + stack_namespace(values) if stack_namespace(values) else ""
-    ours = {f"{prefix}/joint_states", f"{prefix}/effort_controller/commands"}
-    return sorted(ours & {profile.joint_states_topic, profile.command_topic})
+    return shared_topics(load_driver_profile(values["driver"].strip()), stack_namespace(values))
 
 
 def check_arguments(values: Mapping[str, str]) -> None:

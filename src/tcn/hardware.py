@@ -191,6 +191,18 @@ class VelocityEstimator:
         return self._velocity.copy()
 
 
+STACK_TOPICS = ("joint_states", "effort_controller/commands")
+"""The bridge's stack-side topics, relative to the stack's namespace."""
+
+
+def shared_topics(profile: DriverProfile, namespace: str) -> list[str]:
+    """The driver's topics that the stack's :data:`STACK_TOPICS` would be in ``namespace``:
+    where the bridge would read its own output as the driver's. Empty when they are apart."""
+    prefix = "/" + namespace.strip("/") if namespace.strip("/") else ""
+    ours = {f"{prefix}/{topic}" for topic in STACK_TOPICS}
+    return sorted(ours & {profile.joint_states_topic, profile.command_topic})
+
+
 def torque_limits(robot_model: str = "") -> tuple[np.ndarray, str]:
     """The limits to clamp against and what they are: the named model's, or, when the arm's
     model is not stated, the smallest of every model's per joint, since a driver's profile

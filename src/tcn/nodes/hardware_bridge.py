@@ -59,9 +59,10 @@ from tcn.hardware import (
     lbr_torque_fields,
     load_driver_profile,
     reorder,
+    shared_topics,
     torque_limits,
 )
-from tcn.nodes.ros_env import DEFAULT_JOINT_NAMES, declare, deliver, header, run_node
+from tcn.nodes.ros_env import DEFAULT_JOINT_NAMES, declare, deliver, header, run_node, stamp_ns
 
 LOG_PERIOD_S = 2.0
 WATCHDOG_RATE_HZ = 100.0
@@ -131,15 +132,12 @@ class HardwareBridge(Node):
         self.guard = TorqueGuard(limits, fraction)
         self.velocities = VelocityEstimator(smoothing)
         command_type, self._encode = command_codec(self.profile)
-        for ours, theirs in (
-            ("joint_states", self.profile.joint_states_topic),
-            ("effort_controller/commands", self.profile.command_topic),
-        ):
-            if self.resolve_topic_name(ours) == theirs:
-                raise ValueError(
-                    f"the stack's {ours} is the driver's {theirs}: run the bridge in its own "
-                    f"namespace (tcn launch --driver does: /tcn), or it hears its own output"
-                )
+        shared = shared_topics(self.profile, self.get_namespace())
+        if shared:
+            raise ValueError(
+                f"the stack's topics are the driver's {', '.join(shared)}: run the bridge in "
+                f"its own namespace (tcn launch --driver does: /tcn), or it hears its own output"
+            )
         # Only the lbr stack's command holds a pose: it needs one measured before it sends.
         self.needs_pose = self.profile.command_type == LBR_TORQUE
 
@@ -150,7 +148,6 @@ class HardwareBridge(Node):
         self.estopped = False
         self.positions: np.ndarray | None = None  # the driver's latest, A1..A7
         self.hold_pose: np.ndarray | None = None  # the set point frozen while holding
-        self.last_sent: np.ndarray | None = None
         self._last_valid = -np.inf  # monotonic time of the last valid command
 
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
@@ -186,7 +183,7 @@ class HardwareBridge(Node):
                 throttle_duration_sec=LOG_PERIOD_S,
             )
             return
-        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        stamp = stamp_ns(msg.header.stamp) * 1e-9
         estimate = self.velocities(stamp if stamp > 0 else time.monotonic(), positions)
         velocities = reorder(msg.name, msg.velocity, self.profile.joint_names)
         if velocities is None or not np.all(np.isfinite(velocities)):
@@ -224,7 +221,6 @@ class HardwareBridge(Node):
         if self.needs_pose and pose is None:
             return False  # the LBR command holds a position too: none measured yet
         self.command_pub.publish(self._encode(torques, pose))
-        self.last_sent = torques
         return True
 
     def _hold(self) -> bool:

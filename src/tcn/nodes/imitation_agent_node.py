@@ -67,7 +67,7 @@ from kuka_sim import SimConfig, joint_limits
 from tcn.bags import frame_at_stamp, frame_period_ns
 from tcn.graph import COMMAND_TOPICS
 from tcn.hardware import reorder
-from tcn.nodes.ros_env import DEFAULT_JOINT_NAMES, declare, deliver, run_node
+from tcn.nodes.ros_env import DEFAULT_JOINT_NAMES, declare, deliver, run_node, stamp_ns
 
 LOG_PERIOD_S = 2.0
 MODES = ("deploy", "learn")
@@ -389,8 +389,9 @@ class ImitationAgentNode(Node):
         """A frame of the demo bag played by ``ros2 bag play`` (original header stamps): its
         stamp says which frame it is. Frames stamped otherwise (demo_player stamps with the
         clock and publishes demo/frame_index instead) are counted and ignored."""
-        stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-        index = frame_at_stamp(self.demo_stamps, stamp, period=self.demo_period)
+        index = frame_at_stamp(
+            self.demo_stamps, stamp_ns(msg.header.stamp), period=self.demo_period
+        )
         if index is None:
             self.unmatched_stamps += 1
             return

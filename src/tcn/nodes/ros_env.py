@@ -44,6 +44,7 @@ __all__ = [
     "reserved_domain_id",
     "run_node",
     "stamp_from_seconds",
+    "stamp_ns",
 ]
 
 DEFAULT_JOINT_NAMES = [f"lbr_iiwa_joint_{i}" for i in range(1, 8)]
@@ -93,6 +94,11 @@ def stamp_from_seconds(seconds: float) -> Time:
     """A ``builtin_interfaces/Time`` for ``seconds`` (non-negative)."""
     ns = int(round(seconds * 1e9))
     return Time(sec=ns // 10**9, nanosec=ns % 10**9)
+
+
+def stamp_ns(stamp: Time) -> int:
+    """Nanoseconds of a ``builtin_interfaces/Time``."""
+    return int(stamp.sec) * 10**9 + int(stamp.nanosec)
 
 
 def header(stamp: Time, frame_id: str = "") -> Header:

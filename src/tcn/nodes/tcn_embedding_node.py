@@ -29,9 +29,9 @@ compiler wherever the stack is installed), and common_interfaces has no stamped 
 or stamped scalar. A one-row ``32FC1`` image is the standard stamped dense float array (depth
 images use it; rosbag2 records it), and Vector3Stamped is the smallest stamped triple.
 
-Pairing rule: one reward per camera frame, computed with
-:func:`tcn_embedding.reward.embedding_reward` from that frame's embedding and the latest
-demonstration embedding at the time the frame is embedded. Queued demonstration frames are
+Pairing rule: one reward per camera frame, :func:`tcn_embedding.reward.tcn_reward` of the
+squared distance between that frame's embedding and the latest demonstration embedding at
+the time the frame is embedded. Queued demonstration frames are
 embedded first, so a camera frame is paired with every demo frame that arrived before its
 batch was processed. Camera frames embedded before any demonstration frame get an embedding
 but no reward. For step-exact pairing run ``demo_player`` and the camera at the same rate
@@ -60,8 +60,8 @@ from std_msgs.msg import Float32, Float32MultiArray, Header, MultiArrayDimension
 
 from tcn.embedding_run import load_embedding_model
 from tcn.images import ImageFormatError
-from tcn.nodes.ros_env import declare, header, image_msg, image_to_rgb, run_node
-from tcn_embedding.reward import RewardConfig, embedding_reward
+from tcn.nodes.ros_env import declare, header, image_msg, image_to_rgb, run_node, stamp_ns
+from tcn_embedding.reward import RewardConfig, tcn_reward
 
 LOG_PERIOD_S = 2.0  # throttle for repeated warnings
 PICTURE_SIZE = (64, 160)  # (H, W) of the reward-history picture
@@ -193,30 +193,36 @@ class TcnEmbeddingNode(Node):
 
     def _publish(self, stream: str, embeddings: np.ndarray, headers: list[Header]) -> None:
         self.embedded[stream] += len(embeddings)
+        unstamped = self.demo_embedding_pub if stream == "demo" else self.embedding_pub
         for e, frame_header in zip(embeddings, headers, strict=True):
+            unstamped.publish(embedding_msg(e))
             self.stamped_pubs[stream].publish(embedding_image(e, frame_header))
-        if stream == "demo":
-            for e in embeddings:
-                self.demo_embedding_pub.publish(embedding_msg(e))
-            self.latest_demo, self.latest_demo_header = embeddings[-1], headers[-1]
-            return
-        for e, frame_header in zip(embeddings, headers, strict=True):
-            self.embedding_pub.publish(embedding_msg(e))
+            if stream == "demo":
+                continue
             self.latest_agent = e
             if self.latest_demo is not None:
-                reward = float(embedding_reward(e, self.latest_demo, self.reward_config))
-                self.reward_pub.publish(Float32(data=reward))
-                d = float(((e - self.latest_demo) ** 2).sum())
-                offset = _seconds(self.latest_demo_header) - _seconds(frame_header)
-                self.stamped_reward_pub.publish(
-                    Vector3Stamped(header=frame_header, vector=Vector3(x=reward, y=d, z=offset))
-                )
-                self.rewards += 1
-                self.reward_history.append(reward)
+                self._publish_reward(e, frame_header)
+        if stream == "demo":
+            self.latest_demo, self.latest_demo_header = embeddings[-1], headers[-1]
+            return
         if self.picture_pub is not None and self.reward_history:
             stamp = self.get_clock().now().to_msg()
             picture = reward_picture(np.asarray(self.reward_history), PICTURE_SIZE)
             self.picture_pub.publish(image_msg(picture, header(stamp)))
+
+    def _publish_reward(self, e: np.ndarray, frame_header: Header) -> None:
+        """The reward of camera embedding ``e`` against the latest demo embedding, plain and
+        stamped with the camera frame's header (``d`` computed once for both)."""
+        c = self.reward_config
+        d = float(((e - self.latest_demo) ** 2).sum())
+        reward = float(tcn_reward(d, c.alpha, c.beta, c.gamma))
+        self.reward_pub.publish(Float32(data=reward))
+        offset = (stamp_ns(self.latest_demo_header.stamp) - stamp_ns(frame_header.stamp)) * 1e-9
+        self.stamped_reward_pub.publish(
+            Vector3Stamped(header=frame_header, vector=Vector3(x=reward, y=d, z=offset))
+        )
+        self.rewards += 1
+        self.reward_history.append(reward)
 
 
 def _same_shape_prefix(
@@ -227,10 +233,6 @@ def _same_shape_prefix(
     while n < len(queue) and queue[n][0].shape == queue[0][0].shape:
         n += 1
     return queue[:n]
-
-
-def _seconds(msg_header: Header) -> float:
-    return msg_header.stamp.sec + msg_header.stamp.nanosec * 1e-9
 
 
 def embedding_image(embedding: np.ndarray, msg_header: Header) -> Image:
