@@ -26,7 +26,7 @@ import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
-from imitation_agent.train import AgentConfig, make_vec_env
+from imitation_agent.train import AgentConfig, PPOSettings, make_vec_env
 from kuka_sim import ControlMode, KukaSim, SimConfig
 from tcn.demonstrations import embedder_of, load_demonstrations
 from tcn.embedding_run import load_embedding_model
@@ -101,7 +101,9 @@ def main() -> None:
         raw.close()
         row = {"n_envs": n, "raw": raw_sps}
         for batched in (False, True):
-            config = AgentConfig(n_envs=n, vec_env=args.vec_env, batched_reward=batched)
+            config = AgentConfig(
+                ppo=PPOSettings(n_envs=n), vec_env=args.vec_env, batched_reward=batched
+            )
             venv = make_vec_env(demos, config, embed)
             row["batched" if batched else "unbatched"] = steps_per_s(venv, args.steps)
             venv.close()

@@ -18,6 +18,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -83,23 +84,23 @@ def main() -> None:
 
     import yaml
 
-    values = yaml.safe_load(Path(args.preset).read_text())
-    values.update(
-        {
-            k: v
-            for k, v in {
-                "backbone": args.backbone,
-                "image_size": args.image_size,
-                "batch_size": args.batch,
-            }.items()
-            if v is not None
-        }
+    preset = TrainConfig.from_dict(yaml.safe_load(Path(args.preset).read_text()))
+    model = dataclasses.replace(
+        preset.model,
+        backbone=args.backbone or preset.model.backbone,
+        image_size=args.image_size or preset.model.image_size,
+        pretrained=None,
     )
-    values.update(pretrained=None, device=args.device, augment=values.get("augment", False))
-    batch = values["batch_size"]
+    batch = args.batch or preset.schedule.batch_size
     # One epoch = `steps` optimisation steps of `batch` triplets.
-    values.update(videos_per_epoch=1, triplets_per_video=batch * args.steps, passes=1)
-    config = TrainConfig.from_dict(values)
+    schedule = dataclasses.replace(
+        preset.schedule,
+        batch_size=batch,
+        videos_per_epoch=1,
+        triplets_per_video=batch * args.steps,
+        passes=1,
+    )
+    config = dataclasses.replace(preset, model=model, schedule=schedule, device=args.device)
     torch.manual_seed(0)
     data = episodes(2, 100, args.frame_size)
     trainer = EmbeddingTrainer(config, data)
@@ -123,8 +124,8 @@ def main() -> None:
     result = {
         "device": str(device),
         "torch_threads": torch.get_num_threads(),
-        "backbone": config.backbone,
-        "image_size": config.image_size,
+        "backbone": config.model.backbone,
+        "image_size": config.model.image_size,
         "frame_size": args.frame_size,
         "triplets_per_step": batch,
         "train_images_per_s": ours,
@@ -135,7 +136,7 @@ def main() -> None:
         "embed_ratio": embed_ips / forward_ips,
     }
     print(
-        f"device {device}, {config.backbone} at {config.image_size} px "
+        f"device {device}, {config.model.backbone} at {config.model.image_size} px "
         f"(frames {args.frame_size} px), {batch} triplets = {images_per_step} images per step"
     )
     print("| path | images/s | reference: bare backbone | ratio |")

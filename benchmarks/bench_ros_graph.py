@@ -84,11 +84,39 @@ def prepare(root: Path, size: int) -> dict[str, str]:
     tcn = save_checkpoint(root / "tcn.pt", model.checkpoint_state())
     run = root / "agent"
     train = ["train-agent", "--embedding", str(tcn), "--demos", str(data), "--out", str(run)]
-    train += ["--timesteps", "64", "--action", "torque", "--vec-env", "dummy", "--n-envs", "1"]
-    train += ["--n-steps", "32", "--batch-size", "32", "--n-epochs", "1", "--net-arch", "16"]
+    train += [
+        "--ppo.timesteps",
+        "64",
+        "--env.action",
+        "torque",
+        "--vec-env",
+        "dummy",
+        "--ppo.n-envs",
+        "1",
+    ]
+    train += [
+        "--ppo.n-steps",
+        "32",
+        "--ppo.batch-size",
+        "32",
+        "--ppo.n-epochs",
+        "1",
+        "--policy.net-arch",
+        "16",
+    ]
     # The paper's observation (joints and embeddings): the command then depends on the
     # frame's embedding, the path measured here, and the node needs no reading at start.
-    assert main([*train, "--no-pose-features", "--embedding-obs", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                *train,
+                "--observation.no-pose-features",
+                "--observation.embedding-obs",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     demo = sorted(p for p in data.iterdir() if p.name.startswith("episode_"))[0]
     return {"demo": str(demo), "embedding": str(tcn), "agent": str(run)}
 

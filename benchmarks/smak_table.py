@@ -30,21 +30,20 @@ from pathlib import Path
 
 # row -> flags after the common ones. Inception rows follow the seed (Inception-v3 trunk to
 # Mixed_5d, TCN's own trunk); "resnet" is the ResNet-backbone variant (docs/smak.md).
+INCEPTION = ["--model.backbone", "inception"]
+SMAK = ["--model.architecture", "smak"]
 ROWS: dict[str, list[str]] = {
-    "tcn": ["--architecture", "tcn", "--backbone", "inception"],
-    "att12": ["--architecture", "smak", "--attention", "att12", "--backbone", "inception"],
-    "att13": ["--architecture", "smak", "--attention", "att13", "--backbone", "inception"],
-    "att23": ["--architecture", "smak", "--attention", "att23", "--backbone", "inception"],
-    "att123": ["--architecture", "smak", "--attention", "att123", "--backbone", "inception"],
-    "extended": [
-        "--architecture", "smak", "--attention", "att123", "--backbone", "inception",
-        "--extended",
-    ],
+    "tcn": ["--model.architecture", "tcn", *INCEPTION],
+    "att12": [*SMAK, "--model.attention", "att12", *INCEPTION],
+    "att13": [*SMAK, "--model.attention", "att13", *INCEPTION],
+    "att23": [*SMAK, "--model.attention", "att23", *INCEPTION],
+    "att123": [*SMAK, "--model.attention", "att123", *INCEPTION],
+    "extended": [*SMAK, "--model.attention", "att123", *INCEPTION, "--model.extended"],
     "softmax": [
-        "--architecture", "smak", "--attention", "att123", "--backbone", "inception",
-        "--attention-normalization", "softmax",
+        *SMAK, "--model.attention", "att123", *INCEPTION,
+        "--model.attention-normalization", "softmax",
     ],
-    "resnet": ["--architecture", "smak", "--attention", "att123", "--backbone", "resnet18"],
+    "resnet": [*SMAK, "--model.attention", "att123", "--model.backbone", "resnet18"],
 }  # fmt: skip
 
 SEED_TABLE = [  # the seed's reported numbers, for the table's first rows
@@ -62,8 +61,9 @@ def tcn(*args: str) -> None:
 def train_and_evaluate(args: argparse.Namespace, row: str, seed: int) -> Path:
     run = args.out / f"{row}_s{seed}"
     flags = [
-        "--preset", args.preset, "--loss", args.loss, "--epochs", str(args.epochs),
-        "--eval-every", str(args.eval_every), "--seed", str(seed), "--no-progress",
+        "--preset", args.preset, "--objectives.loss", args.loss,
+        "--schedule.epochs", str(args.epochs), "--schedule.eval-every", str(args.eval_every),
+        "--seed", str(seed), "--no-progress",
         *args.extra, *ROWS[row],
     ]  # fmt: skip
     last, metrics = run / "checkpoints" / "last.pt", run / "eval" / "metrics.json"

@@ -17,7 +17,8 @@ Comparing sources, same network, same steps, same validation frames::
         --minutes 60 --out runs/pose_babble
 
 ``--score EMBEDDING`` trains nothing and scores a trained embedding's pose head (a run of
-``tcn train-embedding --self-regression``, or a ``--save``d network) on the same frames::
+``tcn train-embedding --objectives.self-regression``, or a ``--save``d network) on the same
+frames::
 
     python experiments/pose_regression.py --data data/tool --score runs/tcn_babble
 
@@ -54,7 +55,7 @@ from kuka_sim import IIWA_COUPLED_JOINTS, KukaSim
 from tcn.dataset import dataset_sim_config
 from tcn.embedding_run import load_embedding_model
 from tcn.frames import Split, load_split
-from tcn.presets import load
+from tcn.presets import load, merged
 from tcn_embedding import TrainConfig, build_embedding_model, save_checkpoint
 
 
@@ -280,9 +281,8 @@ def main() -> None:
     pair_sim = (
         KukaSim(dataset_sim_config(args.pose_data or args.data)) if args.pair_weight else None
     )
-    values = {**load("embedding", args.preset), "self_regression": 1.0, "device": "cpu"}
-    values.update(pretrained=None)
-    config = TrainConfig.from_dict(values)
+    changes = {"model": {"pretrained": None}, "objectives": {"self_regression": 1.0}}
+    config = TrainConfig.from_dict(merged(load("embedding", args.preset), changes))
     model = build_embedding_model(config.model_config())
     if args.keypoint_weight > 0:
         with torch.no_grad():  # the soft-argmax's feature map, square like the frames

@@ -38,37 +38,38 @@ import torch
 from imitation_agent.train import AgentConfig
 from tcn.agent_eval import evaluate_agent_run
 from tcn.agent_run import train_agent_run
-from tcn.presets import load
+from tcn.presets import load, merged
 
-# name -> overrides of the default preset. Overrides may touch the env (action, lookahead,
-# time_feature) as well as PPO.
+# name -> overrides of the default preset, by section. Overrides may touch the env (action),
+# the observation (lookahead, time_feature) as well as PPO.
 SETTINGS: dict[str, dict[str, Any]] = {
     "default": {},
-    "mlp_actor": {"policy": "mlp"},  # one network over the whole observation, not per joint
-    "whole_episodes": {"random_start": False, "cut_distance": 0.0},  # from frame 0, to the end
+    # one network over the whole observation, not per joint
+    "mlp_actor": {"policy": {"actor": "mlp"}},
+    # from frame 0, to the end
+    "whole_episodes": {"env": {"random_start": False, "cut_distance": 0.0}},
     # session 11's preset: MLP actor, whole episodes, std 1, lr 3e-4, 256-step rollouts
     "session11": {
-        "policy": "mlp",
-        "random_start": False,
-        "cut_distance": 0.0,
-        "log_std_init": 0.0,
-        "learning_rate": 3e-4,
-        "n_steps": 256,
+        "policy": {"actor": "mlp", "log_std_init": 0.0},
+        "env": {"random_start": False, "cut_distance": 0.0},
+        "ppo": {"learning_rate": 3e-4, "n_steps": 256},
     },
-    "old": {"gamma": 0.95, "log_std_init": -1.0},  # session 2's cpu preset
-    "old_gamma": {"gamma": 0.95},
-    "old_std": {"log_std_init": -1.0},
-    "torque": {"action": "torque"},  # the paper's action space, servos off
-    "no_time": {"time_feature": False},
-    "no_lookahead": {"lookahead": 0},  # pose target at t instead of t + 1
+    "old": {"ppo": {"gamma": 0.95}, "policy": {"log_std_init": -1.0}},  # session 2's cpu preset
+    "old_gamma": {"ppo": {"gamma": 0.95}},
+    "old_std": {"policy": {"log_std_init": -1.0}},
+    "torque": {"env": {"action": "torque"}},  # the paper's action space, servos off
+    "no_time": {"observation": {"time_feature": False}},
+    "no_lookahead": {"observation": {"lookahead": 0}},  # pose target at t instead of t + 1
 }
 
 # What every setting shares: the true pose observed (the recorded reader), no raw embeddings.
 TRACKING = {
-    "pose_features": True,
-    "pose_source": "reading",
-    "train_reader": "recorded",
-    "embedding_obs": False,
+    "observation": {
+        "pose_features": True,
+        "pose_source": "reading",
+        "train_reader": "recorded",
+        "embedding_obs": False,
+    },
     "device": "cpu",
 }
 
@@ -87,7 +88,9 @@ def train(
     demonstrations every ``timesteps / evals`` steps; the curve and the training seconds."""
     curve, seconds = [], 0.0
     for k in range(1, evals + 1):
-        config = AgentConfig.from_dict({**values, "timesteps": timesteps * k // evals})
+        config = AgentConfig.from_dict(
+            merged(values, {"ppo": {"timesteps": timesteps * k // evals}})
+        )
         summary = train_agent_run(embedding, demos, run, config, resume=k > 1, progress=False)
         seconds += summary.get("seconds", 0.0)
         metrics = evaluate_agent_run(
@@ -145,7 +148,8 @@ def main() -> None:
     for name in args.settings:
         overrides = SETTINGS[name]
         for seed in args.seeds:
-            values = {**preset, **overrides, **TRACKING, "reward": args.reward, "seed": seed}
+            values = merged(merged(preset, overrides), TRACKING)
+            values = merged(values, {"reward": {"kind": args.reward}, "seed": seed})
             print(f"# {name} seed {seed}", flush=True)
             curve, seconds = train(
                 args.embedding,
@@ -160,8 +164,8 @@ def main() -> None:
                 {
                     "setting": name,
                     "seed": seed,
-                    "gamma": values["gamma"],
-                    "log_std_init": values["log_std_init"],
+                    "gamma": values["ppo"]["gamma"],
+                    "log_std_init": values["policy"]["log_std_init"],
                     "overrides": overrides,
                     "seconds": seconds,
                     "steps_to_80": to_80,

@@ -16,6 +16,6 @@ done
 S0="$OUT/seed_0"
 [ -f "$OUT/oracle/checkpoints/last.zip" ] && RESUME=--resume || RESUME=
 "$TCN" train-agent --embedding "$S0/embedding" --demos "$S0/demos" --out "$OUT/oracle" \
-    --reward oracle --timesteps 100000 --no-progress $RESUME
+    --reward.kind oracle --ppo.timesteps 100000 --no-progress $RESUME
 "$TCN" evaluate-agent --agent "$OUT/oracle" --demos "$S0/demos" --out "$OUT/oracle/eval" \
     --workers 2 --no-video

@@ -33,9 +33,10 @@ path, kept for comparison).
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -46,10 +47,13 @@ from tcn_embedding.reward import RewardConfig, embedding_reward
 Embedder = Callable[[np.ndarray], np.ndarray]
 """uint8 frames ``(N, H, W, 3)`` -> embeddings ``(N, D)`` float32."""
 
-REWARDS = ("tcn", "oracle", "pixels")
-POSE_SOURCES = ("reading", "head")
+RewardKind = Literal["tcn", "oracle", "pixels"]
+REWARDS: tuple[str, ...] = typing.get_args(RewardKind)
+PoseSource = Literal["reading", "head"]
+POSE_SOURCES: tuple[str, ...] = typing.get_args(PoseSource)
 POSE_JOINTS = 7
-ACTIONS = ("position_delta", "torque")
+ActionKind = Literal["position_delta", "torque"]
+ACTIONS: tuple[str, ...] = typing.get_args(ActionKind)
 SUCCESS_THRESHOLD = 0.2  # rad, final joint-space L2 error (ARCHITECTURE.md)
 
 
@@ -163,20 +167,20 @@ class EnvConfig:
     i})`` (what :func:`imitation_agent.evaluate.evaluate` does) is an evaluation episode.
     """
 
-    reward: str = "tcn"
-    action: str = "position_delta"
+    reward: RewardKind = "tcn"
+    action: ActionKind = "position_delta"
     max_position_delta: float = 0.1
     torque_fraction: float = 0.25
     lookahead: int = 1
     pose_features: bool = True
-    pose_source: str = "reading"
+    pose_source: PoseSource = "reading"
     time_feature: bool = True
     embedding_obs: bool = False
     reward_alpha: float = RewardConfig.alpha
     reward_beta: float = RewardConfig.beta
     reward_gamma: float = RewardConfig.gamma
-    random_start: bool = False
-    cut_distance: float = 0.0
+    random_start: bool = True
+    cut_distance: float = 0.5
 
     def __post_init__(self) -> None:
         if self.reward not in REWARDS:
@@ -226,13 +230,37 @@ class EnvConfig:
 
 
 def dataclass_from_dict(cls: Any, data: Mapping[str, Any], what: str) -> Any:
-    """``cls(**data)`` for a dataclass ``cls``; keys it lacks raise ``ValueError`` naming them
-    (as ``what``) and the known ones."""
+    """``cls(**data)`` for a dataclass ``cls``, a field that is itself a dataclass (a
+    section) built from its mapping the same way and tuple fields from lists; keys it lacks
+    raise ``ValueError`` naming them (as ``what``, dotted within sections) and the known
+    ones."""
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ValueError(f"unknown {what} {unknown}; known: {sorted(known)}")
-    return cls(**data)
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name, value in data.items():
+        kind = hints[name]
+        if is_dataclass(kind) and isinstance(value, Mapping):
+            value = dataclass_from_dict(kind, value, f"{what} in {name}:")
+        elif isinstance(value, list) and typing.get_origin(kind) is tuple:
+            value = tuple(value)
+        values[name] = value
+    return cls(**values)
+
+
+def dataclass_to_dict(config: Any) -> dict[str, Any]:
+    """A config dataclass as plain YAML-ready data: sections as mappings, tuples as lists."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, tuple | list):
+            return [plain(v) for v in value]
+        return value
+
+    return plain(asdict(config))
 
 
 @dataclass(frozen=True)
@@ -527,7 +555,7 @@ def check_pose_decoder(decoder: PoseDecoder | None, embedding_dim: int) -> PoseD
     if decoder is None:
         raise ValueError(
             "pose_features needs the embedding's pose head; train the embedding with "
-            "self-regression (tcn train-embedding --self-regression WEIGHT)"
+            "self-regression (tcn train-embedding --objectives.self-regression WEIGHT)"
         )
     if decoder.weight.shape != (POSE_JOINTS, embedding_dim):
         raise ValueError(

@@ -21,8 +21,9 @@ Each reader is named for what it uses:
 from __future__ import annotations
 
 import json
+import typing
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 import numpy as np
 
@@ -30,7 +31,8 @@ from imitation_agent.env import POSE_JOINTS, Demonstration, PoseDecoder, check_p
 from imitation_agent.imagine import ImagineConfig, imagine_demonstration
 from kuka_sim import KukaSim
 
-READERS = ("render-compare", "pose-head", "recorded")
+ReaderName = Literal["render-compare", "pose-head", "recorded"]
+READERS: tuple[str, ...] = typing.get_args(ReaderName)
 """Reader names, the default first."""
 
 

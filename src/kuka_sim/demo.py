@@ -26,7 +26,8 @@ Motion ``pairs`` is babble in pairs: frame ``2i`` a new random configuration, fr
 ``2i + 1`` the same moved by ``N(0, pair_sigma)`` rad per joint (within the joint limits,
 clear of the floor). A pair shows how the frame changes with a small, known move, what a
 closed loop compares (its own frame against the demonstration's); self-regression on it
-can fit the reading's change as well as the reading (``tcn train-embedding --pair-weight``).
+can fit the reading's change as well as the reading (``tcn train-embedding
+--objectives.pair-weight``).
 """
 
 from __future__ import annotations

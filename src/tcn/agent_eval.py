@@ -52,7 +52,7 @@ def evaluate_agent_run(
         ServoPolicy,
         evaluate,
     )
-    from imitation_agent.train import AgentConfig
+    from imitation_agent.train import AgentConfig, ObservationSettings
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -61,14 +61,16 @@ def evaluate_agent_run(
         saved = read_config(run)
         config = AgentConfig.from_dict(saved["agent"])
         embedding = Path(saved["embedding"]) if embedding is None else embedding
-        if reader_settings is None and reader == config.train_reader:
+        if reader_settings is None and reader == config.observation.train_reader:
             reader_settings = saved.get("reader_settings")
     elif embedding is None:
         raise TcnError("a baseline needs --embedding (the observation holds TCN embeddings)")
     elif baseline == "servo":
         config = AgentConfig()  # the agent's observation, the demonstration read
     else:
-        config = AgentConfig(pose_features=False)  # they observe nothing: no reading needed
+        config = AgentConfig(
+            observation=ObservationSettings(pose_features=False)
+        )  # they observe nothing: no reading needed
     model_tcn = load_embedding_model(embedding)
     _, val_split = train_val_splits(data)
     demos = load_demonstrations(data, val_split, model_tcn, keep_frames=True, limit=episodes)
@@ -99,7 +101,7 @@ def evaluate_agent_run(
         }
         if baseline not in policies:
             raise TcnError(f"unknown baseline {baseline!r}; expected one of {sorted(policies)}")
-        if baseline == "replay" and config.action != "position_delta":
+        if baseline == "replay" and config.env.action != "position_delta":
             env = ImitationEnv(
                 demos,
                 EnvConfig(**{**config.env_config().to_dict(), "action": "position_delta"}),
@@ -116,7 +118,9 @@ def evaluate_agent_run(
     metrics.update(
         {
             "policy": name,
-            "pose_source": config.pose_source if config.pose_features else None,
+            "pose_source": config.observation.pose_source
+            if config.observation.pose_features
+            else None,
             "reader": reader if reads else None,
             "reader_settings": dict(reader_settings or {}) if reads else None,
             "data": str(data),

@@ -30,7 +30,7 @@ from tcn.runs import check_resume, read_config, resolve_checkpoint, write_config
 
 log = logging.getLogger(__name__)
 
-RESUMABLE_CHANGES = {"timesteps", "device"}
+RESUMABLE_CHANGES = {"ppo.timesteps", "device"}
 
 
 def train_agent_run(
@@ -48,8 +48,8 @@ def train_agent_run(
     """Train (or resume) PPO; returns a summary with timesteps and wall time.
 
     When ``config`` observes readings, the training demonstrations are read by
-    ``config.train_reader`` (:func:`tcn.reading.read_demonstrations`, cached, ``workers``
-    processes) with ``reader_settings``; a resumed run reads with the settings it was
+    ``config.observation.train_reader`` (:func:`tcn.reading.read_demonstrations`, cached,
+    ``workers`` processes) with ``reader_settings``; a resumed run reads with the settings it was
     started with."""
     import time
 
@@ -81,14 +81,14 @@ def train_agent_run(
     model_tcn = load_embedding_model(embedding_ckpt)
     decoder = pose_decoder_for(model_tcn, config, embedding_ckpt)
     train_split, _ = train_val_splits(data)
-    pixels = config.reward == "pixels"
+    pixels = config.reward.kind == "pixels"
     reads = config.env_config().pose_from_reading
-    frames_to_read = reads and config.train_reader == "render-compare"
+    frames_to_read = reads and config.observation.train_reader == "render-compare"
     demos = load_demonstrations(data, train_split, model_tcn, keep_frames=pixels or frames_to_read)
     if reads:
         demos = read_demonstrations(
             demos,
-            config.train_reader,
+            config.observation.train_reader,
             model_tcn,
             embedding_ckpt,
             settings=reader_settings,
@@ -123,7 +123,7 @@ def train_agent_run(
     if has_checkpoint:
         done = int(json.loads((ckpts / PROGRESS).read_text())["timesteps"])
         log.info("resumed %s at %d timesteps", run, done)
-    remaining = config.timesteps - done
+    remaining = config.ppo.timesteps - done
     if remaining <= 0:
         venv.close()
         return {"timesteps": done}
@@ -132,7 +132,7 @@ def train_agent_run(
         def __init__(self) -> None:
             super().__init__()
             self.bar = tqdm(
-                total=config.timesteps,
+                total=config.ppo.timesteps,
                 initial=done,
                 unit="step",
                 desc="train-agent",

@@ -41,7 +41,7 @@ def deployment(config: Any) -> dict[str, Any]:
             "time_feature": env.time_feature,
         },
         "pose_source": env.pose_source if env.pose_features else None,
-        "train_reader": config.train_reader if env.pose_from_reading else None,
+        "train_reader": config.observation.train_reader if env.pose_from_reading else None,
     }
 
 
@@ -57,7 +57,9 @@ def load_policy(agent: Path | str, config: Any):
         raise TcnError(f"{agent}: no checkpoints/{LAST}; train it with `tcn train-agent`")
     with np.load(ckpts / NORM) as state:
         return normalized_policy(
-            PPO.load(ckpts / LAST, device="cpu"), dict(state), normalize_obs=config.normalize_obs
+            PPO.load(ckpts / LAST, device="cpu"),
+            dict(state),
+            normalize_obs=config.ppo.normalize_obs,
         )
 
 

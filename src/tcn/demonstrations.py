@@ -88,6 +88,6 @@ def pose_decoder_for(model: Any, config: Any, checkpoint: Path | str):
     if decoder is None:
         raise TcnError(
             f"--pose-features needs an embedding with a pose head; {checkpoint} has none "
-            f"(train it with tcn train-embedding --self-regression WEIGHT)"
+            f"(train it with tcn train-embedding --objectives.self-regression WEIGHT)"
         )
     return decoder

@@ -36,8 +36,9 @@ from tcn.runs import (
 
 log = logging.getLogger(__name__)
 
-# Fields a resumed run may change; everything else must match the checkpoint.
-RESUMABLE_CHANGES = {"epochs", "eval_every", "device", "eval_triplets"}
+# Settings a resumed run may change (dotted within sections); everything else must match
+# the checkpoint.
+RESUMABLE_CHANGES = {"schedule.epochs", "schedule.eval_every", "schedule.eval_triplets", "device"}
 
 
 # --------------------------------------------------------------------------- training
@@ -88,7 +89,7 @@ def train_embedding_run(
     from tqdm import tqdm
 
     from tcn_embedding.checkpoint import load_checkpoint, save_checkpoint
-    from tcn_embedding.train import EmbeddingTrainer
+    from tcn_embedding.train import EmbeddingTrainer, sectioned
 
     run = Path(run)
     last = latest_checkpoint(run)
@@ -101,7 +102,8 @@ def train_embedding_run(
     stored_init = Path(stored["init_from"]) if stored.get("init_from") is not None else None
     if last is not None:
         state = load_checkpoint(last)
-        check_resume(run, state["train_config"], config, RESUMABLE_CHANGES)
+        # (sectioned: a checkpoint from before the sections holds its settings flat)
+        check_resume(run, sectioned(state["train_config"]), config, RESUMABLE_CHANGES)
         stored_pose_data = stored.get("pose_data")
         if pose_data is None and stored_pose_data is not None:
             pose_data = Path(stored_pose_data)  # resume on the self-observation it began with
@@ -127,9 +129,11 @@ def train_embedding_run(
     )
 
     pose = None
-    if pose_data is None and config.pair_weight > 0:
+    pair_weight = config.objectives.pair_weight
+    if pose_data is None and pair_weight > 0:
         raise TcnError(
-            "--pair-weight needs --pose-data recorded in pairs (tcn record --motion pairs)"
+            "--objectives.pair-weight needs --pose-data recorded in pairs (tcn record --motion "
+            "pairs)"
         )
     if pose_data is not None:
         pose_index = load_index(pose_data) if Path(pose_data).is_dir() else None
@@ -140,10 +144,10 @@ def train_embedding_run(
                 "record it with the same --views, --image-size and --urdf"
             )
         motion = (pose_index.settings.get("demo") or {}).get("motion") if pose_index else None
-        if config.pair_weight > 0 and motion != "pairs":
+        if pair_weight > 0 and motion != "pairs":
             raise TcnError(
-                f"--pair-weight needs --pose-data recorded in pairs (tcn record --motion "
-                f"pairs); {pose_data} was recorded with motion {motion!r}"
+                f"--objectives.pair-weight needs --pose-data recorded in pairs (tcn record "
+                f"--motion pairs); {pose_data} was recorded with motion {motion!r}"
             )
         pose = load_split(pose_data, None, image_topics)
         if not pose.frames:
@@ -201,7 +205,8 @@ def train_embedding_run(
             started = time.perf_counter()
             record: dict[str, Any] = {"epoch": trainer.epoch + 1, **trainer.train_epoch()}
             final = trainer.epoch == config.total_epochs
-            if config.eval_every and (trainer.epoch % config.eval_every == 0 or final):
+            every = config.schedule.eval_every
+            if every and (trainer.epoch % every == 0 or final):
                 record.update(trainer.evaluate())
             # Training wall time so far (evaluation included, carried across --resume):
             # what "time to reach an alignment error" is measured in (docs/smak.md).
@@ -247,7 +252,7 @@ def initial_model(checkpoint: Path | str, config: Any) -> Any:
     if type(model.config) is not type(wanted):
         raise TcnError(
             f"--init-from {checkpoint} holds a {type(model).__name__}; this run builds a "
-            f"{config.architecture} network (--architecture)"
+            f"{config.model.architecture} network (--model.architecture)"
         )
     have, want = model.config.to_dict(), wanted.to_dict()
     differ = sorted(k for k in want if k != "pretrained" and have.get(k) != want[k])
@@ -313,7 +318,10 @@ def evaluate_embedding(
         run = run_of(checkpoint)
         margin = 2.0
         if run is not None:
-            margin = float(read_config(run)["train"]["margin"])
+            from tcn_embedding.train import sectioned
+
+            train = sectioned(read_config(run)["train"])  # (flat: a run from before sections)
+            margin = float(train.get("objectives", {}).get("margin", margin))
     acc, acc_margin = triplet_accuracy(primary, n_triplets=1000, margin=margin, seed=seed)
     metrics: dict[str, Any] = {
         "checkpoint": str(checkpoint),

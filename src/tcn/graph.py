@@ -249,14 +249,14 @@ def agent_action(values: Mapping[str, str]) -> tuple[str, str] | None:
     if not agent:
         from tcn.presets import load
 
-        return str(load("agent", "default")["action"]), "the default agent preset (learn mode)"
+        action = load("agent", "default")["env"]["action"]
+        return str(action), "the default agent preset (learn mode)"
     path = Path(agent) / CONFIG
     if not path.is_file():
         raise ValueError(f"agent:={agent} is not an agent run: no {path}")
     config = read_config(Path(agent)) or {}
-    action = (config.get("deploy") or {}).get("action") or (config.get("agent") or {}).get(
-        "action"
-    )
+    stored_env = (config.get("agent") or {}).get("env") or {}
+    action = (config.get("deploy") or {}).get("action") or stored_env.get("action")
     if action not in SIM_CONTROL_MODES:
         raise ValueError(
             f"{path} records no action kind the graph can execute ({action!r}; known: "
@@ -324,7 +324,7 @@ def check_arguments(values: Mapping[str, str]) -> None:
             raise ValueError(
                 f"driver:={values['driver']} is bridged for torque commands "
                 f"(effort_controller/commands, hardware_bridge); {action[1]} sends "
-                f"{action[0]} commands. Train an agent with --action torque for a real "
+                f"{action[0]} commands. Train an agent with --env.action torque for a real "
                 f"driver, or run it in the simulator (driver:=sim)"
             )
     mode = values["control_mode"].strip()
@@ -339,7 +339,7 @@ def check_arguments(values: Mapping[str, str]) -> None:
             f"control_mode:={mode} cannot execute this agent: {source} sends {kind} commands "
             f"on {COMMAND_TOPICS[kind]}, which the simulator executes in control_mode "
             f"{SIM_CONTROL_MODES[kind]}; drop control_mode:= ({options['control_mode']}) to "
-            f"take the agent's, or train an agent with --action "
+            f"take the agent's, or train an agent with --env.action "
             f"{next(k for k, v in SIM_CONTROL_MODES.items() if v == mode)}"
         )
 

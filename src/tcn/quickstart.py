@@ -132,12 +132,16 @@ def quickstart(out: Path, config: QuickstartConfig | None = None, progress: bool
     seconds["record"] = time.perf_counter() - start
 
     start = _stage("train the embedding (pose reader, then time-contrastive)")
+    embedding_defaults = TrainConfig()
     embedding_config = dataclasses.replace(
-        TrainConfig(),
-        pose_steps=c.pose_steps,
-        epochs=c.embedding_epochs,
-        eval_every=c.embedding_epochs,
+        embedding_defaults,
         seed=c.seed,
+        schedule=dataclasses.replace(
+            embedding_defaults.schedule,
+            pose_steps=c.pose_steps,
+            epochs=c.embedding_epochs,
+            eval_every=c.embedding_epochs,
+        ),
     )
     train_embedding_run(
         demos,
@@ -169,14 +173,17 @@ def quickstart(out: Path, config: QuickstartConfig | None = None, progress: bool
     start = _stage("train the agent (PPO on the TCN reward)")
     defaults = AgentConfig()
     # PPO always collects whole rollouts: keep one within the step budget.
-    n_steps = max(8, min(defaults.n_steps, c.agent_steps // c.n_envs))
+    n_steps = max(8, min(defaults.ppo.n_steps, c.agent_steps // c.n_envs))
     agent_config = dataclasses.replace(
         defaults,
-        timesteps=c.agent_steps,
-        n_envs=c.n_envs,
         seed=c.seed,
-        n_steps=n_steps,
-        batch_size=min(defaults.batch_size, n_steps * c.n_envs),
+        ppo=dataclasses.replace(
+            defaults.ppo,
+            timesteps=c.agent_steps,
+            n_envs=c.n_envs,
+            n_steps=n_steps,
+            batch_size=min(defaults.ppo.batch_size, n_steps * c.n_envs),
+        ),
     )
     train_agent_run(
         embedding,

@@ -15,8 +15,8 @@ or a checkpoint file.
 
 from __future__ import annotations
 
-import dataclasses
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -85,16 +85,12 @@ def write_history(run: Path, history: list[dict[str, Any]]) -> None:
 def check_resume(run: Path, saved: dict[str, Any], config: Any, may_change: set[str]) -> None:
     """Refuse to resume ``run`` with settings other than it was started with.
 
-    ``saved`` is the run's config as stored, ``config`` the dataclass asked for now; fields in
-    ``may_change`` may differ. A field missing from ``saved`` (a run saved before the field
-    existed) ran with that field's default.
+    ``saved`` is the run's config as stored, ``config`` the dataclass asked for now; settings
+    in ``may_change`` (dotted within sections: ``ppo.timesteps``) may differ. A setting
+    missing from ``saved`` (a run saved before it existed) ran with its default.
     """
-    defaults = {
-        f.name: list(f.default) if isinstance(f.default, tuple) else f.default
-        for f in dataclasses.fields(config)
-        if f.default is not dataclasses.MISSING
-    }
-    old, new = {**defaults, **saved}, config.to_dict()
+    defaults = flat_settings(type(config)().to_dict())
+    old, new = {**defaults, **flat_settings(saved)}, flat_settings(config.to_dict())
     changed = {
         k: (old.get(k), new.get(k))
         for k in sorted(set(old) | set(new))
@@ -105,6 +101,17 @@ def check_resume(run: Path, saved: dict[str, Any], config: Any, may_change: set[
             f"{run}: --resume with settings that differ from the run's: "
             + ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
         )
+
+
+def flat_settings(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A config's nested settings as ``{"section.name": value}``, tuples as lists."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            flat.update(flat_settings(value, f"{prefix}{key}."))
+        else:
+            flat[prefix + key] = list(value) if isinstance(value, tuple) else value
+    return flat
 
 
 def read_history(run: Path) -> list[dict[str, Any]]:

@@ -13,7 +13,8 @@ Modules:
                 weights by ``WeightedObjectives`` (what a step of training minimises).
     sampling    single-/multi-view triplet and n-pairs index samplers.
     metrics     triplet accuracy, alignment error, classification error, joint probe.
-    train       ``TrainConfig`` (and the trainer): the paper's schedule, resumable.
+    train       ``TrainConfig`` (sections ``model``, ``objectives``, ``schedule``) and the
+                trainer: the paper's schedule, resumable.
     reward      ``tcn_reward``, ``embedding_reward``, ``RewardConfig``.
     checkpoint  atomic ``save_checkpoint`` / ``load_checkpoint`` (weights_only).
 """

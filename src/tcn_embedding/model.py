@@ -593,7 +593,7 @@ class EmbeddingNet(nn.Module):
         if self.pose_head is None:
             raise ValueError(
                 "this embedding has no pose head; train it with self-regression "
-                "(tcn train-embedding --self-regression WEIGHT)"
+                "(tcn train-embedding --objectives.self-regression WEIGHT)"
             )
         return self.pose_head(embeddings)
 

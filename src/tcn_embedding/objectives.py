@@ -167,14 +167,15 @@ class WeightedObjectives:
 
 
 def objectives_for(config) -> WeightedObjectives:
-    """The composition ``config`` (a :class:`~tcn_embedding.train.TrainConfig`) trains:
-    its time-contrastive ``loss`` at weight 1, ``self_regression`` and ``pair_weight``."""
+    """The composition ``config`` (a :class:`~tcn_embedding.train.TrainConfig`) trains, by
+    its ``objectives``: the time-contrastive ``loss`` at weight 1, ``self_regression`` and
+    ``pair_weight``."""
+    o = config.objectives
     contrastive: Objective = (
-        NPairs(l2_reg=config.npairs_l2_reg) if config.loss == "npairs" else Triplet(config.margin)
+        NPairs(l2_reg=o.npairs_l2_reg) if o.loss == "npairs" else Triplet(o.margin)
     )
     return WeightedObjectives(
-        [contrastive, SelfRegression(), PairChange()],
-        [1.0, config.self_regression, config.pair_weight],
+        [contrastive, SelfRegression(), PairChange()], [1.0, o.self_regression, o.pair_weight]
     )
 
 

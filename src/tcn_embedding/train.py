@@ -5,16 +5,19 @@ The trainer is pure: it takes episodes as uint8 frame arrays already in memory
 ``train_epoch``, ``evaluate``, ``state_dict`` and ``load_state_dict``. Where
 checkpoints and logs go is the caller's business (``tcn train-embedding``).
 
+The settings (:class:`TrainConfig`) come in sections: ``model`` (the network),
+``objectives`` (what it minimises) and ``schedule`` (how long, how fast).
+
 An epoch follows Sermanet et al.'s published schedule: draw
-``videos_per_epoch`` training videos, sample ``triplets_per_video`` triplets
-from each, and make ``passes`` passes over those triplets in batches of
-``batch_size``. With several views per episode the triplets are multi-view
-(positive = same time in another view) or, with ``loss="npairs"``, batches of
+``schedule.videos_per_epoch`` training videos, sample ``schedule.triplets_per_video``
+triplets from each, and make ``schedule.passes`` passes over those triplets in batches of
+``schedule.batch_size``. With several views per episode the triplets are multi-view
+(positive = same time in another view) or, with ``objectives.loss`` ``npairs``, batches of
 time-aligned anchor/positive pairs from two views.
 
-With ``pose_steps`` > 0 a first stage trains the pose reader: self-regression alone on the
-robot's own frames (``pose_episodes``, e.g. ``tcn record --motion babble``), in epochs of
-:data:`POSE_EPOCH_STEPS` steps, before the time-contrastive stage starts from its weights.
+With ``schedule.pose_steps`` > 0 a first stage trains the pose reader: self-regression alone
+on the robot's own frames (``pose_episodes``, e.g. ``tcn record --motion babble``), in epochs
+of :data:`POSE_EPOCH_STEPS` steps, before the time-contrastive stage starts from its weights.
 
 Resuming restores the model, optimiser, schedule and every random generator, so
 a run interrupted after epoch ``k`` and resumed continues exactly as if it had
@@ -27,16 +30,17 @@ import dataclasses
 import logging
 import math
 import time
+import typing
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from tcn_embedding.factory import ARCHITECTURES, EmbeddingModel, build_embedding_model
+from tcn_embedding.factory import EmbeddingModel, build_embedding_model
 from tcn_embedding.metrics import (
     BAND_JOINTS,
     joint_classification_error,
@@ -58,51 +62,57 @@ log = logging.getLogger(__name__)
 Episodes = Sequence[Sequence[np.ndarray]]
 """Episodes x views, each view ``(T, H, W, 3)`` uint8 RGB."""
 
-LOSSES = ("triplet", "npairs")
-OPTIMIZERS = ("sgd", "adam")
+Architecture = Literal["tcn", "smak"]
+Backbone = Literal["inception", "resnet18"]
+Attention = Literal["att12", "att13", "att23", "att123"]
+AttentionNormalization = Literal["sigmoid", "softmax"]
+Loss = Literal["triplet", "npairs"]
+Optimizer = Literal["sgd", "adam"]
+LOSSES: tuple[str, ...] = typing.get_args(Loss)
+OPTIMIZERS: tuple[str, ...] = typing.get_args(Optimizer)
 POSE_EPOCH_STEPS = 100
-"""Steps per epoch of the pose stage (``pose_steps``): its unit of checkpoints and logs."""
+"""Steps per epoch of the pose stage (``schedule.pose_steps``): its unit of checkpoints and
+logs."""
 
 
 @dataclass
-class TrainConfig:
-    """Every hyperparameter of an embedding training run (a preset is one of these).
+class ModelSettings:
+    """The network (:class:`TCNConfig`, or :class:`SMAKConfig` for ``architecture`` smak)."""
 
-    Model fields are passed to :class:`TCNConfig` (``architecture="tcn"``) or
-    :class:`~tcn_embedding.smak.SMAKConfig` (``"smak"``). The built-in defaults are the
-    ``default`` preset (``config/presets/embedding_default.yaml``; a test keeps them equal):
-    a ResNet-18 trunk to layer2 from random weights at 96 px, a 6000-step pose-reader stage
-    on self-regression alone, then 60 epochs of triplets plus self-regression. The paper's
-    settings are the ``paper`` preset.
-    """
-
-    # --- model
-    architecture: str = "tcn"
+    architecture: Architecture = "tcn"
     """``tcn`` (spatial soft-argmax, Sermanet et al.) or ``smak`` (SMAK-Net: multi-level
     spatial attention, Ramachandrani et al.)."""
-    backbone: str = "resnet18"
+    backbone: Backbone = "resnet18"
     """``inception`` (Inception-v3 to Mixed_5d, the paper) or ``resnet18`` (to layer2, CPU)."""
     pretrained: str | None = None
     """Backbone weights: ``imagenet``, a state-dict file, or None (random initialisation)."""
     freeze_backbone: bool = False
     """Keep the backbone fixed (the published configuration)."""
     embedding_dim: int = 32
+    """Size of the embedding (32 in the paper)."""
     alpha: float = 10.0
     """Norm of every embedding."""
     head_channels: tuple[int, ...] = (128, 64)
     """Channels of the two 3x3 conv + BatchNorm + ReLU layers before the soft-argmax (smak:
     of the extra conv layers before the global feature, used only with ``extended``)."""
     hidden_units: int = 256
+    """Units of the hidden fully connected layer (the paper: 2048)."""
     image_size: int = 96
     """Square side of the network's input; frames are resized to it."""
-    attention: str = "att123"
-    """smak only: attended levels, ``att12``, ``att13``, ``att23`` or ``att123``."""
-    attention_normalization: str = "sigmoid"
-    """smak only: attention weights by ``sigmoid`` or ``softmax`` over space."""
+    attention: Attention = "att123"
+    """smak only: the trunk levels attended to."""
+    attention_normalization: AttentionNormalization = "sigmoid"
+    """smak only: attention weights by a sigmoid per position or a softmax over space."""
     extended: bool = False
     """smak only: extra conv layers (``head_channels``) before the global feature."""
-    # --- objective
-    loss: str = "triplet"
+
+
+@dataclass
+class ObjectiveSettings:
+    """What the network is trained to minimise (:func:`objectives_for`): the time-contrastive
+    loss, self-regression and the local pose loss, each at its weight."""
+
+    loss: Loss = "triplet"
     """``triplet`` (single- or multi-view triplets) or ``npairs`` (multi-view only)."""
     margin: float = 2.0
     """Triplet margin on squared L2 distances."""
@@ -122,8 +132,9 @@ class TrainConfig:
     pose_batch: int = 32
     """Self-regression frames per step, drawn uniformly from every training episode and view
     and embedded in the same forward pass as the step's tuples (the presets use 32). 0:
-    regress on the tuples' own frames, which all come from the epoch's ``videos_per_epoch``
-    episodes (runs made before the field; the head then barely learnt, docs/embedding.md)."""
+    regress on the tuples' own frames, which all come from the epoch's
+    ``schedule.videos_per_epoch`` episodes (runs made before the field; the head then barely
+    learnt, docs/embedding.md)."""
     pair_weight: float = 0.0
     """Weight of the local pose loss (0: off). Needs pose episodes recorded in pairs (``tcn
     record --motion pairs``: frame ``2i + 1`` a small move of frame ``2i``); the pose batch
@@ -131,153 +142,233 @@ class TrainConfig:
     equal the move (mean squared error in rad^2). A closed loop compares two readings, the
     demonstration's and its own, so what it needs is this change, not the absolute reading
     (docs/embedding.md)."""
-    # --- schedule
+
+
+@dataclass
+class ScheduleSettings:
+    """The pose-reader stage, then the time-contrastive epochs and their validation."""
+
     pose_steps: int = 6000
     """Steps of a first stage that trains self-regression alone, the pose reader (0: no such
     stage): ``pose_stage_batch`` frames per step from every pose episode, Adam at
     ``pose_lr`` annealed to 0 by a cosine, no augmentation. The time-contrastive epochs then
-    start from its weights with a fresh optimiser. Needs ``self_regression`` > 0."""
+    start from its weights with a fresh optimiser. Needs ``objectives.self_regression`` > 0."""
     pose_stage_batch: int = 64
+    """Frames per step of the pose stage."""
     pose_lr: float = 1e-3
+    """Adam's starting learning rate in the pose stage (annealed to 0 by a cosine)."""
     epochs: int = 60
     """Epochs of the time-contrastive stage."""
     batch_size: int = 32
     """Triplets (or n-pairs) per optimisation step."""
     videos_per_epoch: int = 8
+    """Training videos drawn for each epoch."""
     triplets_per_video: int = 40
+    """Triplets (or n-pairs) sampled from each of the epoch's videos."""
     passes: int = 1
     """Passes over each epoch's triplets."""
-    optimizer: str = "adam"
+    optimizer: Optimizer = "adam"
+    """The time-contrastive stage's optimiser: SGD with momentum (the paper) or Adam."""
     lr: float = 2e-4
+    """Learning rate of the time-contrastive stage at its first epoch."""
     momentum: float = 0.9
+    """SGD's momentum (unused by Adam)."""
     weight_decay: float = 0.0
+    """L2 weight decay of the optimiser."""
     lr_decay_every: int = 30
-    """Divide the learning rate by ``1 / lr_decay`` every this many epochs..."""
+    """Epochs between steps of the learning rate's decay (by ``lr_decay``)."""
     lr_decay: float = 0.3
+    """Factor the learning rate is multiplied by every ``lr_decay_every`` epochs, in (0, 1]
+    (the paper: 0.1)."""
     min_lr: float = 1e-5
-    """...down to this floor."""
+    """Floor of the decaying learning rate."""
     augment: bool = False
     """Random shifts (pad 4 %, crop back) and brightness/contrast jitter of training frames."""
-    # --- bookkeeping
     eval_every: int = 20
     """Epochs between validation triplet accuracies (0: never)."""
     eval_triplets: int = 1000
+    """Validation triplets the triplet accuracy is measured on."""
+
+
+SECTIONS = {"model": ModelSettings, "objectives": ObjectiveSettings, "schedule": ScheduleSettings}
+"""TrainConfig's sections by name."""
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of an embedding training run, in sections (a preset is one of these).
+
+    ``model`` is passed to :class:`TCNConfig` (``model.architecture`` tcn) or
+    :class:`~tcn_embedding.smak.SMAKConfig` (smak). The built-in defaults are the ``default``
+    preset (``config/presets/embedding_default.yaml``; a test keeps them equal): a ResNet-18
+    trunk to layer2 from random weights at 96 px, a 6000-step pose-reader stage on
+    self-regression alone, then 60 epochs of triplets plus self-regression. The paper's
+    settings are the ``paper`` preset.
+    """
+
+    model: ModelSettings = field(default_factory=ModelSettings)
+    objectives: ObjectiveSettings = field(default_factory=ObjectiveSettings)
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     seed: int = 0
+    """Seeds the network's initialisation, the sampling and the augmentation."""
     device: str = "auto"
     """``auto`` (CUDA when available), ``cpu`` or ``cuda[:i]``."""
     amp: bool = True
     """Mixed precision (bfloat16 autocast) and channels_last on CUDA; ignored on CPU."""
 
     def __post_init__(self) -> None:
-        self.head_channels = tuple(int(c) for c in self.head_channels)
-        if self.pretrained in ("", "none", "None"):
-            self.pretrained = None
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        for name in (
-            "epochs",
-            "batch_size",
-            "videos_per_epoch",
-            "triplets_per_video",
-            "passes",
-            "lr_decay_every",
-            "pos_range",
-            "neg_margin",
+        m, o, s = self.model, self.objectives, self.schedule
+        m.head_channels = tuple(int(c) for c in m.head_channels)
+        if m.pretrained in ("", "none", "None"):
+            m.pretrained = None
+        for section, kind in SECTIONS.items():  # the choices (Literal types)
+            for name, hint in typing.get_type_hints(kind).items():
+                value, allowed = getattr(getattr(self, section), name), typing.get_args(hint)
+                if typing.get_origin(hint) is Literal and value not in allowed:
+                    raise ValueError(f"{section}.{name} must be one of {allowed}, got {value!r}")
+        for section, name in (
+            *(("schedule", n) for n in ("epochs", "batch_size", "videos_per_epoch")),
+            *(("schedule", n) for n in ("triplets_per_video", "passes", "lr_decay_every")),
+            ("objectives", "pos_range"),
+            ("objectives", "neg_margin"),
         ):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
-        if not (math.isfinite(self.self_regression) and self.self_regression >= 0):
-            raise ValueError(f"self_regression must be >= 0, got {self.self_regression!r}")
-        if self.pose_batch < 0:
-            raise ValueError(f"pose_batch must be >= 0, got {self.pose_batch}")
-        if not (math.isfinite(self.pair_weight) and self.pair_weight >= 0):
-            raise ValueError(f"pair_weight must be >= 0, got {self.pair_weight!r}")
-        if self.pair_weight > 0 and (self.self_regression <= 0 or self.pose_batch < 2):
+            value = getattr(getattr(self, section), name)
+            if int(value) < 1:
+                raise ValueError(f"{section}.{name} must be at least 1, got {value!r}")
+        if not (math.isfinite(o.self_regression) and o.self_regression >= 0):
+            raise ValueError(f"objectives.self_regression must be >= 0, got {o.self_regression!r}")
+        if o.pose_batch < 0:
+            raise ValueError(f"objectives.pose_batch must be >= 0, got {o.pose_batch}")
+        if not (math.isfinite(o.pair_weight) and o.pair_weight >= 0):
+            raise ValueError(f"objectives.pair_weight must be >= 0, got {o.pair_weight!r}")
+        if o.pair_weight > 0 and (o.self_regression <= 0 or o.pose_batch < 2):
             raise ValueError(
-                "pair_weight needs self-regression with a pose batch of at least one pair: "
-                f"self_regression > 0 and pose_batch >= 2, got {self.self_regression} and "
-                f"{self.pose_batch}"
+                "objectives.pair_weight needs self-regression with a pose batch of at least "
+                "one pair: objectives.self_regression > 0 and objectives.pose_batch >= 2, got "
+                f"{o.self_regression} and {o.pose_batch}"
             )
-        if self.pose_steps < 0 or self.pose_stage_batch < 2:
+        if s.pose_steps < 0 or s.pose_stage_batch < 2:
             raise ValueError(
-                f"need pose_steps >= 0 and pose_stage_batch >= 2, got {self.pose_steps} and "
-                f"{self.pose_stage_batch}"
+                "need schedule.pose_steps >= 0 and schedule.pose_stage_batch >= 2, got "
+                f"{s.pose_steps} and {s.pose_stage_batch}"
             )
-        if self.pose_steps and self.self_regression <= 0:
-            raise ValueError("pose_steps trains self-regression: it needs self_regression > 0")
-        if not (math.isfinite(self.pose_lr) and self.pose_lr > 0):
-            raise ValueError(f"pose_lr must be > 0, got {self.pose_lr!r}")
-        if self.eval_every < 0:
-            raise ValueError(f"eval_every must be >= 0, got {self.eval_every}")
-        if not (self.lr > 0 and 0 < self.lr_decay <= 1 and 0 < self.min_lr <= self.lr):
+        if s.pose_steps and o.self_regression <= 0:
             raise ValueError(
-                f"need lr > 0, 0 < lr_decay <= 1 and 0 < min_lr <= lr; got lr={self.lr}, "
-                f"lr_decay={self.lr_decay}, min_lr={self.min_lr}"
+                "schedule.pose_steps trains self-regression: it needs "
+                "objectives.self_regression > 0"
             )
-        if self.neg_margin <= self.pos_range:
+        if not (math.isfinite(s.pose_lr) and s.pose_lr > 0):
+            raise ValueError(f"schedule.pose_lr must be > 0, got {s.pose_lr!r}")
+        if s.eval_every < 0:
+            raise ValueError(f"schedule.eval_every must be >= 0, got {s.eval_every}")
+        if not (s.lr > 0 and 0 < s.lr_decay <= 1 and 0 < s.min_lr <= s.lr):
             raise ValueError(
-                f"neg_margin ({self.neg_margin}) must exceed pos_range ({self.pos_range})"
+                "need schedule.lr > 0, 0 < schedule.lr_decay <= 1 and 0 < schedule.min_lr <= "
+                f"schedule.lr; got lr={s.lr}, lr_decay={s.lr_decay}, min_lr={s.min_lr}"
             )
-        if self.architecture not in ARCHITECTURES:
+        if o.neg_margin <= o.pos_range:
             raise ValueError(
-                f"architecture must be one of {sorted(ARCHITECTURES)}, got {self.architecture!r}"
+                f"objectives.neg_margin ({o.neg_margin}) must exceed objectives.pos_range "
+                f"({o.pos_range})"
             )
-        self.model_config()  # validates the model fields too
+        try:
+            self.model_config()  # validates the model fields too
+        except ValueError as exc:
+            raise ValueError(_dotted(str(exc))) from None
 
     @property
     def pose_epochs(self) -> int:
         """Epochs of the pose stage (:data:`POSE_EPOCH_STEPS` steps each, the last maybe
         fewer)."""
-        return -(-self.pose_steps // POSE_EPOCH_STEPS)
+        return -(-self.schedule.pose_steps // POSE_EPOCH_STEPS)
 
     @property
     def total_epochs(self) -> int:
         """Pose-stage epochs plus time-contrastive epochs."""
-        return self.pose_epochs + self.epochs
+        return self.pose_epochs + self.schedule.epochs
 
     def model_config(self) -> TCNConfig | SMAKConfig:
         """The network's config: :class:`TCNConfig` or :class:`SMAKConfig` by architecture."""
-        if self.architecture == "smak":
-            return SMAKConfig(
-                backbone=self.backbone,
-                attention=self.attention,
-                normalization=self.attention_normalization,
-                extended=self.extended,
-                extended_channels=self.head_channels,
-                embedding_dim=self.embedding_dim,
-                alpha=self.alpha,
-                hidden_units=self.hidden_units,
-                image_size=self.image_size,
-                pretrained=self.pretrained,
-                freeze_backbone=self.freeze_backbone,
-                pose_joints=self.pose_joints if self.self_regression > 0 else 0,
-            )
-        return TCNConfig(
-            backbone=self.backbone,
-            embedding_dim=self.embedding_dim,
-            alpha=self.alpha,
-            head_channels=self.head_channels,
-            hidden_units=self.hidden_units,
-            image_size=self.image_size,
-            pretrained=self.pretrained,
-            freeze_backbone=self.freeze_backbone,
-            pose_joints=self.pose_joints if self.self_regression > 0 else 0,
+        m = self.model
+        common = dict(
+            backbone=m.backbone,
+            embedding_dim=m.embedding_dim,
+            alpha=m.alpha,
+            hidden_units=m.hidden_units,
+            image_size=m.image_size,
+            pretrained=m.pretrained,
+            freeze_backbone=m.freeze_backbone,
+            pose_joints=self.objectives.pose_joints if self.objectives.self_regression > 0 else 0,
         )
+        if m.architecture == "smak":
+            return SMAKConfig(
+                attention=m.attention,
+                normalization=m.attention_normalization,
+                extended=m.extended,
+                extended_channels=m.head_channels,
+                **common,
+            )
+        return TCNConfig(head_channels=m.head_channels, **common)
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain nested data (sections as mappings, tuples as lists), as presets hold it."""
         data = dataclasses.asdict(self)
-        data["head_channels"] = list(self.head_channels)
+        data["model"]["head_channels"] = list(self.model.head_channels)
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
+        """Inverse of :meth:`to_dict` (settings by leaf name at the top, as runs saved before
+        the sections hold them, are put in their sections: :func:`sectioned`); unknown keys
+        raise ``ValueError`` naming them and the known ones."""
+        data = sectioned(data)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown training config fields {unknown}; known: {sorted(known)}")
-        return cls(**data)
+        values = dict(data)
+        for name, kind in SECTIONS.items():
+            section = dict(values.get(name) or {})
+            names = {f.name for f in dataclasses.fields(kind)}
+            unknown = sorted(set(section) - names)
+            if unknown:
+                raise ValueError(
+                    f"unknown training config fields {[f'{name}.{k}' for k in unknown]}; known "
+                    f"in {name}: {sorted(names)}"
+                )
+            values[name] = kind(**section)
+        return cls(**values)
+
+
+_SECTION_OF = {f.name: name for name, kind in SECTIONS.items() for f in dataclasses.fields(kind)}
+"""Each section's setting -> its section."""
+
+
+def sectioned(data: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` with every top-level key that is a section's setting (``epochs``: the flat
+    layout of runs saved before the sections) moved into its section (``schedule``), where
+    the section does not set it already."""
+    out = {
+        k: dict(v or {}) if k in SECTIONS else v for k, v in data.items() if k not in _SECTION_OF
+    }
+    for key, value in data.items():
+        if key in _SECTION_OF:
+            out.setdefault(_SECTION_OF[key], {}).setdefault(key, value)
+    return out
+
+
+def _dotted(message: str) -> str:
+    """A network config's error with the setting it starts with named as TrainConfig's
+    (``image_size must ...`` -> ``model.image_size must ...``)."""
+    name = message.split(" ", 1)[0].split("=", 1)[0]
+    renamed = {
+        "normalization": "model.attention_normalization",
+        "extended_channels": "model.head_channels",
+        "pose_joints": "objectives.pose_joints",
+    }
+    if name in renamed or _SECTION_OF.get(name) == "model":
+        return renamed.get(name, f"model.{name}") + message[len(name) :]
+    return message
 
 
 def resolve_device(device: str) -> torch.device:
@@ -299,19 +390,21 @@ def _check_episodes(
         lengths = {len(v) for v in episode}
         if len(lengths) != 1:
             raise ValueError(f"{what} episode {i}: views have different lengths {sorted(lengths)}")
-        if tuples and next(iter(lengths)) <= config.neg_margin:
+        neg_margin = config.objectives.neg_margin
+        if tuples and next(iter(lengths)) <= neg_margin:
             raise ValueError(
                 f"{what} episode {i} has {next(iter(lengths))} frames; triplets need more than "
-                f"neg_margin={config.neg_margin} (record longer episodes or lower --neg-margin)"
+                f"neg_margin={neg_margin} (record longer episodes or lower "
+                "--objectives.neg-margin)"
             )
     n_views = views.pop()
-    if tuples and config.loss == "npairs" and n_views < 2:
+    if tuples and config.objectives.loss == "npairs" and n_views < 2:
         raise ValueError("loss 'npairs' needs multi-view episodes (record with --views 2 or more)")
     return n_views
 
 
 class EmbeddingTrainer:
-    """Trains a TCN or SMAK-Net (``config.architecture``) on in-memory episodes; see the
+    """Trains a TCN or SMAK-Net (``config.model.architecture``) on in-memory episodes; see the
     module docstring."""
 
     def __init__(
@@ -326,20 +419,22 @@ class EmbeddingTrainer:
         pose_joints: Sequence[np.ndarray] | None = None,
     ) -> None:
         self.config = config
+        o = config.objectives
         self.n_views = _check_episodes(train_episodes, "training", config)
         self.train_joints = None
         self.val_joints = None  # for the pose head (self-regression)
         self.val_positions = None  # for the classification error
-        if config.self_regression > 0:
-            self.train_joints = _check_joints(train_joints, train_episodes, config.pose_joints)
+        if o.self_regression > 0:
+            self.train_joints = _check_joints(train_joints, train_episodes, o.pose_joints)
         # Where the pose_batch frames come from: the training episodes, or separate
         # self-observation recordings (tcn record --motion babble).
         self.pose_episodes, self.pose_targets = train_episodes, self.train_joints
         if pose_episodes is not None:
-            if config.self_regression <= 0 or config.pose_batch <= 0:
+            if o.self_regression <= 0 or o.pose_batch <= 0:
                 raise ValueError(
-                    "pose episodes feed self-regression: they need self_regression > 0 and "
-                    f"pose_batch > 0, got {config.self_regression} and {config.pose_batch}"
+                    "pose episodes feed self-regression: they need objectives.self_regression "
+                    f"> 0 and objectives.pose_batch > 0, got {o.self_regression} and "
+                    f"{o.pose_batch}"
                 )
             _check_episodes(pose_episodes, "pose", config, tuples=False)
             found = (len(pose_episodes[0]), pose_episodes[0][0].shape[1:])
@@ -350,13 +445,13 @@ class EmbeddingTrainer:
                     f"episodes {wanted[0]} of {wanted[1]}; record them with the same cameras"
                 )
             self.pose_episodes = pose_episodes
-            self.pose_targets = _check_joints(pose_joints, pose_episodes, config.pose_joints)
-        if config.pair_weight > 0:
+            self.pose_targets = _check_joints(pose_joints, pose_episodes, o.pose_joints)
+        if o.pair_weight > 0:
             odd = [i for i, e in enumerate(self.pose_episodes) if len(e[0]) % 2]
             if pose_episodes is None or odd:
                 raise ValueError(
-                    "pair_weight needs pose episodes recorded in pairs (tcn record --motion "
-                    "pairs, an even number of frames each), got "
+                    "objectives.pair_weight needs pose episodes recorded in pairs (tcn record "
+                    "--motion pairs, an even number of frames each), got "
                     + ("none" if pose_episodes is None else f"odd lengths in episodes {odd}")
                 )
         if val_episodes:
@@ -364,8 +459,8 @@ class EmbeddingTrainer:
             if val_joints is not None:
                 width = int(np.shape(val_joints[0])[-1]) if len(val_joints) else 0
                 checked = _check_joints(val_joints, val_episodes, width)
-                if config.self_regression > 0:
-                    self.val_joints = _check_joints(val_joints, val_episodes, config.pose_joints)
+                if o.self_regression > 0:
+                    self.val_joints = _check_joints(val_joints, val_episodes, o.pose_joints)
                 if len(checked) >= 2 and width > max(BAND_JOINTS):
                     self.val_positions = checked
         self.train_episodes = train_episodes
@@ -384,28 +479,29 @@ class EmbeddingTrainer:
         self.step = 0  # optimisation steps completed
 
     def _optimizer(self, pose_stage: bool) -> torch.optim.Optimizer:
-        """Adam at ``pose_lr`` for the pose stage, else the configured optimiser."""
-        c = self.config
+        """Adam at ``schedule.pose_lr`` for the pose stage, else ``schedule.optimizer``."""
+        s = self.config.schedule
         params = [p for p in self.model.parameters() if p.requires_grad]
         if pose_stage:
-            return torch.optim.Adam(params, lr=c.pose_lr)
-        if c.optimizer == "sgd":
+            return torch.optim.Adam(params, lr=s.pose_lr)
+        if s.optimizer == "sgd":
             return torch.optim.SGD(
-                params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay
+                params, lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay
             )
-        return torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay)
+        return torch.optim.Adam(params, lr=s.lr, weight_decay=s.weight_decay)
 
     # ------------------------------------------------------------------ schedule
     def learning_rate(self, epoch: int) -> float:
         """Step decay: ``lr * lr_decay ** (epoch // lr_decay_every)``, floored at ``min_lr``;
-        ``epoch`` counts the time-contrastive epochs."""
-        c = self.config
-        return max(c.lr * c.lr_decay ** (epoch // c.lr_decay_every), c.min_lr)
+        ``epoch`` counts the time-contrastive epochs (all of them ``schedule``'s)."""
+        s = self.config.schedule
+        return max(s.lr * s.lr_decay ** (epoch // s.lr_decay_every), s.min_lr)
 
     def pose_learning_rate(self, step: int) -> float:
-        """The pose stage's cosine: ``pose_lr`` at step 0 down to 0 at ``pose_steps``."""
-        c = self.config
-        return 0.5 * c.pose_lr * (1.0 + math.cos(math.pi * min(step, c.pose_steps) / c.pose_steps))
+        """The pose stage's cosine: ``schedule.pose_lr`` at step 0 down to 0 at
+        ``schedule.pose_steps``."""
+        s = self.config.schedule
+        return 0.5 * s.pose_lr * (1.0 + math.cos(math.pi * min(step, s.pose_steps) / s.pose_steps))
 
     @property
     def in_pose_stage(self) -> bool:
@@ -422,18 +518,18 @@ class EmbeddingTrainer:
         Returns ``(tuples (N, k, 3), k)``: k = 3 for triplets (anchor, positive,
         negative), 2 for n-pairs (anchor, positive).
         """
-        c = self.config
-        count = min(c.videos_per_epoch, len(self.train_episodes))
+        s, o = self.config.schedule, self.config.objectives
+        count = min(s.videos_per_epoch, len(self.train_episodes))
         videos = self.rng.choice(len(self.train_episodes), size=count, replace=False)
         chunks = []
         for e in videos:
             length = len(self.train_episodes[e][0])
-            if c.loss == "npairs":
+            if o.loss == "npairs":
                 # One n-pairs batch per chunk: its time steps are distinct classes, so
                 # at most as many as fit DEFAULT_MIN_SEPARATION frames apart.
                 fits = (length - 1) // DEFAULT_MIN_SEPARATION + 1
-                per_batch = min(c.batch_size, fits)
-                for _ in range(max(1, c.triplets_per_video // per_batch)):
+                per_batch = min(s.batch_size, fits)
+                for _ in range(max(1, s.triplets_per_video // per_batch)):
                     anchor, positive = sample_multi_view_npairs(
                         length, self.n_views, per_batch, self.rng
                     )
@@ -442,22 +538,22 @@ class EmbeddingTrainer:
                 anchor, positive, negative = sample_multi_view_triplets(
                     length,
                     self.n_views,
-                    c.triplets_per_video,
+                    s.triplets_per_video,
                     self.rng,
-                    neg_margin=c.neg_margin,
+                    neg_margin=o.neg_margin,
                 )
                 chunks.append(_with_episode(e, np.stack([anchor, positive, negative], axis=1)))
             else:
                 triplets = sample_single_view_triplets(
                     length,
-                    c.triplets_per_video,
+                    s.triplets_per_video,
                     self.rng,
-                    pos_range=c.pos_range,
-                    neg_margin=c.neg_margin,
+                    pos_range=o.pos_range,
+                    neg_margin=o.neg_margin,
                 )
                 views = np.zeros_like(triplets)
                 chunks.append(_with_episode(e, np.stack([views, triplets], axis=-1)))
-        if c.loss == "npairs":
+        if o.loss == "npairs":
             return np.stack(chunks), 2  # (batches, B, 2, 3): each chunk is one batch
         return np.concatenate(chunks), 3
 
@@ -477,7 +573,7 @@ class EmbeddingTrainer:
     def _embed_batch(self, frames: np.ndarray, augment: bool | None = None) -> Tensor:
         """Embeddings of uint8 ``frames``, augmented when ``augment`` (default: the config's)."""
         x = self.model.preprocess(frames)
-        if self.config.augment if augment is None else augment:
+        if self.config.schedule.augment if augment is None else augment:
             x = self._augment(x)
         if self.use_amp:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -488,15 +584,16 @@ class EmbeddingTrainer:
     def _pose_batch(self) -> tuple[list[np.ndarray], np.ndarray] | None:
         """Frames (``n`` of ``(H, W, 3)``) and joint targets ``(n, J)`` of this step's
         self-regression batch, drawn uniformly over every frame and view of the pose
-        episodes (None: no self-regression, or ``pose_batch`` 0). With ``pair_weight``,
-        ``n // 2`` pairs: the first frames of every pair, then their second frames."""
-        if self.pose_targets is None or self.config.pose_batch == 0:
+        episodes (None: no self-regression, or ``objectives.pose_batch`` 0). With
+        ``objectives.pair_weight``, ``n // 2`` pairs: the first frames of every pair, then
+        their second frames."""
+        if self.pose_targets is None or self.config.objectives.pose_batch == 0:
             return None
-        return self._pose_frames(self.config.pose_batch)
+        return self._pose_frames(self.config.objectives.pose_batch)
 
     def _pose_frames(self, n: int) -> tuple[list[np.ndarray], np.ndarray]:
         """``n`` self-regression frames and their joints (see :meth:`_pose_batch`)."""
-        pairs = self.config.pair_weight > 0
+        pairs = self.config.objectives.pair_weight > 0
         m = n // 2 if pairs else n
         episodes = self.rng.integers(len(self.pose_episodes), size=m)
         views = self.rng.integers(self.n_views, size=m)
@@ -513,10 +610,10 @@ class EmbeddingTrainer:
 
     def _pose_step(self, z: Tensor, target: np.ndarray, step: Step) -> Step:
         """``step`` with the pose head's readings of embeddings ``z`` and the joints
-        ``(n, J)`` they show (pairs in :meth:`_pose_batch`'s order with ``pair_weight``)."""
+        ``(n, J)`` they show (pairs in :meth:`_pose_batch`'s order with a pair weight)."""
         step.pose = self.model.pose(z.float())
         step.pose_target = torch.as_tensor(target, dtype=torch.float32, device=z.device)
-        step.paired = self.config.pair_weight > 0
+        step.paired = self.config.objectives.pair_weight > 0
         return step
 
     # ------------------------------------------------------------------ training
@@ -525,7 +622,7 @@ class EmbeddingTrainer:
         ``train/lr``, ``time/images_per_s`` (and ``train/pose_stage`` 1 in the pose stage)."""
         if self.in_pose_stage:
             return self._pose_epoch()
-        c = self.config
+        c, s = self.config, self.config.schedule
         if c.pose_epochs and self.epoch == c.pose_epochs:
             self.optimizer = self._optimizer(pose_stage=False)  # the stages share no moments
         lr = self.learning_rate(self.epoch - c.pose_epochs)
@@ -536,13 +633,13 @@ class EmbeddingTrainer:
         losses: list[float] = []
         terms: dict[str, list[float]] = {}
         images, start = 0, time.perf_counter()
-        for _ in range(c.passes):
+        for _ in range(s.passes):
             if k == 2:
                 batches = [tuples[i] for i in self.rng.permutation(len(tuples))]
             else:
                 order = self.rng.permutation(len(tuples))
                 batches = [
-                    tuples[order[i : i + c.batch_size]] for i in range(0, len(order), c.batch_size)
+                    tuples[order[i : i + s.batch_size]] for i in range(0, len(order), s.batch_size)
                 ]
             for batch in batches:
                 if len(batch) < 2:
@@ -565,7 +662,7 @@ class EmbeddingTrainer:
                 if not torch.isfinite(loss):
                     raise FloatingPointError(
                         f"non-finite loss at epoch {self.epoch}, step {self.step}; "
-                        f"lower --lr (now {lr})"
+                        f"lower --schedule.lr (now {lr})"
                     )
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -590,20 +687,21 @@ class EmbeddingTrainer:
 
     def _pose_epoch(self) -> dict[str, float]:
         """Up to :data:`POSE_EPOCH_STEPS` steps of self-regression alone (the pose stage)."""
-        c = self.config
+        s = self.config.schedule
         self.model.train()
-        steps = min(POSE_EPOCH_STEPS, c.pose_steps - self.step)
+        steps = min(POSE_EPOCH_STEPS, s.pose_steps - self.step)
         losses, images, start = [], 0, time.perf_counter()
         for _ in range(steps):
             lr = self.pose_learning_rate(self.step)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
-            frames, target = self._pose_frames(c.pose_stage_batch)
+            frames, target = self._pose_frames(s.pose_stage_batch)
             z = self._embed_batch(np.stack(frames), augment=False)
             loss = self.pose_objective(self._pose_step(z, target, Step()))
             if not torch.isfinite(loss):
                 raise FloatingPointError(
-                    f"non-finite pose loss at step {self.step}; lower pose_lr (now {c.pose_lr})"
+                    f"non-finite pose loss at step {self.step}; lower --schedule.pose-lr (now "
+                    f"{s.pose_lr})"
                 )
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -643,8 +741,8 @@ class EmbeddingTrainer:
         embeddings = views[0]
         acc, acc_margin = triplet_accuracy(
             embeddings,
-            n_triplets=self.config.eval_triplets,
-            margin=self.config.margin,
+            n_triplets=self.config.schedule.eval_triplets,
+            margin=self.config.objectives.margin,
             seed=self.config.seed,
         )
         metrics = {"val/triplet_accuracy": acc, "val/triplet_accuracy_margin": acc_margin}
@@ -693,7 +791,8 @@ def _check_joints(
     """Per-episode joint positions ``(T, n_joints)`` matching the episodes' frames."""
     if joints is None:
         raise ValueError(
-            "self_regression needs the training episodes' joint positions (train_joints)"
+            "objectives.self_regression needs the training episodes' joint positions "
+            "(train_joints)"
         )
     if len(joints) != len(episodes):
         raise ValueError(f"{len(joints)} joint arrays for {len(episodes)} training episodes")

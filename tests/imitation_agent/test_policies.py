@@ -10,7 +10,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 from imitation_agent import Demonstration, EnvConfig, ImitationEnv
 from imitation_agent.policies import JointwisePolicy, joint_indices
-from imitation_agent.train import AgentConfig
+from imitation_agent.train import AgentConfig, PolicySettings, PPOSettings
 from kuka_sim import DemoConfig, episode_seed, make_cameras, record_demonstration
 
 CAMERA = make_cameras(1, 24)[0]
@@ -44,7 +44,11 @@ def test_each_joint_owns_its_slots_and_the_rest_is_shared(env):
 
 
 def test_the_action_mean_follows_the_joints_it_belongs_to(env):
-    config = AgentConfig(policy="jointwise", n_envs=1, n_steps=32, batch_size=32, device="cpu")
+    config = AgentConfig(
+        policy=PolicySettings(actor="jointwise"),
+        ppo=PPOSettings(n_envs=1, n_steps=32, batch_size=32),
+        device="cpu",
+    )
     model = PPO(config.policy_class(), DummyVecEnv([lambda: env]), **config.ppo_kwargs(env.layout))
     assert isinstance(model.policy, JointwisePolicy)
     with torch.no_grad():
@@ -63,7 +67,9 @@ def test_the_action_mean_follows_the_joints_it_belongs_to(env):
 
 def test_a_jointwise_agent_trains_saves_and_loads(env, tmp_path):
     config = AgentConfig(
-        policy="jointwise", policy_arch=(), n_envs=1, n_steps=32, batch_size=32, device="cpu"
+        policy=PolicySettings(actor="jointwise", policy_arch=()),
+        ppo=PPOSettings(n_envs=1, n_steps=32, batch_size=32),
+        device="cpu",
     )
     model = PPO(config.policy_class(), DummyVecEnv([lambda: env]), **config.ppo_kwargs(env.layout))
     model.learn(64)
@@ -74,5 +80,5 @@ def test_a_jointwise_agent_trains_saves_and_loads(env, tmp_path):
     np.testing.assert_allclose(
         loaded.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0]
     )
-    with pytest.raises(ValueError, match="policy must be one of"):
-        AgentConfig(policy="transformer")
+    with pytest.raises(ValueError, match="policy.actor must be one of"):
+        AgentConfig(policy=PolicySettings(actor="transformer"))

@@ -21,7 +21,7 @@ import pytest
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float32, Float32MultiArray, Float64MultiArray, Int32
 
-from imitation_agent.train import AgentConfig
+from imitation_agent.train import AgentConfig, EnvSettings
 from kuka_sim.sim import IIWA14_MAX_TORQUES
 from tcn.cli import main
 from tcn.nodes.demo_player import DemoPlayer
@@ -63,24 +63,33 @@ def setup(tmp_path_factory):
     checkpoint = save_checkpoint(root / "tcn.pt", model.checkpoint_state())
     run = root / "agent"
     train = ["train-agent", "--embedding", str(checkpoint), "--demos", str(data)]
-    train += ["--out", str(run), "--timesteps", "64", "--action", "torque", "--vec-env"]
-    train += ["dummy", "--n-envs", "1", "--n-steps", "32", "--batch-size", "32"]
-    train += ["--n-epochs", "1", "--net-arch", "16", "--no-progress"]
-    assert main([*train, "--no-pose-features", "--embedding-obs"]) == 0
+    train += ["--out", str(run), "--ppo.timesteps", "64", "--env.action", "torque", "--vec-env"]
+    train += ["dummy", "--ppo.n-envs", "1", "--ppo.n-steps", "32", "--ppo.batch-size", "32"]
+    train += ["--ppo.n-epochs", "1", "--policy.net-arch", "16", "--no-progress"]
+    assert main([*train, "--observation.no-pose-features", "--observation.embedding-obs"]) == 0
     reading = root / "reading_agent"
-    default = [*train[: train.index("--out")], "--out", str(reading), "--timesteps", "64"]
-    default += ["--vec-env", "dummy", "--n-envs", "1", "--n-steps", "32", "--batch-size", "32"]
-    assert main([*default, "--n-epochs", "1", "--net-arch", "16", "--no-progress"]) == 0
+    default = [*train[: train.index("--out")], "--out", str(reading), "--ppo.timesteps", "64"]
+    default += [
+        "--vec-env",
+        "dummy",
+        "--ppo.n-envs",
+        "1",
+        "--ppo.n-steps",
+        "32",
+        "--ppo.batch-size",
+        "32",
+    ]
+    assert main([*default, "--ppo.n-epochs", "1", "--policy.net-arch", "16", "--no-progress"]) == 0
     demo = sorted(p for p in data.iterdir() if p.name.startswith("episode_"))[0]
     return {"demo": str(demo), "tcn": str(checkpoint), "agent": str(run), "reading": str(reading)}
 
 
 def test_commands_scale_like_the_env():
-    torque = AgentConfig(action="torque", torque_fraction=0.25)
+    torque = AgentConfig(env=EnvSettings(action="torque", torque_fraction=0.25))
     values, target = command(np.full(7, 2.0), torque, np.array(IIWA14_MAX_TORQUES), None, None)
     assert target is None
     np.testing.assert_allclose(values, 0.25 * np.array(IIWA14_MAX_TORQUES))  # clipped to 1
-    delta = AgentConfig(action="position_delta", max_position_delta=0.1)
+    delta = AgentConfig(env=EnvSettings(action="position_delta", max_position_delta=0.1))
     q = np.arange(7) * 0.1
     values, target = command(np.full(7, 0.5), delta, None, None, q)
     np.testing.assert_allclose(values, q + 0.05)
@@ -106,7 +115,7 @@ def test_deploy_on_the_live_graph_and_stop_safely(graph, setup):
     time.sleep(2.0)
     rate = (len(commands) - first) / (time.monotonic() - start)
     assert 10 <= rate <= 26, rate  # control_rate 20 Hz
-    limit = np.array(IIWA14_MAX_TORQUES) * agent.config.torque_fraction
+    limit = np.array(IIWA14_MAX_TORQUES) * agent.config.env.torque_fraction
     for _, msg in commands:
         values = np.asarray(msg.data)
         assert values.shape == (7,) and np.all(np.isfinite(values))
@@ -189,7 +198,7 @@ def test_an_agent_that_observes_a_reading_deploys_with_the_demo_read_at_start(gr
     np.testing.assert_allclose(obs[layout.pose_target], recorded[5], rtol=1e-6)  # lookahead 1
     np.testing.assert_allclose(obs[layout.pose_error], recorded[5] - q, rtol=1e-5, atol=1e-6)
     values = np.asarray(commands[-1][1].data)
-    assert np.all(np.abs(values - q) <= agent.config.max_position_delta + 1e-9)
+    assert np.all(np.abs(values - q) <= agent.config.env.max_position_delta + 1e-9)
 
 
 def test_learn_mode_writes_a_checkpoint(graph, setup, tmp_path):

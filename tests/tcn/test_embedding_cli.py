@@ -12,28 +12,35 @@ from tcn.runs import read_history
 from tcn_embedding.checkpoint import load_checkpoint
 
 TINY = [
-    "--image-size",
+    "--model.image-size",
     "32",
-    "--head-channels",
+    "--model.head-channels",
     "8",
     "8",
-    "--hidden-units",
+    "--model.hidden-units",
     "16",
-    "--batch-size",
+    "--schedule.batch-size",
     "6",
-    "--videos-per-epoch",
+    "--schedule.videos-per-epoch",
     "2",
-    "--triplets-per-video",
+    "--schedule.triplets-per-video",
     "6",
-    "--eval-every",
+    "--schedule.eval-every",
     "1",
-    "--eval-triplets",
+    "--schedule.eval-triplets",
     "60",
     "--no-progress",
 ]
 
 # The default preset without its pose stage and self-regression: triplets alone.
-TRIPLETS_ONLY = ["--preset", "default", "--pose-steps", "0", "--self-regression", "0"]
+TRIPLETS_ONLY = [
+    "--preset",
+    "default",
+    "--schedule.pose-steps",
+    "0",
+    "--objectives.self-regression",
+    "0",
+]
 
 
 @pytest.fixture(scope="module")
@@ -71,26 +78,21 @@ def test_train_resume_embed_evaluate(dataset, tmp_path, capsys):
         str(dataset),
         "--out",
         str(run),
-        "--preset",
-        "default",
-        "--pose-steps",
-        "0",
-        "--self-regression",
-        "0",
+        *TRIPLETS_ONLY,
         *TINY,
     ]
-    assert main([*train, "--epochs", "1"]) == 0
-    assert main([*train, "--epochs", "2"]) == 2  # an existing run needs --resume
+    assert main([*train, "--schedule.epochs", "1"]) == 0
+    assert main([*train, "--schedule.epochs", "2"]) == 2  # an existing run needs --resume
     assert "pass --resume" in capsys.readouterr().err
     # Continue, as after an interruption: the run's own settings, not the preset's, so the
     # flags it was started with need not be repeated; ones that may not change are refused.
     resume = ["train-embedding", "--data", str(dataset), "--out", str(run), "--resume"]
-    assert main([*resume, "--epochs", "2", "--lr", "0.5"]) == 2
-    assert "lr: " in capsys.readouterr().err
-    assert main([*resume, "--epochs", "2"]) == 0
+    assert main([*resume, "--schedule.epochs", "2", "--schedule.lr", "0.5"]) == 2
+    assert "schedule.lr: 0.0002 -> 0.5" in capsys.readouterr().err
+    assert main([*resume, "--schedule.epochs", "2"]) == 0
     assert [r["epoch"] for r in read_history(run)] == [1, 2]
     state = load_checkpoint(run / "checkpoints" / "last.pt")
-    assert state["epoch"] == 2 and state["train_config"]["image_size"] == 32
+    assert state["epoch"] == 2 and state["train_config"]["model"]["image_size"] == 32
     assert (run / "config.yaml").is_file() and list((run / "logs").iterdir())
     assert (run / "training_curves.png").stat().st_size > 0
 
@@ -184,15 +186,10 @@ def test_self_regression_on_babble_recorded_with_the_same_cameras(
         "train-embedding",
         "--data",
         str(dataset),
-        "--preset",
-        "default",
-        "--pose-steps",
-        "0",
-        "--self-regression",
-        "0",
+        *TRIPLETS_ONLY,
         *TINY,
     ]
-    train += ["--self-regression", "1", "--epochs", "1"]
+    train += ["--objectives.self-regression", "1", "--schedule.epochs", "1"]
     run = tmp_path / "run"
     assert main([*train, "--out", str(run), "--pose-data", str(babble)]) == 0
     assert yaml.safe_load((run / "config.yaml").read_text())["pose_data"] == str(babble)
@@ -200,7 +197,7 @@ def test_self_regression_on_babble_recorded_with_the_same_cameras(
     # --resume carries on with the self-observation the run began with.
     resume = ["train-embedding", "--data", str(dataset), "--out", str(run), "--resume"]
     with caplog.at_level(logging.INFO, logger="tcn.embedding_run"):
-        assert main([*resume, "--epochs", "2", "--no-progress"]) == 0
+        assert main([*resume, "--schedule.epochs", "2", "--no-progress"]) == 0
     assert "resuming with the run's --pose-data" in caplog.text
     assert yaml.safe_load((run / "config.yaml").read_text())["pose_data"] == str(babble)
     # Frames from another camera set would teach the pose head another view.
@@ -223,15 +220,11 @@ def test_pair_weight_trains_on_pairs_and_refuses_other_pose_data(dataset, tmp_pa
         "train-embedding",
         "--data",
         str(dataset),
-        "--preset",
-        "default",
-        "--pose-steps",
-        "0",
-        "--self-regression",
-        "0",
+        *TRIPLETS_ONLY,
         *TINY,
     ]
-    train += ["--self-regression", "1", "--epochs", "1", "--pair-weight", "1"]
+    train += ["--objectives.self-regression", "1", "--schedule.epochs", "1"]
+    train += ["--objectives.pair-weight", "1"]
     run = tmp_path / "run"
     assert main([*train, "--out", str(run), "--pose-data", str(pairs)]) == 0
     assert np.isfinite(read_history(run)[-1]["train/pair_rmse"])
@@ -246,21 +239,16 @@ def test_init_from_starts_a_new_run_from_a_trained_network(dataset, tmp_path, ca
         "train-embedding",
         "--data",
         str(dataset),
-        "--preset",
-        "default",
-        "--pose-steps",
-        "0",
-        "--self-regression",
-        "0",
+        *TRIPLETS_ONLY,
         *TINY,
     ]
-    train += ["--self-regression", "1", "--epochs", "1"]
+    train += ["--objectives.self-regression", "1", "--schedule.epochs", "1"]
     first = tmp_path / "first"
     assert main([*train, "--out", str(first)]) == 0
     start = load_checkpoint(first / "checkpoints" / "last.pt")["model"]
     # A rate too small to move the weights: the new run holds the first run's network.
     tuned = tmp_path / "tuned"
-    slow = ["--lr", "1e-12", "--min-lr", "1e-12"]
+    slow = ["--schedule.lr", "1e-12", "--schedule.min-lr", "1e-12"]
     assert main([*train, *slow, "--out", str(tuned), "--init-from", str(first)]) == 0
     after = load_checkpoint(tuned / "checkpoints" / "last.pt")["model"]
     fresh = tmp_path / "fresh"
@@ -274,7 +262,7 @@ def test_init_from_starts_a_new_run_from_a_trained_network(dataset, tmp_path, ca
     assert yaml.safe_load((tuned / "config.yaml").read_text())["init_from"] == str(first)
     # Resumed, it continues from its own checkpoint and keeps the record of where it began.
     resume = ["train-embedding", "--data", str(dataset), "--out", str(tuned), "--resume"]
-    assert main([*resume, "--epochs", "2", "--no-progress"]) == 0
+    assert main([*resume, "--schedule.epochs", "2", "--no-progress"]) == 0
     assert yaml.safe_load((tuned / "config.yaml").read_text())["init_from"] == str(first)
     # Another network shape is refused by name, before any training.
     assert (
@@ -285,7 +273,7 @@ def test_init_from_starts_a_new_run_from_a_trained_network(dataset, tmp_path, ca
                 str(tmp_path / "r1"),
                 "--init-from",
                 str(first),
-                "--embedding-dim",
+                "--model.embedding-dim",
                 "8",
             ]
         )

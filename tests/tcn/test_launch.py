@@ -193,8 +193,25 @@ def test_tcn_launch_with_a_position_agent_moves_the_arm(tmp_path, demo_bag, chec
 
     run = tmp_path / "agent"
     train = ["train-agent", "--embedding", str(checkpoint), "--demos", str(demo_bag)]
-    train += ["--out", str(run), "--timesteps", "64", "--vec-env", "dummy", "--n-envs", "1"]
-    train += ["--n-steps", "32", "--batch-size", "32", "--n-epochs", "1", "--no-progress"]
+    train += [
+        "--out",
+        str(run),
+        "--ppo.timesteps",
+        "64",
+        "--vec-env",
+        "dummy",
+        "--ppo.n-envs",
+        "1",
+    ]
+    train += [
+        "--ppo.n-steps",
+        "32",
+        "--ppo.batch-size",
+        "32",
+        "--ppo.n-epochs",
+        "1",
+        "--no-progress",
+    ]
     assert main(train) == 0
     params = yaml.safe_load((ROOT / PARAMS_FILE).read_text())
     params["/**/imitation_agent_node"]["ros__parameters"]["reader"] = "recorded"  # seconds
@@ -354,7 +371,7 @@ def test_a_real_driver_replaces_the_simulator_and_takes_torque_agents_only(tmp_p
     torque = _agent_run(tmp_path / "torque", "torque")
     check_arguments(argument_values({**base, "agent": torque}))
     position = _agent_run(tmp_path / "position", "position_delta")
-    with pytest.raises(ValueError, match="--action torque for a real driver"):
+    with pytest.raises(ValueError, match="--env.action torque for a real driver"):
         check_arguments(argument_values({**base, "agent": position}))
 
 

@@ -16,7 +16,7 @@ from tcn_embedding.objectives import (
     WeightedObjectives,
     objectives_for,
 )
-from tcn_embedding.train import TrainConfig
+from tcn_embedding.train import ObjectiveSettings, TrainConfig
 
 
 def step(k: int = 3, paired: bool = True) -> Step:
@@ -68,15 +68,19 @@ def test_zero_weights_are_skipped_and_bad_compositions_refused():
 
 
 def test_a_train_config_asks_for_its_composition():
-    config = TrainConfig(loss="npairs", self_regression=0.5, pair_weight=0.25, pose_batch=8)
+    config = TrainConfig(
+        objectives=ObjectiveSettings(
+            loss="npairs", self_regression=0.5, pair_weight=0.25, pose_batch=8
+        )
+    )
     combined = objectives_for(config)
     s = step(k=2)
     z, pose, target = s.tuples, s.pose, s.pose_target
-    expected = npairs_loss(z[:, 0], z[:, 1], l2_reg=config.npairs_l2_reg)
+    expected = npairs_loss(z[:, 0], z[:, 1], l2_reg=config.objectives.npairs_l2_reg)
     expected = expected + 0.5 * F.mse_loss(pose, target)
     expected = expected + 0.25 * F.mse_loss(pose[4:] - pose[:4], target[4:] - target[:4])
     torch.testing.assert_close(combined(s), expected)
     assert "0.5*self_regression" in repr(combined)
     triplet = objectives_for(TrainConfig())
     assert isinstance(triplet.objectives[0], Triplet)
-    assert triplet.objectives[0].margin == TrainConfig().margin
+    assert triplet.objectives[0].margin == TrainConfig().objectives.margin

@@ -12,12 +12,25 @@ from tcn_embedding.checkpoint import load_checkpoint, save_checkpoint
 from tcn_embedding.factory import build_embedding_model, load_model_state
 from tcn_embedding.model import TCN, TCNConfig, count_parameters
 from tcn_embedding.smak import ATTENTION_VARIANTS, LEVELS, SMAKConfig, SMAKNet
-from tcn_embedding.train import EmbeddingTrainer, TrainConfig
+from tcn_embedding.train import (
+    EmbeddingTrainer,
+    ModelSettings,
+    ObjectiveSettings,
+    ScheduleSettings,
+    TrainConfig,
+)
 
 TINY = dict(backbone="resnet18", image_size=32, hidden_units=16, pretrained=None)
 
 # The default preset without its pose stage and self-regression: triplets alone.
-TRIPLETS_ONLY = ["--preset", "default", "--pose-steps", "0", "--self-regression", "0"]
+TRIPLETS_ONLY = [
+    "--preset",
+    "default",
+    "--schedule.pose-steps",
+    "0",
+    "--objectives.self-regression",
+    "0",
+]
 
 
 def tiny(**change) -> SMAKNet:
@@ -161,20 +174,20 @@ def test_tcn_era_checkpoint_still_loads_as_tcn(tmp_path):
 
 
 def test_train_config_builds_the_chosen_architecture():
-    common = dict(**TINY, head_channels=(8,), device="cpu")
-    assert isinstance(build_embedding_model(TrainConfig(**common)), TCN)
-    config = TrainConfig(
-        **common, architecture="smak", attention="att12", attention_normalization="softmax"
-    )
-    model = build_embedding_model(config)
+    def config(**model) -> TrainConfig:
+        return TrainConfig(model=ModelSettings(**TINY, head_channels=(8,), **model), device="cpu")
+
+    assert isinstance(build_embedding_model(config()), TCN)
+    smak = config(architecture="smak", attention="att12", attention_normalization="softmax")
+    model = build_embedding_model(smak)
     assert isinstance(model, SMAKNet)
     assert (model.config.attention, model.config.normalization) == ("att12", "softmax")
     assert model.config.extended_channels == (8,)
-    assert TrainConfig.from_dict(config.to_dict()) == config
-    with pytest.raises(ValueError, match="architecture must be one of .* got 'vit'"):
-        TrainConfig(**common, architecture="vit")
-    with pytest.raises(ValueError, match="attention must be one of"):
-        TrainConfig(**common, architecture="smak", attention="att9")
+    assert TrainConfig.from_dict(smak.to_dict()) == smak
+    with pytest.raises(ValueError, match="model.architecture must be one of .* got 'vit'"):
+        config(architecture="vit")
+    with pytest.raises(ValueError, match="model.attention must be one of"):
+        config(architecture="smak", attention="att9")
 
 
 def two_view_episodes(n: int, frames: int = 40) -> list[list[np.ndarray]]:
@@ -193,20 +206,19 @@ def two_view_episodes(n: int, frames: int = 40) -> list[list[np.ndarray]]:
 def test_multi_view_npairs_training_step_runs():
     data = two_view_episodes(2)
     config = TrainConfig(
-        **TINY,
-        self_regression=0.0,
-        pose_steps=0,
-        architecture="smak",
-        loss="npairs",
-        freeze_backbone=False,
-        batch_size=4,
-        epochs=1,
-        videos_per_epoch=2,
-        triplets_per_video=4,
-        passes=1,
-        optimizer="adam",
-        lr=1e-3,
-        eval_triplets=20,
+        model=ModelSettings(**TINY, architecture="smak", freeze_backbone=False),
+        objectives=ObjectiveSettings(loss="npairs", self_regression=0.0),
+        schedule=ScheduleSettings(
+            pose_steps=0,
+            batch_size=4,
+            epochs=1,
+            videos_per_epoch=2,
+            triplets_per_video=4,
+            passes=1,
+            optimizer="adam",
+            lr=1e-3,
+            eval_triplets=20,
+        ),
         device="cpu",
     )
     trainer = EmbeddingTrainer(config, data, data[:1])
@@ -240,23 +252,13 @@ def test_cli_trains_and_evaluates_smak(tmp_path):
     record += ["--frames", "36", "--image-size", "32", "--views", "2", "--no-progress"]
     assert main(record) == 0
     run = tmp_path / "run"
-    train = [
-        "train-embedding",
-        "--data",
-        str(data),
-        "--out",
-        str(run),
-        "--preset",
-        "default",
-        "--pose-steps",
-        "0",
-        "--self-regression",
-        "0",
-    ]
-    train += ["--architecture", "smak", "--attention", "att13", "--image-size", "32"]
-    train += ["--hidden-units", "16", "--batch-size", "4", "--videos-per-epoch", "2"]
-    train += ["--triplets-per-video", "4", "--loss", "npairs", "--epochs", "1"]
-    train += ["--eval-every", "1", "--eval-triplets", "20", "--no-progress"]
+    train = ["train-embedding", "--data", str(data), "--out", str(run), *TRIPLETS_ONLY]
+    train += ["--model.architecture", "smak", "--model.attention", "att13"]
+    train += ["--model.image-size", "32", "--model.hidden-units", "16"]
+    train += ["--schedule.batch-size", "4", "--schedule.videos-per-epoch", "2"]
+    train += ["--schedule.triplets-per-video", "4", "--objectives.loss", "npairs"]
+    train += ["--schedule.epochs", "1", "--schedule.eval-every", "1"]
+    train += ["--schedule.eval-triplets", "20", "--no-progress"]
     assert main(train) == 0
     assert load_checkpoint(run / "checkpoints" / "last.pt")["architecture"] == "smak"
     out = tmp_path / "eval"
@@ -268,29 +270,36 @@ def test_cli_trains_and_evaluates_smak(tmp_path):
     assert metrics["views"] == 2 and 0.0 <= metrics["alignment_error"] <= 1.0
     assert (out / "attention.png").read_bytes()[:4] == b"\x89PNG"
 
-    # A TCN run saved before the architecture fields existed still resumes.
+    # A TCN run saved before the architecture fields and the sections existed (its settings
+    # flat, in the checkpoint and in config.yaml) still resumes and evaluates.
+    import yaml
+
+    from tcn.runs import flat_settings
+
     tcn_run = tmp_path / "tcn_run"
-    tcn_train = [
-        "train-embedding",
-        "--data",
-        str(data),
-        "--out",
-        str(tcn_run),
-        "--preset",
-        "default",
-        "--pose-steps",
-        "0",
-        "--self-regression",
-        "0",
-    ]
-    tcn_train += ["--image-size", "32", "--head-channels", "8", "--hidden-units", "16"]
-    tcn_train += ["--batch-size", "4", "--videos-per-epoch", "2", "--triplets-per-video", "4"]
-    tcn_train += ["--eval-every", "0", "--no-progress"]
-    assert main([*tcn_train, "--epochs", "1"]) == 0
+    tcn_train = ["train-embedding", "--data", str(data), "--out", str(tcn_run), *TRIPLETS_ONLY]
+    tcn_train += ["--model.image-size", "32", "--model.head-channels", "8"]
+    tcn_train += ["--model.hidden-units", "16", "--schedule.batch-size", "4"]
+    tcn_train += ["--schedule.videos-per-epoch", "2", "--schedule.triplets-per-video", "4"]
+    tcn_train += ["--schedule.eval-every", "0", "--no-progress"]
+    assert main([*tcn_train, "--schedule.epochs", "1"]) == 0
+
+    def old(settings: dict) -> dict:
+        flat = {k.rsplit(".", 1)[-1]: v for k, v in flat_settings(settings).items()}
+        for key in ("architecture", "attention", "attention_normalization", "extended"):
+            del flat[key]
+        return flat
+
     state = load_checkpoint(tcn_run / "checkpoints" / "last.pt")
     assert state.pop("architecture") == "tcn"  # make it look like a pre-SMAK checkpoint
-    for key in ("architecture", "attention", "attention_normalization", "extended"):
-        del state["train_config"][key]
+    state["train_config"] = old(state["train_config"])
     save_checkpoint(tcn_run / "checkpoints" / "last.pt", state)
-    assert main([*tcn_train, "--epochs", "2", "--resume"]) == 0
+    stored = yaml.safe_load((tcn_run / "config.yaml").read_text())
+    stored["train"] = old(stored["train"])
+    (tcn_run / "config.yaml").write_text(yaml.safe_dump(stored))
+    resume = ["train-embedding", "--data", str(data), "--out", str(tcn_run), "--resume"]
+    assert main([*resume, "--schedule.epochs", "2", "--no-progress"]) == 0
     assert load_checkpoint(tcn_run / "checkpoints" / "last.pt")["epoch"] == 2
+    assert (
+        yaml.safe_load((tcn_run / "config.yaml").read_text())["train"]["schedule"]["epochs"] == 2
+    )

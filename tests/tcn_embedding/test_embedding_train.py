@@ -7,35 +7,44 @@ import pytest
 import torch
 
 from tcn_embedding.objectives import PairChange, SelfRegression, Step
-from tcn_embedding.train import EmbeddingTrainer, TrainConfig
+from tcn_embedding.train import EmbeddingTrainer, TrainConfig, sectioned
 
-TINY = dict(
-    backbone="resnet18",
-    pretrained=None,
-    freeze_backbone=False,
-    head_channels=(8, 8),
-    hidden_units=16,
-    image_size=32,
-    epochs=3,
-    batch_size=6,
-    videos_per_epoch=2,
-    triplets_per_video=6,
-    passes=1,
-    optimizer="adam",
-    lr=1e-3,
-    eval_every=1,
-    eval_triplets=50,
-    augment=True,
-    self_regression=0.0,
-    pose_batch=0,
-    pose_steps=0,
-    device="cpu",
-)
+TINY = {
+    "model": dict(
+        backbone="resnet18",
+        pretrained=None,
+        freeze_backbone=False,
+        head_channels=(8, 8),
+        hidden_units=16,
+        image_size=32,
+    ),
+    "objectives": dict(self_regression=0.0, pose_batch=0),
+    "schedule": dict(
+        pose_steps=0,
+        epochs=3,
+        batch_size=6,
+        videos_per_epoch=2,
+        triplets_per_video=6,
+        passes=1,
+        optimizer="adam",
+        lr=1e-3,
+        eval_every=1,
+        eval_triplets=50,
+        augment=True,
+    ),
+    "device": "cpu",
+}
 
 
 def tiny(**changes) -> TrainConfig:
-    """TINY with ``changes`` (which may repeat its keys)."""
-    return TrainConfig(**{**TINY, **changes})
+    """TINY with ``changes`` by setting name (``epochs=4``), each put in its section."""
+    values = {k: dict(v) if isinstance(v, dict) else v for k, v in TINY.items()}
+    for key, value in sectioned(changes).items():
+        if isinstance(value, dict):
+            values.setdefault(key, {}).update(value)
+        else:
+            values[key] = value
+    return TrainConfig.from_dict(values)
 
 
 def synthetic_episodes(n: int, views: int = 1, frames: int = 40) -> list[list[np.ndarray]]:
@@ -205,7 +214,7 @@ def test_pair_weight_fits_the_readings_change_over_recorded_pairs():
         np.testing.assert_array_equal(second, pairs[e][0][k + 1])
         np.testing.assert_array_equal(q2, pair_joints[e][k + 1])
     # The local loss: the pose head's change over each pair against the pair's move.
-    z = torch.randn(8, config.embedding_dim)
+    z = torch.randn(8, config.model.embedding_dim)
     pose_step = t._pose_step(z, targets, Step())
     absolute, local = SelfRegression()(pose_step), PairChange()(pose_step)
     reading = t.model.pose(z)
@@ -289,10 +298,12 @@ def test_learning_rate_schedule_is_the_papers_step_decay():
 @pytest.mark.parametrize(
     ("change", "match"),
     [
-        ({"loss": "contrastive"}, "loss must be one of"),
-        ({"neg_margin": 5}, "neg_margin .* must exceed pos_range"),
-        ({"min_lr": 1.0}, "min_lr <= lr"),
-        ({"backbone": "vgg"}, "backbone"),
+        ({"loss": "contrastive"}, "objectives.loss must be one of"),
+        ({"neg_margin": 5}, r"objectives.neg_margin \(5\) must exceed objectives.pos_range"),
+        ({"min_lr": 1.0}, "schedule.min_lr <= schedule.lr"),
+        ({"backbone": "vgg"}, "model.backbone must be one of"),
+        ({"image_size": 8}, "model.image_size must be at least 32"),
+        ({"batch_size": 0}, "schedule.batch_size must be at least 1"),
     ],
 )
 def test_bad_configs_say_what_is_wrong(change, match):
@@ -307,18 +318,49 @@ def test_short_episodes_and_single_view_npairs_are_refused():
         EmbeddingTrainer(tiny(**{"loss": "npairs"}), synthetic_episodes(2))
 
 
-def test_config_round_trip():
+def test_config_round_trip_in_sections():
     config = tiny()
-    assert TrainConfig.from_dict(config.to_dict()) == config
+    data = config.to_dict()
+    assert set(data) == {"model", "objectives", "schedule", "seed", "device", "amp"}
+    assert data["model"]["head_channels"] == [8, 8] and data["schedule"]["epochs"] == 3
+    assert TrainConfig.from_dict(data) == config
     with pytest.raises(ValueError, match="unknown training config fields"):
         TrainConfig.from_dict({"learning_rate": 1})
+    with pytest.raises(ValueError, match=r"\['schedule.learning_rate'\]; known in schedule"):
+        TrainConfig.from_dict({"schedule": {"learning_rate": 1}})
+
+
+def test_a_flat_config_from_before_the_sections_is_put_in_its_sections():
+    flat = {
+        k: v for section in ("model", "objectives", "schedule") for k, v in TINY[section].items()
+    }
+    config = tiny()
+    assert TrainConfig.from_dict({**flat, "device": "cpu"}) == config
+    # A section's own value wins over a flat one (a flag given to resume an old run).
+    assert TrainConfig.from_dict({**flat, "device": "cpu", "schedule": {"epochs": 5}}) == tiny(
+        epochs=5
+    )
+
+
+def test_the_choices_are_the_ones_the_networks_take():
+    import typing
+
+    from tcn_embedding.factory import ARCHITECTURES
+    from tcn_embedding.model import BACKBONES
+    from tcn_embedding.smak import ATTENTION_VARIANTS, LEVELS, NORMALIZATIONS
+    from tcn_embedding.train import Architecture, Attention, AttentionNormalization, Backbone
+
+    assert set(typing.get_args(Architecture)) == set(ARCHITECTURES)
+    assert set(typing.get_args(Backbone)) == set(BACKBONES) == set(LEVELS)
+    assert set(typing.get_args(Attention)) == set(ATTENTION_VARIANTS)
+    assert set(typing.get_args(AttentionNormalization)) == set(NORMALIZATIONS)
 
 
 def test_pose_stage_trains_self_regression_alone_then_the_tcn_resumably():
     data = synthetic_episodes(3)
     joints = square_positions(data)
     config = tiny(self_regression=1.0, pose_joints=2, pose_batch=8, pose_steps=150)
-    assert config.pose_epochs == 2 and config.total_epochs == 2 + config.epochs
+    assert config.pose_epochs == 2 and config.total_epochs == 2 + config.schedule.epochs
 
     def trainer() -> EmbeddingTrainer:
         return EmbeddingTrainer(config, data, data[:1], train_joints=joints, val_joints=joints[:1])
@@ -326,14 +368,14 @@ def test_pose_stage_trains_self_regression_alone_then_the_tcn_resumably():
     straight = trainer()
     first = straight.train_epoch()
     assert first["train/pose_stage"] == 1.0 and straight.step == 100
-    assert first["train/lr"] < config.pose_lr  # the cosine has begun
+    assert first["train/lr"] < config.schedule.pose_lr  # the cosine has begun
     stage_optimizer = straight.optimizer
     second = straight.train_epoch()
     assert second["train/pose_stage"] == 1.0 and straight.step == 150
     assert second["train/lr"] == pytest.approx(0.0, abs=1e-12)  # annealed to 0
     third = straight.train_epoch()
     assert "train/pose_stage" not in third and straight.optimizer is not stage_optimizer
-    assert third["train/lr"] == config.lr
+    assert third["train/lr"] == config.schedule.lr
     # Interrupted after the pose stage and resumed: the same as straight through.
     interrupted = trainer()
     interrupted.train_epoch()

@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         episodes=args.episodes,
         video=not args.no_video,
         reader=args.reader,
-        reader_settings=reader_settings(args.read),
+        reader_settings=reader_settings(args),
         workers=args.workers,
         servo_reference=args.servo_reference,
         progress=not args.no_progress,

@@ -15,7 +15,7 @@ examples:
   tcn read-demos --embedding runs/tcn --demos data/demos --workers 2
   tcn read-demos --embedding runs/tcn --demos data/demos --reader pose-head
   tcn read-demos --embedding runs/tcn --demos data/demos --split train --workers 2
-  tcn read-demos --embedding runs/tcn --demos data/demos --read every=5 refine_iterations=20
+  tcn read-demos --embedding runs/tcn --demos data/demos --read.every 5 --read.refine-iterations 20
 """
 
 from __future__ import annotations
@@ -36,49 +36,34 @@ def add_reader_arguments(parser: argparse.ArgumentParser, reader_help: str) -> N
 
 
 def add_read_settings(parser: argparse.ArgumentParser) -> None:
-    """``--read SETTING=VALUE ...`` (render-compare's settings) and ``--workers``."""
-    from dataclasses import fields
-
+    """``--read.SETTING VALUE`` (render-compare's settings,
+    :class:`imitation_agent.imagine.ImagineConfig`) and ``--workers``."""
     from imitation_agent.imagine import ImagineConfig
+    from tcn.presets import add_flags
 
-    parser.add_argument(
-        "--read",
-        nargs="+",
-        metavar="SETTING=VALUE",
-        default=None,
-        help="settings of the render-compare reader (imitation_agent.imagine.ImagineConfig: "
-        f"{', '.join(f.name for f in fields(ImagineConfig))}), e.g. --read every=5",
+    add_flags(
+        parser,
+        ImagineConfig,
+        title="render-compare's settings (each overrides its default)",
+        prefix="read.",
     )
     parser.add_argument(
         "--workers", type=int, default=1, help="processes reading demonstrations (default 1)"
     )
 
 
-def reader_settings(settings: list[str] | None) -> dict | None:
-    """``SETTING=VALUE`` strings as ImagineConfig fields, each value read as YAML (``3``,
-    ``0.5``, ``true``, ``null``); None for none given. Unknown settings and values the config
-    refuses raise ``ValueError``."""
-    if settings is None:
-        return None
-    from dataclasses import fields
-
-    import yaml
-
+def reader_settings(args: argparse.Namespace) -> dict | None:
+    """The ``--read.*`` settings given, validated together; None for none given."""
     from imitation_agent.imagine import ImagineConfig
+    from tcn.presets import given
 
-    names = {f.name for f in fields(ImagineConfig)}
-    values = {}
-    for item in settings:
-        key, sep, value = item.partition("=")
-        if not sep or key not in names:
-            raise ValueError(
-                f"--read {item!r}: expected SETTING=VALUE with SETTING one of {sorted(names)}"
-            )
-        values[key] = yaml.safe_load(value)  # 3, 0.5, true, null
+    values = given(args, ImagineConfig, prefix="read.")
+    if not values:
+        return None
     try:
         ImagineConfig.from_dict(values)  # validates the values together
-    except TypeError as exc:
-        raise ValueError(f"--read {' '.join(settings)}: {exc}") from exc
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"--read settings {values}: {exc}") from exc
     return values
 
 
@@ -122,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         args.reader,
         model,
         checkpoint,
-        settings=reader_settings(args.read),
+        settings=reader_settings(args),
         workers=args.workers,
         progress=not args.no_progress,
     )

@@ -2,22 +2,22 @@
 
 The default preset is the recipe that imitates: position-delta actions; observed, the arm's
 own joints and velocities, the demonstration's reading one step ahead (for training
-demonstrations their recorded joints, --train-reader) and the time index; rewarded, the
-TCN's -a*d - b*sqrt(g + d) between the embeddings of the agent's frame (rendered with the
-demonstration's stored camera) and the demonstration's frame. All environments' frames are
-embedded in one batched forward pass per step. Other rewards in the same harness: oracle
-(joint-space distance, simulator ground truth) and pixels. --preset paper: the paper's
-observation (embeddings), torque actions and PPO settings.
+demonstrations their recorded joints, --observation.train-reader) and the time index;
+rewarded, the TCN's -a*d - b*sqrt(g + d) between the embeddings of the agent's frame
+(rendered with the demonstration's stored camera) and the demonstration's frame. All
+environments' frames are embedded in one batched forward pass per step. Other rewards in
+the same harness: oracle (joint-space distance, simulator ground truth) and pixels.
+--preset paper: the paper's observation (embeddings), torque actions and PPO settings.
 
 examples:
   tcn train-agent --embedding runs/tcn --demos data/demos --out runs/agent
   tcn train-agent --embedding runs/tcn --demos data/demos --out runs/agent --resume
-  tcn train-agent --embedding runs/tcn --demos data/demos --out runs/oracle --reward oracle
+  tcn train-agent --embedding runs/tcn --demos data/demos --out runs/oracle --reward.kind oracle
   tcn train-agent --embedding runs/tcn --demos data/demos --out runs/read \\
-      --train-reader render-compare --workers 2
+      --observation.train-reader render-compare --read.restarts-kept 3 --workers 2
   tcn train-agent --embedding runs/tcn --demos data/demos --out runs/paper --preset paper
-  tcn train-agent --embedding runs/tcn --demos data/demos --out /tmp/a --timesteps 2048 \\
-      --n-envs 2 --vec-env dummy
+  tcn train-agent --embedding runs/tcn --demos data/demos --out /tmp/a --ppo.timesteps 2048 \\
+      --ppo.n-envs 2 --policy.net-arch 64 64 --observation.no-time-feature --vec-env dummy
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ HELP = "train the PPO imitation agent (rewards: tcn, oracle, pixels)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from imitation_agent.env import EnvConfig
     from imitation_agent.train import AgentConfig
     from tcn.commands.read_demos import add_read_settings
     from tcn.presets import add_flags
@@ -45,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint-every", type=int, default=20_000, help="timesteps")
     parser.add_argument("--no-progress", action="store_true")
     add_read_settings(parser)
-    add_flags(parser, AgentConfig)
+    add_flags(parser, AgentConfig, EnvConfig)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         checkpoint_every=args.checkpoint_every,
         progress=not args.no_progress,
-        reader_settings=reader_settings(args.read),
+        reader_settings=reader_settings(args),
         workers=args.workers,
     )
     print(f"trained {args.out}: {summary}")

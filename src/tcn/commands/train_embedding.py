@@ -1,31 +1,35 @@
 """Train the Time-Contrastive Network embedding on recorded demonstrations.
 
-Starts from a preset (`config/presets/embedding_<name>.yaml`, or a YAML path);
-every preset field can be overridden with its own flag (`--lr 0.01`,
-`--no-freeze-backbone`, `--head-channels 128 32`, `--pretrained none`). The run
-directory gets config.yaml, checkpoints/last.pt and best.pt (atomic), history.jsonl,
-TensorBoard logs (logs/) and training_curves.png. --resume continues an interrupted
-run exactly where its last checkpoint left it. Uses CUDA when available (bfloat16
-autocast, channels_last).
+Starts from a preset (`config/presets/embedding_<name>.yaml`, or a YAML path); every
+setting can be overridden with its own flag, `--section.setting` in the sections `model`
+(the network), `objectives` (what it minimises) and `schedule` (the pose stage, the epochs,
+the optimiser, validation), plain `--setting` for the rest: `--schedule.lr 0.01`,
+`--model.no-freeze-backbone`, `--model.head-channels 128 32`, `--model.pretrained none`,
+`--device cpu`. The run directory gets config.yaml, checkpoints/last.pt and best.pt
+(atomic), history.jsonl, TensorBoard logs (logs/) and training_curves.png. --resume
+continues an interrupted run exactly where its last checkpoint left it. Uses CUDA when
+available (bfloat16 autocast, channels_last).
 
-The default preset is the working recipe: a pose-reader stage (--pose-steps steps of
-self-regression alone on --pose-data, the robot's own frames from tcn record --motion
-babble), then --epochs epochs of triplets plus self-regression. --preset paper is the
-paper's configuration (Inception-v3, ImageNet weights, 299 px; for a GPU).
+The default preset is the working recipe: a pose-reader stage (--schedule.pose-steps steps
+of self-regression alone on --pose-data, the robot's own frames from tcn record --motion
+babble), then --schedule.epochs epochs of triplets plus self-regression. --preset paper is
+the paper's configuration (Inception-v3, ImageNet weights, 299 px; for a GPU).
 
 examples:
   tcn train-embedding --data data/demos --pose-data data/self --out runs/tcn
   tcn train-embedding --data data/demos --pose-data data/self --out runs/tcn --resume
   tcn train-embedding --data data/demos --pose-data data/self --out /tmp/t \\
-      --pose-steps 400 --epochs 20
-  tcn train-embedding --data data/paper --out runs/tcn_triplets --self-regression 0 \\
-      --pose-steps 0 --augment --lr 0.001 --lr-decay-every 25
-  tcn train-embedding --data data/mv --out runs/mv --loss npairs --self-regression 0 \\
-      --pose-steps 0
-  tcn train-embedding --data data/mv --out runs/smak --loss npairs --self-regression 0 \\
-      --pose-steps 0 --architecture smak --attention att123
+      --schedule.pose-steps 400 --schedule.epochs 20
+  tcn train-embedding --data data/paper --out runs/tcn_triplets \\
+      --objectives.self-regression 0 --schedule.pose-steps 0 --schedule.augment \\
+      --schedule.lr 0.001 --schedule.lr-decay-every 25
+  tcn train-embedding --data data/mv --out runs/mv --objectives.loss npairs \\
+      --objectives.self-regression 0 --schedule.pose-steps 0
+  tcn train-embedding --data data/mv --out runs/smak --objectives.loss npairs \\
+      --objectives.self-regression 0 --schedule.pose-steps 0 --model.architecture smak \\
+      --model.attention att123
   tcn train-embedding --data data/paper --out runs/paper --preset paper \\
-      --pretrained ~/.cache/torch/hub/checkpoints/inception_v3_google-0cc3c7bd.pth
+      --model.pretrained ~/.cache/torch/hub/checkpoints/inception_v3_google-0cc3c7bd.pth
   tensorboard --logdir runs/
 """
 

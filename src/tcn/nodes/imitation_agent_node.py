@@ -62,7 +62,7 @@ from imitation_agent.env import (
     check_pose_decoder,
     observation_layout,
 )
-from imitation_agent.train import AgentConfig
+from imitation_agent.train import AgentConfig, PPOSettings
 from kuka_sim import SimConfig, joint_limits
 from tcn.bags import frame_at_stamp, frame_period_ns
 from tcn.graph import COMMAND_TOPICS
@@ -109,10 +109,10 @@ def command(
     upper)`` as KukaSim clips it (so the target never winds up beyond a limit).
     """
     a = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
-    if config.action == "torque":
-        return a * np.asarray(max_torques) * config.torque_fraction, None
+    if config.env.action == "torque":
+        return a * np.asarray(max_torques) * config.env.torque_fraction, None
     base = np.asarray(q, dtype=np.float64) if target is None else target
-    new_target = base + a * config.max_position_delta
+    new_target = base + a * config.env.max_position_delta
     if limits is not None:
         new_target = np.clip(new_target, limits[0], limits[1])
     return new_target.copy(), new_target
@@ -189,7 +189,8 @@ class ImitationAgentNode(Node):
             self.config = AgentConfig.from_dict(saved["agent"])
         else:
             self.config = AgentConfig(
-                n_envs=1, n_steps=learn_n_steps, batch_size=learn_n_steps, vec_env="dummy"
+                ppo=PPOSettings(n_envs=1, n_steps=learn_n_steps, batch_size=learn_n_steps),
+                vec_env="dummy",
             )
         self.embedding_path = embedding or saved.get("embedding", "")
         if not self.embedding_path:
@@ -200,12 +201,16 @@ class ImitationAgentNode(Node):
         )
         self.demo_period = frame_period_ns(self.demo_stamps)
         self.max_torques = np.asarray(sim.max_torques, dtype=np.float64)
-        self.limits = joint_limits(sim) if self.config.action == "position_delta" else None
+        self.limits = joint_limits(sim) if self.config.env.action == "position_delta" else None
         self.embedding_dim = self.demo_embeddings.shape[1]
         self.layout = observation_layout(self.embedding_dim, self.config.env_config())
         self.demo_reading = None
         if self.config.env_config().pose_from_reading:
-            settings = saved.get("reader_settings") if reader == self.config.train_reader else None
+            settings = (
+                saved.get("reader_settings")
+                if reader == self.config.observation.train_reader
+                else None
+            )
             self.demo_reading = self._read_demo(demo, self.embedding_path, reader, settings)
         if self.config.env_config().pose_from_head:
             check_pose_decoder(self.pose_decoder, self.embedding_dim)
@@ -226,7 +231,7 @@ class ImitationAgentNode(Node):
         self._lock = threading.Lock()  # commands come from the timer or the learner thread
         self._closed = False
 
-        self.topic = COMMAND_TOPICS[self.config.action]
+        self.topic = COMMAND_TOPICS[self.config.env.action]
         self.command_pub = self.create_publisher(Float64MultiArray, self.topic, 10)
         self.create_subscription(JointState, "joint_states", self._on_joints, 10)
         self.create_subscription(Float32MultiArray, "tcn/embedding", self._on_embedding, 10)
@@ -248,7 +253,7 @@ class ImitationAgentNode(Node):
             self._start_learner(Path(agent) if agent else None, Path(learn_out), learn_steps)
         self.create_timer(1.0 / self.control_rate, self._tick)
         self.get_logger().info(
-            f"{self.mode} {self.config.action} agent {agent or '(fresh)'} at "
+            f"{self.mode} {self.config.env.action} agent {agent or '(fresh)'} at "
             f"{self.control_rate} Hz on {self.topic}; demo {demo} ({len(self.demo_embeddings)}"
             f" frames, {self.layout.size}-d observation)"
         )
@@ -405,7 +410,7 @@ class ImitationAgentNode(Node):
             return None
         return observation(
             self.layout,
-            self.config.lookahead,
+            self.config.observation.lookahead,
             q,
             qd,
             w,
@@ -461,7 +466,7 @@ class ImitationAgentNode(Node):
             self._closed = True
             if not self.context.ok():
                 self.get_logger().warning("context already shut down: no final safe command")
-            elif self.config.action == "torque":
+            elif self.config.env.action == "torque":
                 self._publish(np.zeros(7))
             elif self._target is not None or self._q is not None:
                 self._publish(self._target if self._target is not None else self._q)
