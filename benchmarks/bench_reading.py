@@ -2,27 +2,26 @@
 
 Two settings of :func:`imitation_agent.imagine.imagine_demonstration`, in the same run:
 
-- ``reference``: ``ImagineConfig()``'s defaults, the accuracy-proven reading: the
+- ``reference``: the defaults before session 14, the accuracy-proven reading: the
   embedding's search at every 10th frame (20 rounds of 24), each searched pose refined by
-  Levenberg-Marquardt with central differences, the last from 16 restarts;
-- ``fast``: fewer search rounds (10 of 16), the pose the motion predicts refined in the frame
-  first (Broyden updates, early stop), searched only where its frame does not match, and
-  the last frame's restarts screened before the best 3 are refined.
+  Levenberg-Marquardt with central differences, the last from 16 restarts, all refined;
+- ``default``: ``ImagineConfig()``'s defaults: the same, with the pose the motion predicts
+  refined in the frame first and searched only where its frame does not match
+  (``match_rms``), and the last frame's restarts screened in the coarsest stage before the
+  best 3 are refined (``restarts_kept``).
 
-The first stage's embedding is raw pixels (``[0, 1]`` intensities, the ``--reader pixels`` of
-``imagined_reading.py``), so no network is needed. The two are run demonstration by
+The first stage's embedding is the TCN of ``--embedding`` (what ``tcn read-demos`` uses), or
+raw pixels (``[0, 1]`` intensities) without it. The two are run demonstration by
 demonstration in turn, so that load on the machine hits both alike; each demonstration's
-wall-clock and process (CPU) seconds are reported, one process (numpy's BLAS may use a
-second thread for the refinement's small products: CPU seconds then exceed wall). Accuracy is
-against the recorded joints: the L2 error over the 7 joints at the last frame (within 0.2 rad
-counts as read) and averaged over all frames.
+wall-clock and process (CPU) seconds are reported, one process. Accuracy is against the
+recorded joints: the L2 error over the 7 joints at the last frame (within 0.2 rad counts as
+read) and averaged over all frames.
 
-Usage::
+Usage (after ``benchmarks/reproduce/demo.sh``, on its held-out demonstrations)::
 
-    tcn record --out /tmp/read/demos --episodes 12 --val-episodes 10 --image-size 96 \\
-        --tool-scale 2 --camera-distance 1.9 --camera-pitch -30 --workers 1
-    python benchmarks/bench_reading.py --demos /tmp/read/demos --reference 5 --fast 10 \\
-        --json /tmp/read/bench_reading.json
+    python benchmarks/bench_reading.py --demos runs/reproduce/demo/seed_0/demos \
+        --embedding runs/reproduce/demo/seed_0/embedding --reference 4 --default 4 \
+        --json runs/bench_reading.json
 """
 
 from __future__ import annotations
@@ -44,16 +43,8 @@ SUCCESS = 0.2
 """rad, L2 over the joints: a final pose this close to the recorded one is read."""
 
 SETTINGS = {
-    "reference": ImagineConfig(),
-    "fast": ImagineConfig(
-        iterations=10,
-        population=16,
-        elites=4,
-        refine_broyden=True,
-        refine_tolerance=0.01,
-        match_rms=0.005,
-        restarts_kept=3,
-    ),
+    "reference": ImagineConfig(match_rms=None, restarts_kept=0),
+    "default": ImagineConfig(),
 }
 
 
@@ -62,12 +53,12 @@ def pixels(frames: np.ndarray) -> np.ndarray:
     return frames.reshape(len(frames), -1).astype(np.float64) / 255.0
 
 
-def read_one(sim: KukaSim, path: Path, config: ImagineConfig) -> dict:
-    """One demonstration read with ``config``: its errors and seconds."""
+def read_one(sim: KukaSim, path: Path, config: ImagineConfig, embed=pixels) -> dict:
+    """One demonstration read with ``config`` in ``embed``'s space: its errors and seconds."""
     episode = read_episode(path)
     camera, frames, joints = episode.cameras[0], episode.frames[0], episode.joint_positions
     wall, cpu = time.perf_counter(), time.process_time()
-    imagined = imagine_demonstration(sim, camera, frames, joints[0], pixels, config)
+    imagined = imagine_demonstration(sim, camera, frames, joints[0], embed, config)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     errors = np.linalg.norm(imagined - joints, axis=1)
     return {
@@ -95,19 +86,30 @@ def summary(rows: list[dict]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--demos", type=Path, required=True, help="a `tcn record` dataset")
-    parser.add_argument("--reference", type=int, default=5, help="demonstrations, reference")
-    parser.add_argument("--fast", type=int, default=10, help="demonstrations, fast path")
+    parser.add_argument("--embedding", type=Path, help="TCN run or checkpoint (default: pixels)")
+    parser.add_argument("--reference", type=int, default=4, help="demonstrations, reference")
+    parser.add_argument("--default", type=int, default=4, help="demonstrations, defaults")
     parser.add_argument(
-        "--fast-settings",
+        "--default-settings",
         type=json.loads,
         default={},
-        help="JSON of ImagineConfig fields the fast path changes, e.g. '{\"iterations\": 6}'",
+        help="JSON of ImagineConfig fields to change in the defaults, e.g. '{\"iterations\": 6}'",
     )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
-    settings = {**SETTINGS, "fast": replace(SETTINGS["fast"], **args.fast_settings)}
+    settings = {**SETTINGS, "default": replace(SETTINGS["default"], **args.default_settings)}
+    embed = pixels
+    if args.embedding is not None:
+        import torch
+
+        from tcn.demonstrations import embedder_of
+        from tcn.embedding_run import load_embedding_model
+        from tcn.runs import resolve_checkpoint
+
+        torch.set_num_threads(1)
+        embed = embedder_of(load_embedding_model(resolve_checkpoint(args.embedding)))
     paths = episode_paths(args.demos, "val")
-    counts = {"reference": args.reference, "fast": args.fast}
+    counts = {"reference": args.reference, "default": args.default}
     if max(counts.values()) > len(paths):
         parser.error(f"{args.demos} has {len(paths)} validation episodes; ask for fewer")
     sim = KukaSim(dataset_sim_config(args.demos))
@@ -115,7 +117,7 @@ def main() -> None:
     for index, path in enumerate(paths[: max(counts.values())]):
         for name, config in settings.items():
             if index < counts[name]:
-                row = read_one(sim, path, config)
+                row = read_one(sim, path, config, embed)
                 rows[name].append(row)
                 print(f"{name:9s} {json.dumps(row)}", flush=True)
     sim.close()
@@ -145,7 +147,8 @@ def main() -> None:
             )
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"demos": str(args.demos), "results": results}, indent=1))
+        record = {"demos": str(args.demos), "embedding": str(args.embedding), "results": results}
+        args.json.write_text(json.dumps(record, indent=1))
 
 
 if __name__ == "__main__":

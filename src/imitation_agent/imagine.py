@@ -17,20 +17,19 @@ demonstration's frame exactly. Between searched frames the trajectory is interpo
 linearly in joint space. :class:`imitation_agent.readers.RenderAndCompare` is this reading
 as a demonstration reader; docs/agent.md measures it against the recorded joints.
 
-With the fast settings, before a search the pose the motion so far predicts is refined in
-the frame (the warm start, ``match_rms``, :func:`frame_matcher`); where its frame then matches the
+Before a search, the pose the motion so far predicts is refined in the frame (the warm
+start, ``match_rms``, :func:`frame_matcher`); where its frame then matches the
 demonstration's, the frame is not searched. The last frame is always searched, and its
-restarts are screened in the coarsest stage before the best few are refined to the end
-(``restarts_kept``); the refinement follows its Jacobian by Broyden's updates and stops a
-stage once a round gains little (``refine_broyden``, ``refine_tolerance``).
+restarts are screened in the coarsest stage before the best ``restarts_kept`` are refined
+to the end. Broyden's updates of the Jacobian and early stopping (``refine_broyden``,
+``refine_tolerance``) are options that lose tracks (docs/benchmarks.md).
 
 It costs ``population`` rendered and embedded frames per search round and some 10 to 20
-rendered frames per refinement stage: 130 s to 3 minutes of a core per 100-frame 96 px
-demonstration with the defaults (the accuracy-proven settings), about 40 s with the fast
-ones (``iterations=10 population=16 elites=4 refine_broyden=true refine_tolerance=0.01
-match_rms=0.005 restarts_kept=3``), which do not yet keep the accuracy
-(docs/benchmarks.md, "Reading a demonstration faster"); :mod:`tcn.reading` caches each
-result on disk, keyed by the embedding, the demonstration and the settings.
+rendered frames per refinement stage, each frame some 6 ms of a core whatever its size
+(PyBullet's TinyRenderer spends most of it on the arm's meshes): about 6,500 frames for a
+100-frame 96 px demonstration with the defaults, half what the warm start and the screening
+save (docs/journal.md, session 14); :mod:`tcn.reading` caches each result on disk, keyed by
+the embedding, the demonstration and the settings.
 """
 
 from __future__ import annotations
@@ -124,8 +123,9 @@ class ImagineConfig:
             frames then differ least, are refined in the other stages (0: every restart in
             all four).
 
-    The defaults are the accuracy-proven settings (the headline's reading); the fast ones
-    of the module docstring are measured in docs/benchmarks.md.
+    The defaults warm-start the searches and screen the last frame's restarts, which halves
+    the frames rendered and keeps the reading's accuracy; Broyden's updates
+    (``refine_broyden``) lose tracks and stay off (docs/benchmarks.md).
     """
 
     every: int = 10
@@ -142,9 +142,9 @@ class ImagineConfig:
     refine_pairs: int = 2
     refine_broyden: bool = False
     refine_tolerance: float = 0.0
-    match_rms: float | None = None
+    match_rms: float | None = 0.005
     match_iterations: int = 5
-    restarts_kept: int = 0
+    restarts_kept: int = 3
 
     def __post_init__(self) -> None:
         if int(self.seed) < 0:
