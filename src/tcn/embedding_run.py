@@ -89,7 +89,7 @@ def train_embedding_run(
     from tqdm import tqdm
 
     from tcn_embedding.checkpoint import load_checkpoint, save_checkpoint
-    from tcn_embedding.train import EmbeddingTrainer, sectioned
+    from tcn_embedding.train import EmbeddingTrainer
 
     run = Path(run)
     last = latest_checkpoint(run)
@@ -102,8 +102,7 @@ def train_embedding_run(
     stored_init = Path(stored["init_from"]) if stored.get("init_from") is not None else None
     if last is not None:
         state = load_checkpoint(last)
-        # (sectioned: a checkpoint from before the sections holds its settings flat)
-        check_resume(run, sectioned(state["train_config"]), config, RESUMABLE_CHANGES)
+        check_resume(run, state["train_config"], config, RESUMABLE_CHANGES)
         stored_pose_data = stored.get("pose_data")
         if pose_data is None and stored_pose_data is not None:
             pose_data = Path(stored_pose_data)  # resume on the self-observation it began with
@@ -318,10 +317,8 @@ def evaluate_embedding(
         run = run_of(checkpoint)
         margin = 2.0
         if run is not None:
-            from tcn_embedding.train import sectioned
-
-            train = sectioned(read_config(run)["train"])  # (flat: a run from before sections)
-            margin = float(train.get("objectives", {}).get("margin", margin))
+            objectives = read_config(run)["train"].get("objectives", {})
+            margin = float(objectives.get("margin", margin))
     acc, acc_margin = triplet_accuracy(primary, n_triplets=1000, margin=margin, seed=seed)
     metrics: dict[str, Any] = {
         "checkpoint": str(checkpoint),

@@ -83,15 +83,28 @@ class IncompatibleWeightsError(WeightsUnavailableError):
     """A weights file was read but does not fit the backbone trunk (missing keys, shapes)."""
 
 
+class SettingError(ValueError):
+    """A setting's value is invalid: ``setting`` names it, ``problem`` says why, and the
+    message is both (``image_size must be at least 75 ...``). A config that passes its
+    settings on under other names re-raises it with its own name: :meth:`renamed`."""
+
+    def __init__(self, setting: str, problem: str) -> None:
+        super().__init__(f"{setting} {problem}")
+        self.setting, self.problem = setting, problem
+
+    def renamed(self, setting: str) -> SettingError:
+        return SettingError(setting, self.problem)
+
+
 def _check_positive_int(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        raise SettingError(name, f"must be a positive integer, got {value!r}")
 
 
 def _positive_int_tuple(name: str, values: object) -> tuple[int, ...]:
     """``values`` as a tuple of positive ints (a sequence of channel counts)."""
     if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
-        raise ValueError(f"{name} must be a sequence of positive integers, got {values!r}")
+        raise SettingError(name, f"must be a sequence of positive integers, got {values!r}")
     values = tuple(values)
     for value in values:
         _check_positive_int(f"{name} entry (in {values!r})", value)
@@ -106,34 +119,35 @@ def validate_embedding_fields(config: Any) -> None:
     spec = BACKBONES[config.backbone]
     _check_positive_int("embedding_dim", config.embedding_dim)
     if isinstance(config.pose_joints, bool) or not isinstance(config.pose_joints, int):
-        raise ValueError(f"pose_joints must be an integer >= 0, got {config.pose_joints!r}")
+        raise SettingError("pose_joints", f"must be an integer >= 0, got {config.pose_joints!r}")
     if config.pose_joints < 0:
-        raise ValueError(f"pose_joints must be >= 0, got {config.pose_joints}")
+        raise SettingError("pose_joints", f"must be >= 0, got {config.pose_joints}")
     _check_positive_int("hidden_units", config.hidden_units)
     if isinstance(config.alpha, bool) or not isinstance(config.alpha, (int, float)):
-        raise ValueError(f"alpha must be a positive number, got {config.alpha!r}")
+        raise SettingError("alpha", f"must be a positive number, got {config.alpha!r}")
     if not (math.isfinite(config.alpha) and config.alpha > 0):
-        raise ValueError(f"alpha must be a positive finite number, got {config.alpha!r}")
+        raise SettingError("alpha", f"must be a positive finite number, got {config.alpha!r}")
     config.alpha = float(config.alpha)
     if config.image_size is None:
         config.image_size = spec.default_image_size
     _check_positive_int("image_size", config.image_size)
     if config.image_size < spec.min_image_size:
-        raise ValueError(
-            f"image_size must be at least {spec.min_image_size} for backbone "
-            f"{config.backbone!r}, got {config.image_size}"
+        raise SettingError(
+            "image_size",
+            f"must be at least {spec.min_image_size} for backbone {config.backbone!r}, got "
+            f"{config.image_size}",
         )
     if isinstance(config.pretrained, os.PathLike):
         config.pretrained = os.fspath(config.pretrained)
     if config.pretrained is not None and (
         not isinstance(config.pretrained, str) or not config.pretrained
     ):
-        raise ValueError(
-            f"pretrained must be 'imagenet', a path to a state dict file, or None, "
-            f"got {config.pretrained!r}"
+        raise SettingError(
+            "pretrained",
+            f"must be 'imagenet', a path to a state dict file, or None, got {config.pretrained!r}",
         )
     if not isinstance(config.freeze_backbone, bool):
-        raise ValueError(f"freeze_backbone must be a bool, got {config.freeze_backbone!r}")
+        raise SettingError("freeze_backbone", f"must be a bool, got {config.freeze_backbone!r}")
     if config.freeze_backbone and config.pretrained is None:
         logger.warning(
             "freeze_backbone=True with pretrained=None: the backbone stays at its random "
@@ -180,13 +194,15 @@ class TCNConfig:
 
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONES:
-            raise ValueError(f"backbone must be one of {sorted(BACKBONES)}, got {self.backbone!r}")
+            raise SettingError(
+                "backbone", f"must be one of {sorted(BACKBONES)}, got {self.backbone!r}"
+            )
         self.head_channels = _positive_int_tuple("head_channels", self.head_channels)
         if not self.head_channels:
-            raise ValueError("head_channels must name at least one conv layer, got ()")
+            raise SettingError("head_channels", "must name at least one conv layer, got ()")
         if not isinstance(self.learnable_temperature, bool):
-            raise ValueError(
-                f"learnable_temperature must be a bool, got {self.learnable_temperature!r}"
+            raise SettingError(
+                "learnable_temperature", f"must be a bool, got {self.learnable_temperature!r}"
             )
         validate_embedding_fields(self)
 
@@ -224,7 +240,7 @@ class SpatialSoftArgmax(nn.Module):
     def __init__(self, temperature: float = 1.0, learnable_temperature: bool = True) -> None:
         super().__init__()
         if not (math.isfinite(temperature) and temperature > 0):
-            raise ValueError(f"temperature must be positive and finite, got {temperature!r}")
+            raise SettingError("temperature", f"must be positive and finite, got {temperature!r}")
         log_t = torch.tensor(math.log(temperature), dtype=torch.float32)
         # Parametrised in log space so the temperature stays positive while it is learned.
         if learnable_temperature:
@@ -335,7 +351,7 @@ def build_trunk(backbone: str) -> nn.Module:
         return InceptionTrunk()
     if backbone == "resnet18":
         return ResNet18Trunk()
-    raise ValueError(f"backbone must be one of {sorted(BACKBONES)}, got {backbone!r}")
+    raise SettingError("backbone", f"must be one of {sorted(BACKBONES)}, got {backbone!r}")
 
 
 def imagenet_weights_file(backbone: str) -> str:

@@ -63,6 +63,7 @@ from tcn_embedding.model import (
     EmbeddingNet,
     InceptionTrunk,
     ResNet18Trunk,
+    SettingError,
     _positive_int_tuple,
     validate_embedding_fields,
 )
@@ -127,20 +128,25 @@ class SMAKConfig:
 
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONES or self.backbone not in LEVELS:
-            raise ValueError(f"backbone must be one of {sorted(LEVELS)}, got {self.backbone!r}")
+            raise SettingError(
+                "backbone", f"must be one of {sorted(LEVELS)}, got {self.backbone!r}"
+            )
         if self.attention not in ATTENTION_VARIANTS:
-            raise ValueError(
-                f"attention must be one of {sorted(ATTENTION_VARIANTS)}, got {self.attention!r}"
+            raise SettingError(
+                "attention",
+                f"must be one of {sorted(ATTENTION_VARIANTS)}, got {self.attention!r}",
             )
         if self.normalization not in NORMALIZATIONS:
-            raise ValueError(
-                f"normalization must be one of {NORMALIZATIONS}, got {self.normalization!r}"
+            raise SettingError(
+                "normalization", f"must be one of {NORMALIZATIONS}, got {self.normalization!r}"
             )
         self.extended_channels = _positive_int_tuple("extended_channels", self.extended_channels)
         if self.extended and not self.extended_channels:
-            raise ValueError("extended=True needs at least one extended_channels entry, got ()")
+            raise SettingError(
+                "extended_channels", "must name at least one layer with extended=True, got ()"
+            )
         if not isinstance(self.extended, bool):
-            raise ValueError(f"extended must be a bool, got {self.extended!r}")
+            raise SettingError("extended", f"must be a bool, got {self.extended!r}")
         validate_embedding_fields(self)
 
     @property
@@ -195,7 +201,7 @@ def build_smak_trunk(backbone: str) -> nn.Module:
         return InceptionTrunk()
     if backbone == "resnet18":
         return ResNet18Layer3Trunk()
-    raise ValueError(f"backbone must be one of {sorted(LEVELS)}, got {backbone!r}")
+    raise SettingError("backbone", f"must be one of {sorted(LEVELS)}, got {backbone!r}")
 
 
 class AttentionLevel(nn.Module):

@@ -47,7 +47,7 @@ from tcn_embedding.metrics import (
     mean_alignment_error,
     triplet_accuracy,
 )
-from tcn_embedding.model import TCNConfig
+from tcn_embedding.model import SettingError, TCNConfig
 from tcn_embedding.objectives import Step, objectives_for, pose_only
 from tcn_embedding.sampling import (
     DEFAULT_MIN_SEPARATION,
@@ -273,8 +273,8 @@ class TrainConfig:
             )
         try:
             self.model_config()  # validates the model fields too
-        except ValueError as exc:
-            raise ValueError(_dotted(str(exc))) from None
+        except SettingError as exc:
+            raise exc.renamed(_network_setting(self, exc.setting)) from None
 
     @property
     def pose_epochs(self) -> int:
@@ -288,27 +288,16 @@ class TrainConfig:
         return self.pose_epochs + self.schedule.epochs
 
     def model_config(self) -> TCNConfig | SMAKConfig:
-        """The network's config: :class:`TCNConfig` or :class:`SMAKConfig` by architecture."""
-        m = self.model
-        common = dict(
-            backbone=m.backbone,
-            embedding_dim=m.embedding_dim,
-            alpha=m.alpha,
-            hidden_units=m.hidden_units,
-            image_size=m.image_size,
-            pretrained=m.pretrained,
-            freeze_backbone=m.freeze_backbone,
-            pose_joints=self.objectives.pose_joints if self.objectives.self_regression > 0 else 0,
-        )
-        if m.architecture == "smak":
-            return SMAKConfig(
-                attention=m.attention,
-                normalization=m.attention_normalization,
-                extended=m.extended,
-                extended_channels=m.head_channels,
-                **common,
-            )
-        return TCNConfig(head_channels=m.head_channels, **common)
+        """The network's config: :class:`TCNConfig` or :class:`SMAKConfig` by architecture,
+        its fields from the settings :func:`_network_fields` names."""
+        values = {
+            field: getattr(getattr(self, section), name)
+            for field, (section, name) in _network_fields(self).items()
+        }
+        if self.objectives.self_regression <= 0:
+            values["pose_joints"] = 0
+        kind = SMAKConfig if self.model.architecture == "smak" else TCNConfig
+        return kind(**values)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested data (sections as mappings, tuples as lists), as presets hold it."""
@@ -318,10 +307,8 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
-        """Inverse of :meth:`to_dict` (settings by leaf name at the top, as runs saved before
-        the sections hold them, are put in their sections: :func:`sectioned`); unknown keys
-        raise ``ValueError`` naming them and the known ones."""
-        data = sectioned(data)
+        """Inverse of :meth:`to_dict`; unknown keys (a setting outside its section) raise
+        ``ValueError`` naming them and the known ones."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -340,35 +327,34 @@ class TrainConfig:
         return cls(**values)
 
 
-_SECTION_OF = {f.name: name for name, kind in SECTIONS.items() for f in dataclasses.fields(kind)}
-"""Each section's setting -> its section."""
+_COMMON_FIELDS = (
+    "backbone",
+    "embedding_dim",
+    "alpha",
+    "hidden_units",
+    "image_size",
+    "pretrained",
+    "freeze_backbone",
+)
 
 
-def sectioned(data: Mapping[str, Any]) -> dict[str, Any]:
-    """``data`` with every top-level key that is a section's setting (``epochs``: the flat
-    layout of runs saved before the sections) moved into its section (``schedule``), where
-    the section does not set it already."""
-    out = {
-        k: dict(v or {}) if k in SECTIONS else v for k, v in data.items() if k not in _SECTION_OF
-    }
-    for key, value in data.items():
-        if key in _SECTION_OF:
-            out.setdefault(_SECTION_OF[key], {}).setdefault(key, value)
-    return out
+def _network_fields(config: TrainConfig) -> dict[str, tuple[str, str]]:
+    """The network config's fields -> the (section, setting) each is taken from."""
+    fields = {name: ("model", name) for name in _COMMON_FIELDS}
+    fields["pose_joints"] = ("objectives", "pose_joints")
+    if config.model.architecture == "smak":
+        fields["attention"] = ("model", "attention")
+        fields["normalization"] = ("model", "attention_normalization")
+        fields["extended"] = ("model", "extended")
+        fields["extended_channels"] = ("model", "head_channels")
+    else:
+        fields["head_channels"] = ("model", "head_channels")
+    return fields
 
 
-def _dotted(message: str) -> str:
-    """A network config's error with the setting it starts with named as TrainConfig's
-    (``image_size must ...`` -> ``model.image_size must ...``)."""
-    name = message.split(" ", 1)[0].split("=", 1)[0]
-    renamed = {
-        "normalization": "model.attention_normalization",
-        "extended_channels": "model.head_channels",
-        "pose_joints": "objectives.pose_joints",
-    }
-    if name in renamed or _SECTION_OF.get(name) == "model":
-        return renamed.get(name, f"model.{name}") + message[len(name) :]
-    return message
+def _network_setting(config: TrainConfig, field: str) -> str:
+    """The dotted setting (``model.image_size``) the network field ``field`` comes from."""
+    return ".".join(_network_fields(config).get(field, ("model", field)))
 
 
 def resolve_device(device: str) -> torch.device:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
 from tcn_embedding.objectives import PairChange, SelfRegression, Step
-from tcn_embedding.train import EmbeddingTrainer, TrainConfig, sectioned
+from tcn_embedding.train import SECTIONS, EmbeddingTrainer, TrainConfig
 
 TINY = {
     "model": dict(
@@ -39,9 +41,10 @@ TINY = {
 def tiny(**changes) -> TrainConfig:
     """TINY with ``changes`` by setting name (``epochs=4``), each put in its section."""
     values = {k: dict(v) if isinstance(v, dict) else v for k, v in TINY.items()}
-    for key, value in sectioned(changes).items():
-        if isinstance(value, dict):
-            values.setdefault(key, {}).update(value)
+    section_of = {f.name: s for s, kind in SECTIONS.items() for f in dataclasses.fields(kind)}
+    for key, value in changes.items():
+        if key in section_of:
+            values[section_of[key]][key] = value
         else:
             values[key] = value
     return TrainConfig.from_dict(values)
@@ -302,7 +305,12 @@ def test_learning_rate_schedule_is_the_papers_step_decay():
         ({"neg_margin": 5}, r"objectives.neg_margin \(5\) must exceed objectives.pos_range"),
         ({"min_lr": 1.0}, "schedule.min_lr <= schedule.lr"),
         ({"backbone": "vgg"}, "model.backbone must be one of"),
-        ({"image_size": 8}, "model.image_size must be at least 32"),
+        ({"image_size": 8}, "^model.image_size must be at least 32"),
+        (
+            {"architecture": "smak", "extended": True, "head_channels": ()},
+            "^model.head_channels must name at least one layer",
+        ),
+        ({"self_regression": 1.0, "pose_joints": -1}, "^objectives.pose_joints must be >= 0"),
         ({"batch_size": 0}, "schedule.batch_size must be at least 1"),
     ],
 )
@@ -330,16 +338,12 @@ def test_config_round_trip_in_sections():
         TrainConfig.from_dict({"schedule": {"learning_rate": 1}})
 
 
-def test_a_flat_config_from_before_the_sections_is_put_in_its_sections():
-    flat = {
-        k: v for section in ("model", "objectives", "schedule") for k, v in TINY[section].items()
-    }
-    config = tiny()
-    assert TrainConfig.from_dict({**flat, "device": "cpu"}) == config
-    # A section's own value wins over a flat one (a flag given to resume an old run).
-    assert TrainConfig.from_dict({**flat, "device": "cpu", "schedule": {"epochs": 5}}) == tiny(
-        epochs=5
-    )
+def test_a_flat_config_is_refused_naming_its_settings():
+    flat = {**TINY["schedule"], "device": "cpu"}
+    with pytest.raises(
+        ValueError, match=r"unknown training config fields \['augment', 'batch_size'"
+    ):
+        TrainConfig.from_dict(flat)
 
 
 def test_the_choices_are_the_ones_the_networks_take():
