@@ -21,14 +21,14 @@ Before a search, the pose the motion so far predicts is refined in the frame (th
 start, ``match_rms``, :func:`frame_matcher`); where its frame then matches the
 demonstration's, the frame is not searched. The last frame is always searched, and its
 restarts are screened in the coarsest stage before the best ``restarts_kept`` are refined
-to the end. Broyden's updates of the Jacobian and early stopping (``refine_broyden``,
-``refine_tolerance``) are options that lose tracks (docs/benchmarks.md).
+to the end. Broyden's updates of the Jacobian (``refine_broyden``) lose tracks, and early
+stopping (``refine_tolerance``) saves few frames; both are options (docs/benchmarks.md).
 
 It costs ``population`` rendered and embedded frames per search round and some 10 to 20
 rendered frames per refinement stage, each frame some 6 ms of a core whatever its size
-(PyBullet's TinyRenderer spends most of it on the arm's meshes): about 6,500 frames for a
-100-frame 96 px demonstration with the defaults, half what the warm start and the screening
-save (docs/journal.md, session 14); :mod:`tcn.reading` caches each result on disk, keyed by
+(PyBullet's TinyRenderer spends most of it on the arm's meshes): 6,000 to 7,700 frames for
+a 100-frame 96 px demonstration with the defaults, about half as many as without the warm
+start and the screening. :mod:`tcn.reading` caches each result on disk, keyed by
 the embedding, the demonstration and the settings.
 """
 

@@ -14,7 +14,7 @@ examples:
   tcn train-agent --embedding runs/tcn --demos data/demos --out runs/agent --resume
   tcn train-agent --embedding runs/tcn --demos data/demos --out runs/oracle --reward.kind oracle
   tcn train-agent --embedding runs/tcn --demos data/demos --out runs/read \\
-      --observation.train-reader render-compare --read.restarts-kept 3 --workers 2
+      --observation.train-reader render-compare --workers 2
   tcn train-agent --embedding runs/tcn --demos data/demos --out runs/paper --preset paper
   tcn train-agent --embedding runs/tcn --demos data/demos --out /tmp/a --ppo.timesteps 2048 \\
       --ppo.n-envs 2 --policy.net-arch 64 64 --observation.no-time-feature --vec-env dummy
