@@ -254,7 +254,7 @@ def still_frames(frames: np.ndarray) -> int:
     return len(frames) - (int(changed[-1]) + 1 if changed.size else 0)
 
 
-def _blurred(frames: np.ndarray, blur: float) -> np.ndarray:
+def blurred_frames(frames: np.ndarray, blur: float) -> np.ndarray:
     """``(N, H, W, C)`` frames -> ``(N, H * W * C)`` floats in [0, 1], blurred by ``blur`` px."""
     frames = np.asarray(frames, dtype=np.float64) / 255.0
     if blur > 0:
@@ -316,10 +316,10 @@ def refine_pose(
     pose = np.clip(np.asarray(pose, dtype=np.float64), lower, upper)
     cost = np.inf
     for blur, step in stages:
-        goal = _blurred(goal_frame[None], blur)[0]
+        goal = blurred_frames(goal_frame[None], blur)[0]
 
         def residuals(poses: np.ndarray, goal: np.ndarray = goal, blur: float = blur):
-            return _blurred(render(poses), blur) - goal
+            return blurred_frames(render(poses), blur) - goal
 
         r = residuals(pose[None])[0]
         cost, damping = float(r @ r), 1e-2

@@ -26,7 +26,8 @@ class CameraConfig:
 
     The pose is either orbit-style (``distance``, ``yaw``, ``pitch`` around
     ``target``, PyBullet's convention, z up) or explicit (``eye`` looking at
-    ``target``). ``fov`` is the vertical field of view in degrees.
+    ``target``, the image's up towards ``up``, z when None). ``fov`` is the vertical
+    field of view in degrees.
     """
 
     name: str = "camera"
@@ -38,6 +39,7 @@ class CameraConfig:
     pitch: float = -20.0
     target: tuple[float, float, float] = (0.0, 0.0, 0.6)
     eye: tuple[float, float, float] | None = None
+    up: tuple[float, float, float] | None = None
     near: float = 0.05
     far: float = 6.0
     renderer: str = "tiny"
@@ -55,14 +57,18 @@ class CameraConfig:
             )
         # Normalise sequences (e.g. lists from YAML/JSON) so equality and hashing work.
         object.__setattr__(self, "target", tuple(float(v) for v in self.target))
-        if self.eye is not None:
-            object.__setattr__(self, "eye", tuple(float(v) for v in self.eye))
+        for name in ("eye", "up"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
+        if self.up is not None and self.eye is None:
+            raise ValueError("camera up needs an explicit eye (orbit cameras have z up)")
 
     @cached_property
     def view_matrix(self) -> tuple[float, ...]:
         """OpenGL view matrix (16 floats, column-major) as PyBullet expects it."""
         if self.eye is not None:
-            return tuple(pybullet.computeViewMatrix(self.eye, self.target, (0.0, 0.0, 1.0)))
+            up = self.up if self.up is not None else (0.0, 0.0, 1.0)
+            return tuple(pybullet.computeViewMatrix(self.eye, self.target, up))
         return tuple(
             pybullet.computeViewMatrixFromYawPitchRoll(
                 cameraTargetPosition=self.target,
@@ -107,6 +113,36 @@ class CameraConfig:
         ndc = clip[:, :2] / clip[:, 3:4]
         return np.c_[ndc[:, 0], -ndc[:, 1]]
 
+    def pose(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Where the camera is and how it is turned, whichever form holds it: its position,
+        its unit viewing direction and the unit up direction of its image, in the world."""
+        view = np.asarray(self.view_matrix).reshape(4, 4).T  # world -> camera (OpenGL)
+        rotation, translation = view[:3, :3], view[:3, 3]
+        return -rotation.T @ translation, -rotation[2], rotation[1]
+
+    def moved(
+        self, offset: np.ndarray, rotation: np.ndarray, fov: float | None = None
+    ) -> CameraConfig:
+        """This camera moved by ``offset`` (m, world frame) and turned by the rotation
+        vector ``rotation`` (rad, world frame, about the camera's own position), as an
+        explicit camera (``eye``, ``target`` and ``up``); ``fov`` replaces its field of view.
+        Moved by nothing, it is this camera itself."""
+        offset, rotation = np.asarray(offset, np.float64), np.asarray(rotation, np.float64)
+        if not (offset.any() or rotation.any()):
+            return self if fov is None else replace(self, fov=float(fov))
+        eye, forward, up = self.pose()
+        reach = float(np.linalg.norm(np.asarray(self.target) - eye)) or 1.0
+        turn = rotation_matrix(rotation)
+        eye = eye + offset
+        forward, up = turn @ forward, turn @ up
+        return replace(
+            self,
+            eye=tuple(eye),
+            target=tuple(eye + reach * forward),
+            up=tuple(up),
+            fov=self.fov if fov is None else float(fov),
+        )
+
     def with_size(self, width: int, height: int | None = None) -> CameraConfig:
         return replace(self, width=width, height=width if height is None else height)
 
@@ -114,6 +150,7 @@ class CameraConfig:
         data = asdict(self)
         data["target"] = list(self.target)
         data["eye"] = None if self.eye is None else list(self.eye)
+        data["up"] = None if self.up is None else list(self.up)
         return data
 
     @classmethod
@@ -125,6 +162,26 @@ class CameraConfig:
                 f"unknown camera config keys {sorted(unknown)}; known: {sorted(known)}"
             )
         return cls(**data)
+
+
+def rotation_matrix(rotation: np.ndarray) -> np.ndarray:
+    """The 3x3 rotation of the rotation vector ``rotation`` (axis times angle, rad)."""
+    angle = float(np.linalg.norm(rotation))
+    if angle == 0.0:
+        return np.eye(3)
+    x, y, z = np.asarray(rotation) / angle
+    cross = np.array([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]])
+    return np.eye(3) + math.sin(angle) * cross + (1.0 - math.cos(angle)) * cross @ cross
+
+
+def perturbed_camera(
+    camera: CameraConfig, offset: float, degrees: float, rng: np.random.Generator
+) -> CameraConfig:
+    """``camera`` moved ``offset`` m in a random direction and turned ``degrees`` about a
+    random axis (both uniform on the sphere): a camera placed a little off its calibration."""
+    direction, axis = rng.normal(size=3), rng.normal(size=3)
+    direction, axis = direction / np.linalg.norm(direction), axis / np.linalg.norm(axis)
+    return camera.moved(offset * direction, math.radians(degrees) * axis)
 
 
 @dataclass(frozen=True)

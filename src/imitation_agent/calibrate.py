@@ -1,0 +1,158 @@
+"""Self-calibration: the camera a demonstration was filmed with, from a frame at known joints.
+
+A demonstration starts where the agent starts, at its first pose, so its first frame shows
+the robot at known joints. The stored camera (the nominal one) is moved and turned, and
+optionally its field of view changed, until the frame the simulator renders through it at
+those joints matches that frame: a cross-entropy search on strongly blurred frames finds the
+basin, then Levenberg-Marquardt (:func:`imitation_agent.imagine.refine_pose`) on the frames'
+difference, coarse to fine, places it. Reading and rendering then use the estimated camera.
+
+The camera's parameters are searched in scaled units (:class:`CalibrationConfig`): an offset
+of the camera's position (``position_scale`` m a unit), a rotation vector about it
+(``rotation_scale`` rad a unit) and, with ``fit_fov``, a change of its vertical field of view
+(``fov_scale`` degrees a unit). A camera whose frame already equals the demonstration's is
+kept as it is, at the cost of one rendered frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from imitation_agent.imagine import blurred_frames, cross_entropy_search, refine_pose
+from kuka_sim import CameraConfig, KukaSim
+
+CALIBRATION_STAGES: tuple[tuple[float, float], ...] = ((4.0, 0.2), (2.0, 0.1), (1.0, 0.05))
+"""(blur px, finite-difference step in scaled units) of each refinement stage."""
+
+
+@dataclass(frozen=True)
+class CalibrationConfig:
+    """Settings of :func:`calibrate_camera`.
+
+    Attributes:
+        position_scale: m of camera offset per unit of the searched parameters.
+        rotation_scale: rad of camera rotation per unit.
+        fov_scale: degrees of field of view per unit.
+        fit_fov: also estimate the field of view (where no ``camera_info`` gives it).
+        bound: the search stays within this many units of the nominal camera each way.
+        sigma: units, the search's initial spread.
+        iterations: rounds of the cross-entropy search (0: refinement only).
+        population: frames rendered per round.
+        elites: best frames a round refits to.
+        refine_iterations: Levenberg-Marquardt rounds per stage of
+            :data:`CALIBRATION_STAGES`.
+        seed: the search's random generator.
+    """
+
+    position_scale: float = 0.05
+    rotation_scale: float = 0.05
+    fov_scale: float = 5.0
+    fit_fov: bool = False
+    bound: float = 3.0
+    sigma: float = 0.7
+    iterations: int = 8
+    population: int = 24
+    elites: int = 6
+    refine_iterations: int = 15
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("position_scale", "rotation_scale", "fov_scale", "bound", "sigma"):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be > 0, got {value!r}")
+        for name in ("iterations", "refine_iterations", "seed"):
+            if int(getattr(self, name)) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if not 1 <= self.elites <= self.population:
+            raise ValueError(
+                f"need 1 <= elites <= population, got {self.elites} and {self.population}"
+            )
+
+    @property
+    def size(self) -> int:
+        """How many parameters are searched: 6, or 7 with the field of view."""
+        return 7 if self.fit_fov else 6
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def camera_at(
+    nominal: CameraConfig, params: np.ndarray, config: CalibrationConfig
+) -> CameraConfig:
+    """``nominal`` moved, turned (and its field of view changed) by the scaled ``params``."""
+    params = np.asarray(params, dtype=np.float64)
+    if params.shape != (config.size,):
+        raise ValueError(f"expected {config.size} camera parameters, got shape {params.shape}")
+    fov = nominal.fov + config.fov_scale * params[6] if config.fit_fov else None
+    return nominal.moved(
+        config.position_scale * params[:3], config.rotation_scale * params[3:6], fov=fov
+    )
+
+
+def calibrate_camera(
+    sim: KukaSim,
+    nominal: CameraConfig,
+    frame: np.ndarray,
+    joints: np.ndarray,
+    config: CalibrationConfig | None = None,
+) -> tuple[CameraConfig, dict[str, Any]]:
+    """The camera near ``nominal`` through which ``sim``'s arm at ``joints`` looks like
+    ``frame`` ``(H, W, 3)`` uint8, and how well it does: ``rms`` (the root mean square of
+    the two frames' difference, [0, 1] intensities, unblurred), ``nominal_rms`` (the same
+    for ``nominal``), ``params`` (scaled units) and ``frames`` (rendered)."""
+    config = config or CalibrationConfig()
+    frame = np.asarray(frame)
+    if frame.shape != (nominal.height, nominal.width, 3):
+        raise ValueError(
+            f"frame {frame.shape} does not fit the camera's {nominal.height}x{nominal.width}"
+        )
+    sim.reset(np.asarray(joints, dtype=np.float64))
+    rendered = [0]
+
+    def render(params: np.ndarray) -> np.ndarray:
+        rendered[0] += len(params)
+        return np.stack([sim.render(camera_at(nominal, p, config)) for p in params])
+
+    def rms(image: np.ndarray) -> float:
+        difference = (image.astype(np.float64) - frame) / 255.0
+        return float(np.sqrt(np.mean(difference**2)))
+
+    zero = np.zeros(config.size)
+    nominal_rms = rms(render(zero[None])[0])
+    params = zero
+    if nominal_rms > 0.0:
+        lower, upper = np.full(config.size, -config.bound), np.full(config.size, config.bound)
+        if config.iterations:
+            goal = blurred_frames(frame[None], CALIBRATION_STAGES[0][0])[0]
+
+            def distance(candidates: np.ndarray) -> np.ndarray:
+                blurred = blurred_frames(render(candidates), CALIBRATION_STAGES[0][0])
+                return np.sum((blurred - goal) ** 2, axis=1)
+
+            params, _, _ = cross_entropy_search(
+                distance,
+                zero,
+                config.sigma,
+                np.random.default_rng(config.seed),
+                iterations=config.iterations,
+                population=config.population,
+                elites=config.elites,
+                lower=lower,
+                upper=upper,
+                smoothing=0.3,
+            )
+        params, _ = refine_pose(
+            render, frame, params, lower, upper, config.refine_iterations, CALIBRATION_STAGES
+        )
+    camera = camera_at(nominal, params, config) if nominal_rms > 0.0 else nominal
+    return camera, {
+        "rms": rms(sim.render(camera)) if nominal_rms > 0.0 else 0.0,
+        "nominal_rms": nominal_rms,
+        "params": [float(v) for v in params],
+        "frames": rendered[0],
+    }

@@ -1,0 +1,56 @@
+"""Self-calibration: a camera off its stored calibration recovered from one frame."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from imitation_agent.calibrate import CalibrationConfig, calibrate_camera, camera_at
+from kuka_sim import KukaSim, SimConfig, make_cameras, perturbed_camera
+
+POSE = np.array([0.4, 0.6, -0.3, -1.2, 0.5, 0.8, 0.2])
+NOMINAL = replace(make_cameras(1, 64)[0], distance=1.9, pitch=-30.0)
+
+
+@pytest.fixture(scope="module")
+def sim():
+    sim = KukaSim(SimConfig(tool_scale=2.0))
+    yield sim
+    sim.close()
+
+
+def errors(a, b) -> tuple[float, float]:
+    """Position (m) and viewing-direction (degrees) differences of two cameras."""
+    (eye, forward, _), (eye2, forward2, _) = a.pose(), b.pose()
+    angle = math.degrees(math.acos(float(np.clip(forward @ forward2, -1.0, 1.0))))
+    return float(np.linalg.norm(eye - eye2)), angle
+
+
+def test_a_camera_5_cm_and_3_degrees_off_is_recovered_to_1_cm_and_a_quarter_degree(sim):
+    true = perturbed_camera(NOMINAL, 0.05, 3.0, np.random.default_rng(3))
+    sim.reset(POSE)
+    frame = sim.render(true)
+    estimate, info = calibrate_camera(sim, NOMINAL, frame, POSE)
+    position, angle = errors(estimate, true)
+    assert position < 0.01 and angle < 0.25, (position, angle)
+    assert info["rms"] < info["nominal_rms"] / 4
+    assert errors(NOMINAL, true)[0] == pytest.approx(0.05, abs=1e-6)
+
+
+def test_the_exact_camera_is_kept_at_the_cost_of_one_frame(sim):
+    sim.reset(POSE)
+    estimate, info = calibrate_camera(sim, NOMINAL, sim.render(NOMINAL), POSE)
+    assert estimate == NOMINAL and info["frames"] == 1 and info["rms"] == 0.0
+
+
+def test_the_field_of_view_is_fitted_when_asked(sim):
+    config = CalibrationConfig(fit_fov=True)
+    true = camera_at(NOMINAL, np.array([0.4, -0.2, 0.0, 0.1, 0.0, -0.2, -0.6]), config)
+    sim.reset(POSE)
+    estimate, _ = calibrate_camera(sim, NOMINAL, sim.render(true), POSE, config)
+    assert abs(estimate.fov - true.fov) < 1.0 and abs(NOMINAL.fov - true.fov) == pytest.approx(3)
+    with pytest.raises(ValueError, match="does not fit the camera"):
+        calibrate_camera(sim, NOMINAL, np.zeros((8, 8, 3), np.uint8), POSE)
