@@ -122,6 +122,12 @@ class ImagineConfig:
             rounds of the first stage of :data:`REFINE_STAGES`; only this many, those whose
             frames then differ least, are refined in the other stages (0: every restart in
             all four).
+        calibrate: before reading, estimate the camera the demonstration was filmed with
+            from its first frame at its first pose (:mod:`imitation_agent.calibrate`), and
+            read and render through that camera; a stored camera that renders the first
+            frame exactly is kept. Used by :class:`imitation_agent.readers.RenderAndCompare`.
+        calibrate_fov: also estimate the camera's field of view (where no ``camera_info``
+            gives it).
 
     The defaults warm-start the searches and screen the last frame's restarts, which halves
     the frames rendered and keeps the reading's accuracy; Broyden's updates
@@ -145,6 +151,8 @@ class ImagineConfig:
     match_rms: float | None = 0.005
     match_iterations: int = 5
     restarts_kept: int = 3
+    calibrate: bool = True
+    calibrate_fov: bool = False
 
     def __post_init__(self) -> None:
         if int(self.seed) < 0:

@@ -15,21 +15,28 @@ Each reader is named for what it uses:
   (:mod:`imitation_agent.imagine`): from the demonstration's first pose, the own pose whose
   rendered frame matches each frame, searched in the embedding and refined in the frame. It
   needs the demonstration's camera and scene (``Demonstration.camera`` and ``.sim``, which
-  ``tcn record`` stores) and its frames.
+  ``tcn record`` stores) and its frames. By default it first estimates the camera from the
+  first frame at the first pose (self-calibration, :mod:`imitation_agent.calibrate`), since
+  no real camera sits exactly where its calibration says; :meth:`DemoReader.camera` gives
+  the camera a reading was made through, which the agent then renders with.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Literal, Protocol
 
 import numpy as np
 
+from imitation_agent.calibrate import CalibrationConfig, calibrate_camera
 from imitation_agent.env import POSE_JOINTS, Demonstration, PoseDecoder, check_pose_decoder
 from imitation_agent.imagine import ImagineConfig, imagine_demonstration
-from kuka_sim import KukaSim
+from kuka_sim import CameraConfig, KukaSim
+
+log = logging.getLogger(__name__)
 
 ReaderName = Literal["render-compare", "pose-head", "recorded"]
 READERS: tuple[str, ...] = typing.get_args(ReaderName)
@@ -51,6 +58,11 @@ class DemoReader(Protocol):
         """Joint positions ``(len(demo), 7)`` rad."""
         ...
 
+    def camera(self, demo: Demonstration) -> CameraConfig:
+        """The camera the demonstration was filmed with, as this reader takes it: its stored
+        camera, or one estimated from its frames."""
+        ...
+
     def settings(self) -> dict[str, Any]:
         """What the reading depends on besides the demonstration and the embedding (for
         cache keys and records)."""
@@ -67,6 +79,9 @@ class RecordedJoints:
 
     def read(self, demo: Demonstration) -> np.ndarray:
         return np.array(demo.joint_positions, dtype=np.float64)
+
+    def camera(self, demo: Demonstration) -> CameraConfig:
+        return demo.camera
 
     def settings(self) -> dict[str, Any]:
         return {}
@@ -87,6 +102,9 @@ class PoseHeadReader:
     def read(self, demo: Demonstration) -> np.ndarray:
         decoder = check_pose_decoder(self.decoder, demo.embeddings.shape[1])
         return decoder(demo.embeddings)
+
+    def camera(self, demo: Demonstration) -> CameraConfig:
+        return demo.camera
 
     def settings(self) -> dict[str, Any]:
         return {}
@@ -113,16 +131,47 @@ class RenderAndCompare:
         self.embed = embed
         self.config = config or ImagineConfig()
         self._sims: dict[str, KukaSim] = {}
+        self._cameras: dict[tuple[str, str], CameraConfig] = {}
 
-    def read(self, demo: Demonstration) -> np.ndarray:
+    def _sim(self, demo: Demonstration) -> KukaSim:
         if demo.frames is None:
             raise ValueError(f"{demo.name}: render-and-compare needs the demonstration's frames")
         scene = json.dumps(demo.sim.to_dict(), sort_keys=True)
         if scene not in self._sims:
             self._sims[scene] = KukaSim(demo.sim)
+        return self._sims[scene]
+
+    def camera(self, demo: Demonstration) -> CameraConfig:
+        """With ``config.calibrate``, the camera estimated from the first frame at the first
+        pose (once per demonstration and stored camera); else the stored camera."""
+        if not self.config.calibrate:
+            return demo.camera
+        key = (demo.name, json.dumps(demo.camera.to_dict(), sort_keys=True))
+        if key not in self._cameras:
+            camera, info = calibrate_camera(
+                self._sim(demo),
+                demo.camera,
+                demo.frames[0],
+                demo.joint_positions[0],
+                CalibrationConfig(fit_fov=self.config.calibrate_fov),
+            )
+            if camera != demo.camera:
+                log.info(
+                    "%s: camera estimated from its first frame (difference %.4f -> %.4f rms, "
+                    "%d frames rendered)",
+                    demo.name,
+                    info["nominal_rms"],
+                    info["rms"],
+                    info["frames"],
+                )
+            self._cameras[key] = camera
+        return self._cameras[key]
+
+    def read(self, demo: Demonstration) -> np.ndarray:
+        sim = self._sim(demo)
         return imagine_demonstration(
-            self._sims[scene],
-            demo.camera,
+            sim,
+            self.camera(demo),
             demo.frames,
             demo.joint_positions[0],
             self.embed,
@@ -137,6 +186,7 @@ class RenderAndCompare:
         for sim in self._sims.values():
             sim.close()
         self._sims.clear()
+        self._cameras.clear()
 
 
 def make_reader(

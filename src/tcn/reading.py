@@ -1,11 +1,15 @@
 """Readings on disk: every demonstration of a dataset read once, cached, resumable.
 
 ``tcn read-demos`` and agent training and evaluation share :func:`read_demonstrations`.
-A reading by ``render-compare`` or ``pose-head`` is cached as ``<name>-<key>.npy`` in the
+A reading by ``render-compare`` or ``pose-head`` is cached as ``<name>-<key>.npy``, with
+the camera it was read through (:meth:`~imitation_agent.readers.DemoReader.camera`: the
+stored one, or the one self-calibration estimated) as ``<name>-<key>.camera.json``, in the
 embedding run's ``readings/<reader>/`` (or ``readings/`` beside a checkpoint file outside a
 run), where ``key`` digests what it depends on: the checkpoint's bytes, the demonstration
-(its name and recorded joints), its camera and scene, the reader's settings and
+(its name and recorded joints), its stored camera and scene, the reader's settings and
 :data:`READING_VERSION`. A cached file that cannot be read is read again, with a warning.
+The demonstrations come back with that reading and that camera, which the agent renders
+with.
 ``recorded`` readings are the bags' own joints and are never cached. Each reading is written
 as soon as it is done, so an interrupted run loses at most the demonstrations in flight.
 """
@@ -31,7 +35,7 @@ from tcn.runs import run_of
 log = logging.getLogger(__name__)
 
 READINGS = "readings"
-READING_VERSION = 3
+READING_VERSION = 4
 """Part of every cache key: raise it when a reader changes what it computes."""
 
 
@@ -60,13 +64,21 @@ def reading_key(model_digest: str, reader: str, settings: Mapping[str, Any], dem
     return key.hexdigest()[:20]
 
 
-def _load_cached(path: Path, length: int) -> np.ndarray | None:
-    """The cached reading at ``path``, or None (absent, or unreadable: then warned)."""
+def _camera_path(path: Path) -> Path:
+    return path.with_suffix(".camera.json")
+
+
+def _load_cached(path: Path, length: int) -> tuple[np.ndarray, Any] | None:
+    """The cached reading at ``path`` and its camera, or None (absent, or unreadable: then
+    warned)."""
+    from kuka_sim import CameraConfig
+
     if not path.is_file():
         return None
     try:
         joints = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
+        camera = CameraConfig.from_dict(json.loads(_camera_path(path).read_text()))
+    except (OSError, ValueError, EOFError, TypeError) as exc:
         log.warning("%s: unreadable reading (%s); reading it again", path, exc)
         return None
     if joints.shape != (length, 7) or not np.all(np.isfinite(joints)):
@@ -74,7 +86,7 @@ def _load_cached(path: Path, length: int) -> np.ndarray | None:
             "%s: holds %s, not (%d, 7) finite joints; reading it again", path, joints.shape, length
         )
         return None
-    return joints
+    return joints, camera
 
 
 def _build_reader(model: Any, reader: str, settings: Mapping[str, Any] | None) -> Any:
@@ -99,10 +111,15 @@ def _init_worker(checkpoint: str, reader: str, settings: dict[str, Any] | None) 
     _WORKER["reader"] = _build_reader(load_embedding_model(checkpoint), reader, settings)
 
 
-def _read_in_worker(demo: Any) -> tuple[str, np.ndarray, float]:
+def _read_one(reader: Any, demo: Any) -> tuple[str, np.ndarray, Any, float]:
+    """``demo`` read by ``reader``: its name, joints, camera and the seconds it took."""
     start = time.perf_counter()
-    joints = _WORKER["reader"].read(demo)
-    return demo.name, joints, time.perf_counter() - start
+    joints = reader.read(demo)
+    return demo.name, joints, reader.camera(demo), time.perf_counter() - start
+
+
+def _read_in_worker(demo: Any) -> tuple[str, np.ndarray, Any, float]:
+    return _read_one(_WORKER["reader"], demo)
 
 
 def read_demonstrations(
@@ -159,10 +176,12 @@ def read_demonstrations(
     cache.mkdir(parents=True, exist_ok=True)
     bar = tqdm(total=len(todo), unit="demo", desc=f"read-demos ({reader})", disable=not progress)
 
-    def store(name: str, joints: np.ndarray, seconds: float) -> None:
+    def store(name: str, joints: np.ndarray, camera: Any, seconds: float) -> None:
+        with atomic_path(_camera_path(paths[name]), suffix=".json") as tmp:
+            tmp.write_text(json.dumps(camera.to_dict(), sort_keys=True))
         with atomic_path(paths[name], suffix=".npy") as tmp, tmp.open("wb") as f:
             np.save(f, joints)
-        readings[name] = joints
+        readings[name] = joints, camera
         bar.update(1)
         log.info("read %s in %.1f s", name, seconds)
 
@@ -174,16 +193,18 @@ def read_demonstrations(
                 initializer=_init_worker,
                 initargs=(str(checkpoint), reader, dict(settings or {})),
             ) as pool:
-                for name, joints, seconds in pool.imap_unordered(_read_in_worker, todo):
-                    store(name, joints, seconds)
+                for read in pool.imap_unordered(_read_in_worker, todo):
+                    store(*read)
         else:
             for demo in todo:
-                start = time.perf_counter()
-                store(demo.name, built.read(demo), time.perf_counter() - start)
+                store(*_read_one(built, demo))
     finally:
         built.close()
         bar.close()
-    return [dataclasses.replace(d, reading=readings[d.name]) for d in demos]
+    return [
+        dataclasses.replace(d, reading=readings[d.name][0], camera=readings[d.name][1])
+        for d in demos
+    ]
 
 
 def reading_report(demos: Sequence[Any]) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -19,7 +21,15 @@ from imitation_agent import (
     reading_errors,
 )
 from imitation_agent.imagine import still_frames
-from kuka_sim import DemoConfig, SimConfig, episode_seed, make_cameras, record_demonstration
+from kuka_sim import (
+    DemoConfig,
+    KukaSim,
+    SimConfig,
+    episode_seed,
+    make_cameras,
+    perturbed_camera,
+    record_demonstration,
+)
 
 CAMERA = make_cameras(1, 32)[0]
 CHEAP = ImagineConfig(
@@ -88,6 +98,32 @@ def test_render_and_compare_keeps_an_exact_pose_at_zero_difference(demo):
         RenderAndCompare(pixels, CHEAP).read(
             Demonstration("x", demo.joint_positions, demo.embeddings, CAMERA, sim=SimConfig())
         )
+
+
+def test_render_and_compare_reads_through_the_camera_it_estimates(demo):
+    """Filmed 3 cm and 2 degrees off the stored camera: the reader estimates the camera from
+    the first frame at the first pose, nearer the true one than the stored one is (32 px
+    frames; test_calibrate states the precision at 64 px), and reads through it."""
+    true = perturbed_camera(CAMERA, 0.03, 2.0, np.random.default_rng(1))
+    sim = KukaSim()
+    frames = []
+    for q in demo.joint_positions:
+        sim.reset(q)
+        frames.append(sim.render(true))
+    sim.close()
+    frames = np.stack(frames)
+    off = Demonstration("off", demo.joint_positions, pixels(frames), CAMERA, frames=frames)
+    reader = RenderAndCompare(pixels, CHEAP)
+    try:
+        estimate = reader.camera(off)
+        assert np.linalg.norm(estimate.pose()[0] - true.pose()[0]) < 0.02
+        assert reader.camera(off) is estimate  # estimated once
+        assert reader.camera(demo) is CAMERA  # the stored camera renders the first frame
+        assert reader.read(off).shape == (len(off), 7)
+    finally:
+        reader.close()
+    assert RenderAndCompare(pixels, replace(CHEAP, calibrate=False)).camera(off) is CAMERA
+    assert RecordedJoints().camera(off) is CAMERA
 
 
 def test_make_reader_refuses_what_does_not_apply():

@@ -146,6 +146,7 @@ def test_read_demos_caches_resumes_and_feeds_training_and_evaluation(
     report = json.loads((cache / "report-val.json").read_text())
     assert report["per_demo"]["episode_0002"]["final_error"] == printed["final_error_mean"]
     (cached,) = cache.glob("episode_0002-*.npy")
+    assert cached.with_suffix(".camera.json").is_file()  # the camera it was read through
     reading = np.load(cached)
     assert reading.shape == (33, 7) and np.all(np.isfinite(reading))
     # Run again: nothing is read, the cache answers with the same numbers.
