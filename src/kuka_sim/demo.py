@@ -28,6 +28,13 @@ clear of the floor). A pair shows how the frame changes with a small, known move
 closed loop compares (its own frame against the demonstration's); self-regression on it
 can fit the reading's change as well as the reading (``tcn train-embedding
 --objectives.pair-weight``).
+
+A :class:`ReachTask` replaces the random start and goal of a demonstration with a repeated
+structure (``tcn record --task reach``): every episode goes from one home pose to one of
+four fixed target poses, each perturbed uniformly by up to 0.2 rad per joint, with the same
+minimum-jerk motion. Random start-to-goal motions share nothing across episodes but the
+pose; the reach task's episodes share where they go, which the classification error of
+ARCHITECTURE.md labels (``target``, ``phase``).
 """
 
 from __future__ import annotations
@@ -119,6 +126,73 @@ class DemoConfig:
 
 JOINT_TIMINGS = ("synchronous", "staggered")
 MOTIONS = ("demonstration", "babble", "pairs")
+
+REACH_HOME = (0.0, 0.6, 0.0, -1.0, 0.0, 1.0, 0.0)
+"""The reach task's home pose (rad, A1..A7): the arm bent forward over the floor."""
+REACH_TARGETS = (
+    (1.2, 0.2, 0.0, -1.8, 0.0, 0.3, 0.0),
+    (-1.2, 0.2, 0.0, -1.8, 0.0, 0.3, 0.0),
+    (0.8, -0.4, 0.6, -1.6, 0.6, -0.4, 1.2),
+    (-0.8, -0.4, -0.6, -1.6, -0.6, -0.4, -1.2),
+)
+"""The reach task's four target poses (rad, A1..A7): folded low to either side (0, 1) and
+raised with the wrist turned to either side (2, 3). They lie 1.8 to 3.4 rad apart in joint
+space (1.65 and 2.5 from home), against at most 0.4 rad per joint between two perturbations
+of one pose; with every perturbation of 0.2 rad per joint they stay clear of the floor and
+of self-collision, and the arm and tool stay inside the frames of the default cameras
+(``tcn record``'s 1 to 4 views, measured on 300 draws each, docs/data.md)."""
+
+
+@dataclass(frozen=True)
+class ReachTask:
+    """The reach task: from a perturbed home pose to one of fixed, perturbed target poses.
+
+    Attributes:
+        home: the home configuration (rad), one value per joint.
+        targets: the target configurations (rad), one per class; a demonstration of the
+            task reaches the one it is given (:func:`record_demonstration`'s ``target``).
+        perturbation: home and target are each moved by ``U(-perturbation, perturbation)``
+            rad per joint, drawn anew every episode (redrawn until clear of the floor and of
+            self-collision, within the joint limits).
+    """
+
+    home: tuple[float, ...] = REACH_HOME
+    targets: tuple[tuple[float, ...], ...] = REACH_TARGETS
+    perturbation: float = 0.2
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "home", tuple(float(v) for v in self.home))
+        object.__setattr__(
+            self, "targets", tuple(tuple(float(v) for v in t) for t in self.targets)
+        )
+        if not self.targets:
+            raise ValueError("a reach task needs at least one target pose, got none")
+        widths = {len(t) for t in self.targets}
+        if widths != {len(self.home)}:
+            raise ValueError(
+                f"home has {len(self.home)} joints but the targets have {sorted(widths)}"
+            )
+        if not (math.isfinite(self.perturbation) and self.perturbation >= 0):
+            raise ValueError(f"perturbation must be >= 0 rad, got {self.perturbation!r}")
+
+    @property
+    def n_targets(self) -> int:
+        return len(self.targets)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "home": list(self.home),
+            "targets": [list(t) for t in self.targets],
+            "perturbation": self.perturbation,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ReachTask:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown reach task keys {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**data)
 
 
 def minimum_jerk(tau: np.ndarray) -> np.ndarray:
@@ -221,6 +295,41 @@ def sample_start_goal(
     )
 
 
+def sample_near(
+    sim: KukaSim, pose: np.ndarray, spread: float, rng: np.random.Generator, config: DemoConfig
+) -> np.ndarray:
+    """``pose`` moved by ``U(-spread, spread)`` rad per joint, within the joint limits, clear
+    of the floor and of self-collision (redrawn until it is)."""
+    for _ in range(config.max_tries):
+        q = np.clip(
+            pose + rng.uniform(-spread, spread, pose.shape), sim.lower_limits, sim.upper_limits
+        )
+        sim.reset(q)
+        if sim.link_heights()[1:].min() >= config.min_link_height and not sim.in_collision():
+            return q
+    raise RuntimeError(
+        f"no valid configuration within {spread} rad of {np.round(pose, 3).tolist()} in "
+        f"{config.max_tries} tries; lower min_link_height ({config.min_link_height})"
+    )
+
+
+def sample_reach(
+    sim: KukaSim, rng: np.random.Generator, task: ReachTask, target: int, config: DemoConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Start and goal of a reach to ``task.targets[target]``: the home pose and the target
+    pose, each perturbed (:func:`sample_near`)."""
+    if not 0 <= target < task.n_targets:
+        raise ValueError(f"target must be in [0, {task.n_targets - 1}], got {target!r}")
+    if len(task.home) != len(sim.lower_limits):
+        raise ValueError(
+            f"the reach task's poses have {len(task.home)} joints, the robot "
+            f"{len(sim.lower_limits)}"
+        )
+    start = sample_near(sim, np.asarray(task.home), task.perturbation, rng, config)
+    goal = sample_near(sim, np.asarray(task.targets[target]), task.perturbation, rng, config)
+    return start, goal
+
+
 def episode_seed(seed: int, index: int) -> np.random.SeedSequence:
     """The seed of episode ``index`` of a dataset seeded ``seed`` (independent of workers)."""
     return np.random.SeedSequence([seed, index])
@@ -231,10 +340,28 @@ def record_demonstration(
     cameras: list[CameraConfig],
     sim_config: SimConfig | None = None,
     demo_config: DemoConfig | None = None,
+    *,
+    task: ReachTask | None = None,
+    target: int | None = None,
 ) -> Episode:
-    """Generate one demonstration episode; deterministic in ``seed``."""
+    """Generate one demonstration episode; deterministic in ``seed`` (and ``target``).
+
+    With ``task``, the demonstration reaches ``task.targets[target]`` from the task's home
+    (:func:`sample_reach`) instead of going from a random start to a random goal; the
+    episode's ``info["task"]`` records ``{"name": "reach", "target": target}``.
+    """
     demo_config = demo_config or DemoConfig()
     sim_config = sim_config or SimConfig()
+    if task is not None:
+        if demo_config.motion != "demonstration":
+            raise ValueError(
+                f"the reach task is a demonstration (home to target); motion "
+                f"{demo_config.motion!r} records none"
+            )
+        if target is None:
+            raise ValueError("a reach task's demonstration needs the target to reach, got None")
+    elif target is not None:
+        raise ValueError(f"target {target} given without a task")
     rng = np.random.default_rng(seed)
     babble = demo_config.motion in ("babble", "pairs")
     with KukaSim(sim_config, cameras) as sim:
@@ -251,7 +378,10 @@ def record_demonstration(
             )
             start, goal = targets[0], targets[-1]
         else:
-            start, goal = sample_start_goal(sim, rng, demo_config)
+            if task is None:
+                start, goal = sample_start_goal(sim, rng, demo_config)
+            else:
+                start, goal = sample_reach(sim, rng, task, target, demo_config)
             targets = plan_trajectory(
                 start,
                 goal,
@@ -274,6 +404,15 @@ def record_demonstration(
             for view, image in zip(frames, sim.render_all(), strict=True):
                 view.append(image)
         joint_names = sim.joint_names
+    info: dict[str, Any] = {
+        "start": start.tolist(),
+        "goal": goal.tolist(),
+        "targets": targets.tolist(),
+        "sim": sim_config.to_dict(),
+        "demo": demo_config.to_dict(),
+    }
+    if task is not None:
+        info["task"] = {"name": "reach", "target": int(target)}
     return Episode(
         frames=[np.stack(view) for view in frames],
         joint_positions=np.array(positions),
@@ -282,11 +421,5 @@ def record_demonstration(
         cameras=list(cameras),
         joint_names=joint_names,
         joint_efforts=np.array(efforts),
-        info={
-            "start": start.tolist(),
-            "goal": goal.tolist(),
-            "targets": targets.tolist(),
-            "sim": sim_config.to_dict(),
-            "demo": demo_config.to_dict(),
-        },
+        info=info,
     )

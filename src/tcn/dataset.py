@@ -1,12 +1,14 @@
 """A dataset directory: one bag per episode plus ``dataset.yaml``, the index.
 
 The index records how the episodes were made (seed, cameras, sim and demo
-settings) and the train/validation split. It lists only complete episodes: it
-is rewritten atomically after each episode's bag is in place.
+settings, and the task for a task dataset) and the train/validation split; an episode of
+the reach task also names the target it reaches. It lists only complete episodes: it is
+rewritten atomically after each episode's bag is in place.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ class DatasetIndex:
     settings: dict[str, Any]
     cameras: list[CameraConfig]
     episodes: dict[str, str] = field(default_factory=dict)  # name -> split
+    targets: dict[str, int] = field(default_factory=dict)  # name -> reach target (a task's)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -37,10 +40,14 @@ class DatasetIndex:
             "seed": self.seed,
             "settings": self.settings,
             "cameras": [c.to_dict() for c in self.cameras],
-            "episodes": [
-                {"name": name, "split": self.episodes[name]} for name in sorted(self.episodes)
-            ],
+            "episodes": [self._entry(name) for name in sorted(self.episodes)],
         }
+
+    def _entry(self, name: str) -> dict[str, Any]:
+        entry: dict[str, Any] = {"name": name, "split": self.episodes[name]}
+        if name in self.targets:
+            entry["target"] = self.targets[name]
+        return entry
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DatasetIndex:
@@ -53,10 +60,22 @@ class DatasetIndex:
             settings=dict(data["settings"]),
             cameras=[CameraConfig.from_dict(c) for c in data["cameras"]],
             episodes={e["name"]: e["split"] for e in data["episodes"]},
+            targets={e["name"]: int(e["target"]) for e in data["episodes"] if "target" in e},
         )
 
     def names(self, split: str | None = None) -> list[str]:
         return sorted(n for n, s in self.episodes.items() if split is None or s == split)
+
+
+def episode_targets(directory: Path | str, names: Sequence[str]) -> list[int] | None:
+    """The reach targets of episodes ``names`` of a task dataset (``tcn record --task
+    reach``), from its index; ``None`` where ``directory`` is no task dataset (no index, or an
+    episode without a target)."""
+    directory = Path(directory)
+    index = load_index(directory) if directory.is_dir() else None
+    if index is None or any(name not in index.targets for name in names):
+        return None
+    return [index.targets[name] for name in names]
 
 
 def write_index(directory: Path, index: DatasetIndex) -> None:

@@ -1,7 +1,8 @@
 """Record a dataset of demonstrations: one bag per episode, in parallel, resumable.
 
-Episode ``i`` is seeded from ``(seed, i)`` alone, so the dataset is identical
-whatever the number of workers and however often recording was interrupted
+Episode ``i`` is seeded from ``(seed, i)`` alone (and, for the reach task, its
+target, which :func:`reach_targets` fixes from ``i`` and the split), so the dataset is
+identical whatever the number of workers and however often recording was interrupted
 and resumed. Bags are renamed into place when complete and the index is
 rewritten after each one, so an interruption loses at most the episodes in
 flight and never leaves a broken one in the index.
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from kuka_sim import CameraConfig, DemoConfig, SimConfig, episode_seed, record_demonstration
+from kuka_sim.demo import ReachTask
 from tcn.bags import write_episode
 from tcn.dataset import DatasetIndex, load_index, write_index
 from tcn.errors import DatasetError
@@ -94,6 +96,8 @@ class RecordJob:
     sim: SimConfig
     demo: DemoConfig
     storage: str = "mcap"
+    task: ReachTask | None = None
+    target: int | None = None
 
     @property
     def name(self) -> str:
@@ -107,7 +111,12 @@ def episode_name(index: int) -> str:
 def record_one(job: RecordJob) -> str:
     """Record and write one episode (runs in a worker process)."""
     episode = record_demonstration(
-        episode_seed(job.seed, job.index), job.cameras, job.sim, job.demo
+        episode_seed(job.seed, job.index),
+        job.cameras,
+        job.sim,
+        job.demo,
+        task=job.task,
+        target=job.target,
     )
     episode.info.update({"seed": job.seed, "episode_index": job.index})
     write_episode(job.out / job.name, episode, storage=job.storage)
@@ -117,6 +126,15 @@ def record_one(job: RecordJob) -> str:
 def default_val_episodes(episodes: int) -> int:
     """5% for validation (the paper's 190/10 of 200), at least one when there are two."""
     return 0 if episodes < 2 else max(1, round(episodes * 0.05))
+
+
+def reach_targets(episodes: int, val_episodes: int, n_targets: int) -> list[int]:
+    """The target of each episode of a reach dataset: a balanced cycle ``0, 1, ..., n - 1,
+    0, ...`` through the training episodes and another through the validation ones (the
+    last ``val_episodes``), so every target occurs in both splits once each holds at least
+    ``n_targets`` episodes."""
+    train = episodes - val_episodes
+    return [i % n_targets if i < train else (i - train) % n_targets for i in range(episodes)]
 
 
 def record_dataset(
@@ -130,11 +148,14 @@ def record_dataset(
     val_episodes: int | None = None,
     workers: int = 1,
     storage: str = "mcap",
+    task: ReachTask | None = None,
     on_episode: Callable[[str], None] | None = None,
 ) -> DatasetIndex:
     """Record ``episodes`` demonstrations into ``out`` (resuming a partial run).
 
-    The last ``val_episodes`` episodes form the validation split.
+    The last ``val_episodes`` episodes form the validation split. With ``task``, every
+    episode reaches one of the task's targets from its home (:func:`reach_targets` picks
+    which); the index keeps the task in its settings and each episode's target.
     ``on_episode`` is called with each finished episode's name (progress).
     """
     if episodes < 1:
@@ -146,6 +167,23 @@ def record_dataset(
     val = default_val_episodes(episodes) if val_episodes is None else val_episodes
     if not 0 <= val < episodes:
         raise ValueError(f"val_episodes must be in [0, {episodes - 1}], got {val}")
+    targets: list[int | None] = [None] * episodes
+    if task is not None:
+        if demo.motion != "demonstration":
+            raise ValueError(
+                f"the reach task records demonstrations (home to target), not motion "
+                f"{demo.motion!r}: leave --motion at its default with --task reach"
+            )
+        targets = [*reach_targets(episodes, val, task.n_targets)]
+        if min(episodes - val, val) < task.n_targets:
+            log.warning(
+                "%d training and %d validation episodes: not all %d reach targets occur in "
+                "both splits (record at least %d of each)",
+                episodes - val,
+                val,
+                task.n_targets,
+                task.n_targets,
+            )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     settings: dict[str, Any] = {
@@ -155,6 +193,8 @@ def record_dataset(
         "sim": sim.to_dict(),
         "demo": demo.to_dict(),
     }
+    if task is not None:  # absent for the random demonstrations, whose settings predate it
+        settings["task"] = {"name": "reach", **task.to_dict()}
     index = load_index(out)
     if index is None:
         if any(p.name.startswith("episode_") for p in out.iterdir()):
@@ -173,7 +213,7 @@ def record_dataset(
     write_index(out, index)
 
     jobs = [
-        RecordJob(out, seed, i, list(cameras), sim, demo, storage)
+        RecordJob(out, seed, i, list(cameras), sim, demo, storage, task, targets[i])
         for i in range(episodes)
         if episode_name(i) not in index.episodes
     ]
@@ -185,6 +225,8 @@ def record_dataset(
     def finished(name: str) -> None:
         i = int(name.rsplit("_", 1)[1])
         index.episodes[name] = "val" if i >= episodes - val else "train"
+        if targets[i] is not None:
+            index.targets[name] = targets[i]
         write_index(out, index)
         if on_episode is not None:
             on_episode(name)

@@ -344,3 +344,54 @@ def test_pairs_show_a_configuration_then_a_small_valid_move_of_it():
     # Recordings made before pairs existed load with the default sigma.
     old = {k: v for k, v in DemoConfig().to_dict().items() if k != "pair_sigma"}
     assert DemoConfig.from_dict(old).pair_sigma == DemoConfig().pair_sigma
+
+
+def test_reach_goes_from_the_perturbed_home_to_the_perturbed_target():
+    from kuka_sim.demo import REACH_HOME, REACH_TARGETS, ReachTask, minimum_jerk
+
+    task, config, cameras = ReachTask(), DemoConfig(frames=30), make_cameras(1, 32)
+    targets = np.array(REACH_TARGETS)
+    pairwise = np.linalg.norm(targets[:, None] - targets[None], axis=2)[np.triu_indices(4, 1)]
+    assert pairwise.min() > 1.5  # well separated against 0.4 rad between two perturbations
+    episodes = [
+        record_demonstration(episode_seed(5, k), cameras, demo_config=config, task=task, target=k)
+        for k in range(4)
+    ]
+    with KukaSim(SimConfig(), cameras) as sim:
+        for k, episode in enumerate(episodes):
+            start, goal = np.array(episode.info["start"]), np.array(episode.info["goal"])
+            assert episode.info["task"] == {"name": "reach", "target": k}
+            assert np.abs(start - np.array(REACH_HOME)).max() <= 0.2
+            assert np.abs(goal - targets[k]).max() <= 0.2
+            assert np.abs(start - np.array(REACH_HOME)).max() > 0.0  # perturbed
+            # The demonstrations' motion: minimum jerk over the motion span, then the hold.
+            moving = round(config.motion_fraction * (config.frames - 1))
+            s = minimum_jerk(np.arange(config.frames) / moving)[:, None]
+            np.testing.assert_allclose(episode.info["targets"], start + (goal - start) * s)
+            q = episode.joint_positions
+            assert np.linalg.norm(q[-1] - goal) < 0.05 and np.linalg.norm(q[0] - start) < 1e-6
+            # Nearer its own target than any other at the end.
+            assert np.argmin(np.linalg.norm(targets - q[-1], axis=1)) == k
+            for pose in (start, goal):
+                sim.reset(pose)
+                assert sim.link_heights()[1:].min() >= config.min_link_height
+                assert not sim.in_collision()
+    again = record_demonstration(
+        episode_seed(5, 2), cameras, demo_config=config, task=task, target=2
+    )
+    np.testing.assert_array_equal(again.frames[0], episodes[2].frames[0])
+    with pytest.raises(ValueError, match="motion 'babble' records none"):
+        record_demonstration(
+            episode_seed(5, 0),
+            cameras,
+            demo_config=DemoConfig(motion="babble"),
+            task=task,
+            target=0,
+        )
+    with pytest.raises(ValueError, match=r"target must be in \[0, 3\]"):
+        record_demonstration(episode_seed(5, 0), cameras, demo_config=config, task=task, target=4)
+    with pytest.raises(ValueError, match="needs the target"):
+        record_demonstration(episode_seed(5, 0), cameras, demo_config=config, task=task)
+    with pytest.raises(ValueError, match="home has 7 joints but the targets have"):
+        ReachTask(targets=((0.0,) * 6,))
+    assert ReachTask.from_dict(task.to_dict()) == task
