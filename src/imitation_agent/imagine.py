@@ -5,7 +5,7 @@ frame at any pose with the demonstration's stored camera (the simulator as the r
 of its own appearance; on a real iiwa a rendered twin with the calibrated camera). So it can
 read where a demonstration goes without a pose reader and without labels: from the known
 start, at every ``every``-th frame and the last (of a demonstration that ends at rest, the
-first of its identical still frames), a sampling search
+first of its still frames, :func:`still_frames`), a sampling search
 (:func:`cross_entropy_search`, from the last estimate moved on by ``momentum`` times its last
 step) finds the pose whose rendered frame is closest to the demonstration's frame in the
 embedding, the distance ``d`` of the TCN reward. The last frame gets a second, longer and
@@ -249,17 +249,42 @@ def render_poses(sim: KukaSim, poses: np.ndarray, camera: CameraConfig) -> np.nd
 
 def searched_frames(length: int, every: int, still: int = 1) -> list[int]:
     """The frames :func:`imagine_trajectory` searches in a demonstration of ``length`` whose
-    last ``still`` frames are identical: every ``every``-th, and the first of those."""
+    last ``still`` frames are at rest: every ``every``-th, and the first of those."""
     last = length - max(1, min(still, length - 1))
     return [*range(every, last, every), last]
 
 
-def still_frames(frames: np.ndarray) -> int:
-    """How many frames at the end of ``frames`` ``(T, H, W, C)`` are identical to the last
-    one (the demonstration at rest at its goal), at least 1."""
+STILL_BLUR = 2.0
+"""px: frames are blurred this much before :func:`still_frames` compares them."""
+STILL_TOLERANCE = 0.01
+"""Root mean square difference ([0, 1] intensities, blurred by :data:`STILL_BLUR`) up to which
+a frame counts as the last one: sensor noise of 8-bit standard deviation 5, JPEG-compressed,
+gives about 0.007; the arm moving 0.04 rad, about 0.01."""
+
+
+def still_frames(frames: np.ndarray, tolerance: float = STILL_TOLERANCE) -> int:
+    """How many frames at the end of ``frames`` ``(T, H, W, C)`` show the demonstration at rest
+    at its goal, at least 1: identical to the last one or, blurred by :data:`STILL_BLUR` px,
+    within ``tolerance`` of it (:data:`STILL_TOLERANCE`), each of them."""
     frames = np.asarray(frames)
-    changed = np.flatnonzero(np.any((frames != frames[-1]).reshape(len(frames), -1), axis=1))
-    return len(frames) - (int(changed[-1]) + 1 if changed.size else 0)
+    changed = np.any((frames != frames[-1]).reshape(len(frames), -1), axis=1)
+    if tolerance > 0 and changed.any():
+        blurred = blurred_frames(frames, STILL_BLUR)
+        rms = np.sqrt(np.mean((blurred - blurred[-1]) ** 2, axis=1))
+        changed &= rms > tolerance
+    moved = np.flatnonzero(changed)
+    return len(frames) - (int(moved[-1]) + 1 if moved.size else 0)
+
+
+def resting_frames(frames: np.ndarray, still: int) -> np.ndarray:
+    """``frames`` with its last ``still`` frames replaced by their mean: the rest pose's frame
+    with its noise averaged away (the same frames where they are identical)."""
+    frames = np.asarray(frames)
+    tail = frames[len(frames) - still :]
+    if still <= 1 or not np.any(tail != tail[-1]):
+        return frames
+    rest = np.rint(tail.mean(axis=0)).astype(frames.dtype)
+    return np.concatenate([frames[: len(frames) - still], np.repeat(rest[None], still, axis=0)])
 
 
 def blurred_frames(frames: np.ndarray, blur: float) -> np.ndarray:
@@ -480,7 +505,7 @@ def imagine_trajectory(
         match: tried first at each searched frame but the last with the pose the motion
             predicts (:func:`frame_matcher`); a pose it matches is taken without the search
             and ``refine``. None searches every frame.
-        still: the last ``still`` frames are identical (:func:`still_frames`: the
+        still: the last ``still`` frames are at rest (:func:`still_frames`: the
             demonstration at rest at its goal). They show one pose, so they are read once,
             at the first of them, and the trajectory holds that pose from there: the target
             is the final one from the moment the demonstration comes to rest.
@@ -612,15 +637,21 @@ def imagine_demonstration(
     through ``camera`` in ``sim``'s scene, from its first pose ``start``: searched in
     ``embed``'s space (``goals``: the frames' embeddings, when already computed) where the
     pose the motion predicts, refined in the frame itself, does not match it already, each
-    searched pose refined in the frame, and the last held over its still frames."""
+    searched pose refined in the frame, and the last held over its still frames (their mean
+    frame, :func:`resting_frames`, is the last one read)."""
     config = config or ImagineConfig()
+    goals = embed(frames) if goals is None else np.array(goals)
+    still = still_frames(frames)
+    rested = resting_frames(frames, still)
+    if rested is not frames:
+        goals[len(frames) - still :] = embed(rested[-1:])
     return imagine_trajectory(
-        embed(frames) if goals is None else goals,
+        goals,
         start,
         pose_embedder(sim, camera, embed),
         *search_limits(sim),
         config,
-        refine=frame_refiner(sim, camera, frames, config),
-        match=frame_matcher(sim, camera, frames, config),
-        still=still_frames(frames),
+        refine=frame_refiner(sim, camera, rested, config),
+        match=frame_matcher(sim, camera, rested, config),
+        still=still,
     )

@@ -20,7 +20,7 @@ from imitation_agent import (
     make_reader,
     reading_errors,
 )
-from imitation_agent.imagine import still_frames
+from imitation_agent.imagine import resting_frames, still_frames
 from kuka_sim import (
     DemoConfig,
     KukaSim,
@@ -124,6 +124,24 @@ def test_render_and_compare_reads_through_the_camera_it_estimates(demo):
         reader.close()
     assert RenderAndCompare(pixels, replace(CHEAP, calibrate=False)).camera(off) is CAMERA
     assert RecordedJoints().camera(off) is CAMERA
+
+
+def test_a_noisy_demonstration_is_detected_still_where_it_rests(demo):
+    """Sensor noise of 8-bit standard deviation 5 on every frame: no two frames are equal,
+    yet the rest at the end is found, and the moving frames are not taken for it."""
+    rng = np.random.default_rng(0)
+    rest = np.repeat(demo.frames[-1:], 10, axis=0)
+    frames = np.concatenate([demo.frames, rest])
+    noisy = np.clip(frames + rng.normal(0.0, 5.0, frames.shape), 0, 255).astype(np.uint8)
+    assert still_frames(noisy, tolerance=0.0) == 1
+    exact = still_frames(frames)
+    assert exact >= 10 and abs(still_frames(noisy) - exact) <= 2
+    moving = np.linalg.norm(np.diff(demo.joint_positions, axis=0), axis=1) > 0.01
+    assert still_frames(noisy[: int(np.flatnonzero(moving)[-1]) + 1]) <= 2
+    rested = resting_frames(noisy, still_frames(noisy))
+    noise = np.abs(rested[-1].astype(float) - frames[-1]).mean()
+    assert noise < np.abs(noisy[-1].astype(float) - frames[-1]).mean() / 2  # averaged away
+    assert resting_frames(frames, exact) is frames
 
 
 def test_make_reader_refuses_what_does_not_apply():
