@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from tcn.atomic import write_json_atomic
-from tcn.dataset import load_index
+from tcn.bags import read_episode
+from tcn.dataset import episode_paths, episode_targets, load_index
 from tcn.errors import TcnError
 from tcn.frames import Split, load_split
 from tcn.runs import (
@@ -284,6 +285,20 @@ def embed_split(model: Any, split: Split) -> list[list[np.ndarray]]:
 
 
 # --------------------------------------------------------------------------- evaluation
+def _embed_each(
+    model: Any, data: Path | str, split: str, image_topics: Sequence[str] | None
+) -> tuple[list[str], list[list[np.ndarray]], list[np.ndarray]]:
+    """Names, embeddings ``[episode][view] -> (T, D)`` and joint positions of every episode
+    of ``split``, read and embedded one at a time (a split's frames need not fit in memory)."""
+    names, embeddings, joints = [], [], []
+    for path in episode_paths(data, split):
+        episode = read_episode(path, image_topics)
+        names.append(path.name)
+        embeddings.append([model.embed(view).numpy() for view in episode.frames])
+        joints.append(episode.joint_positions)
+    return names, embeddings, joints
+
+
 def evaluate_embedding(
     model_path: Path | str,
     data: Path | str,
@@ -295,12 +310,20 @@ def evaluate_embedding(
     seed: int = 0,
 ) -> dict[str, Any]:
     """Metrics of ARCHITECTURE.md on the validation split, plus the paper's pictures (and
-    ``attention.png``, attention maps over a few frames, for SMAK-Net)."""
+    ``attention.png``, attention maps over a few frames, for SMAK-Net).
+
+    On a reach dataset (``tcn record --task reach``) also the classification error, each
+    validation frame's nearest neighbour among every frame of every view of the training
+    episodes, beside its two floors (:func:`tcn_embedding.metrics.reach_classification_floors`:
+    the exact joints and a random embedding of the model's dimension, seeded ``seed``); on
+    other data it logs why it has none.
+    """
     from tcn.plots import plot_distance_matrix, plot_training_curves, plot_tsne
     from tcn_embedding.metrics import (
-        joint_classification_error,
         joint_probe_r2,
         mean_alignment_error,
+        reach_classification_error,
+        reach_classification_floors,
         triplet_accuracy,
     )
 
@@ -330,11 +353,25 @@ def evaluate_embedding(
         "triplet_accuracy_margin": acc_margin,
         "margin": margin,
     }
+    # The classification error's labels are the reach task's, its neighbours every frame of
+    # every view of the training episodes.
+    val_targets = episode_targets(data, val.names) if has_split else None
+    train_targets: list[int] | None = None
+    train_emb: list[list[np.ndarray]] = []  # [episode][view]
+    train_joints: list[np.ndarray] = []
+    if val_targets is not None:
+        names, train_emb, train_joints = _embed_each(model, data, "train", image_topics)
+        train_targets = episode_targets(data, names)
     if has_split:
-        train = load_split(data, "train", image_topics, limit=probe_episodes)
-        train_emb = [views[0] for views in embed_split(model, train)]
-        metrics["joint_probe_r2"] = joint_probe_r2(train_emb, train.joints, primary, val.joints)
-        metrics["joint_probe_train_episodes"] = len(train)
+        if train_emb:  # the probe's episodes are the first of them
+            probe_emb = [views[0] for views in train_emb[:probe_episodes]]
+            probe_q = train_joints[:probe_episodes]
+        else:
+            train = load_split(data, "train", image_topics, limit=probe_episodes)
+            probe_emb = [views[0] for views in embed_split(model, train)]
+            probe_q = train.joints
+        metrics["joint_probe_r2"] = joint_probe_r2(probe_emb, probe_q, primary, val.joints)
+        metrics["joint_probe_train_episodes"] = len(probe_emb)
     head = model.pose_decoder()
     if head is not None and val.joints[0].size:  # self-regression: the pose head on val
         weight, bias = head
@@ -342,10 +379,35 @@ def evaluate_embedding(
         error = np.concatenate(primary) @ weight.T + bias - q
         metrics["pose_head_rmse"] = np.sqrt((error**2).mean(axis=0)).tolist()
         metrics["pose_head_l2_error"] = float(np.linalg.norm(error, axis=1).mean())
-    if len(val) >= 2 and val.joints[0].size:
-        error, errors = joint_classification_error(primary, val.joints)
-        metrics["classification_error"] = error
-        metrics["classification_error_per_attribute"] = errors
+    if val_targets is None or train_targets is None:
+        log.info(
+            "no classification error: %s %s; it is measured on a task dataset (tcn record "
+            "--task reach)",
+            data,
+            "is no reach dataset (its index names no episode's target)"
+            if has_split
+            else "has no training split to take the neighbours from",
+        )
+    else:
+        scores = {
+            "": reach_classification_error(
+                train_emb, train_joints, train_targets, val_emb, val.joints, val_targets
+            )
+        }
+        floors = reach_classification_floors(
+            train_joints,
+            train_targets,
+            val.joints,
+            val_targets,
+            views=val.num_views,
+            dim=int(primary[0].shape[1]),
+            seed=seed,
+        )
+        scores["_floor"], scores["_random"] = floors["joints"], floors["random"]
+        for suffix, (error, errors) in scores.items():
+            metrics[f"classification_error{suffix}"] = error
+            metrics[f"classification_error{suffix}_per_attribute"] = errors
+        metrics["classification_train_episodes"] = len(train_emb)
     if val.num_views > 1:
         metrics["alignment_error"] = mean_alignment_error(val_emb)
 

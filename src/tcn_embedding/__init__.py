@@ -12,7 +12,8 @@ Modules:
     objectives  ``Triplet``, ``NPairs``, ``SelfRegression``, ``PairChange`` composed with
                 weights by ``WeightedObjectives`` (what a step of training minimises).
     sampling    single-/multi-view triplet and n-pairs index samplers.
-    metrics     triplet accuracy, alignment error, classification error, joint probe.
+    metrics     triplet accuracy, alignment error, classification error (the reach task's
+                ``target`` and ``phase`` labels), joint probe.
     train       ``TrainConfig`` (sections ``model``, ``objectives``, ``schedule``) and the
                 trainer: the paper's schedule, resumable.
     reward      ``tcn_reward``, ``embedding_reward``, ``RewardConfig``.
@@ -30,17 +31,19 @@ from tcn_embedding.losses import (
     triplet_loss,
 )
 from tcn_embedding.metrics import (
-    BAND_JOINTS,
+    PHASE_BOUNDS,
+    TARGET_FROM,
+    UNLABELLED,
     alignment_error,
     classification_error,
     classification_errors,
-    frame_classification_error,
-    joint_attributes,
-    joint_attributes_for_episodes,
-    joint_classification_error,
     joint_probe_r2,
     mean_alignment_error,
-    mean_classification_error,
+    path_fraction,
+    reach_attributes,
+    reach_attributes_for_episodes,
+    reach_classification_error,
+    reach_classification_floors,
     triplet_accuracy,
 )
 from tcn_embedding.model import (
@@ -87,7 +90,6 @@ __all__ = [
     "WeightedObjectives",
     "objectives_for",
     "BACKBONES",
-    "BAND_JOINTS",
     "DEFAULT_MARGIN",
     "DEFAULT_MIN_SEPARATION",
     "DEFAULT_NEG_MARGIN",
@@ -98,12 +100,15 @@ __all__ = [
     "TCN",
     "Distance",
     "IncompatibleWeightsError",
+    "PHASE_BOUNDS",
     "RewardConfig",
     "SMAKConfig",
     "SMAKNet",
     "SpatialSoftArgmax",
+    "TARGET_FROM",
     "TCNConfig",
     "TrainConfig",
+    "UNLABELLED",
     "WeightsUnavailableError",
     "alignment_error",
     "build_embedding_model",
@@ -112,17 +117,17 @@ __all__ = [
     "count_parameters",
     "embedding_reward",
     "imagenet_weights_file",
-    "frame_classification_error",
-    "joint_attributes",
-    "joint_attributes_for_episodes",
-    "joint_classification_error",
     "joint_probe_r2",
     "load_checkpoint",
     "load_model_state",
     "mean_alignment_error",
-    "mean_classification_error",
     "npairs_loss",
+    "path_fraction",
     "preprocess_frames",
+    "reach_attributes",
+    "reach_attributes_for_episodes",
+    "reach_classification_error",
+    "reach_classification_floors",
     "sample_multi_view_npairs",
     "sample_multi_view_triplets",
     "sample_single_view_triplets",

@@ -5,9 +5,11 @@ returns plain floats. Embeddings of one episode (one view) are ``(T, D)``.
 
 - :func:`triplet_accuracy`: paper protocol, 1000 seeded single-view triplets.
 - :func:`alignment_error` / :func:`mean_alignment_error`: multi-view alignment.
-- :func:`classification_error` / :func:`classification_errors` /
-  :func:`mean_classification_error`: nearest neighbour across episodes vs attribute labels.
-- :func:`joint_attributes` / :func:`joint_attributes_for_episodes`: labels from joint states.
+- :func:`classification_errors` / :func:`classification_error`: validation frames' nearest
+  neighbours among the training episodes' frames vs attribute labels;
+  :func:`reach_attributes` / :func:`reach_attributes_for_episodes`: the reach task's labels
+  (``target``, ``phase``) from joint states and targets; :func:`reach_classification_error`
+  both together, :func:`reach_classification_floors` its two floors (exact joints, random).
 - :func:`joint_probe_r2`: linear (ridge) probe from embedding to joint positions.
 """
 
@@ -29,7 +31,7 @@ from tcn_embedding.sampling import (
 
 logger = logging.getLogger(__name__)
 
-_CHUNK = 1024  # query rows per block of the pairwise distance matrix
+_BLOCK = 1 << 22  # distances per block of the pairwise distance matrix (32 MiB)
 
 
 def _as_2d(x: object, name: str) -> np.ndarray:
@@ -39,25 +41,19 @@ def _as_2d(x: object, name: str) -> np.ndarray:
     return a
 
 
-def _nearest(
-    query: np.ndarray,
-    ref: np.ndarray,
-    query_groups: np.ndarray | None = None,
-    ref_groups: np.ndarray | None = None,
-) -> np.ndarray:
+def _nearest(query: np.ndarray, ref: np.ndarray) -> np.ndarray:
     """Index into ``ref (M, D)`` of the nearest row (Euclidean) to each ``query (N, D)`` row.
 
-    With groups, rows of ``ref`` in the query row's own group are excluded. Ties go to the
-    lowest index. Returns ``(N,)`` int64.
+    Ties go to the lowest index. Returns ``(N,)`` int64. Queries go in blocks of about
+    :data:`_BLOCK` distances, so memory stays bounded whatever ``N`` and ``M``.
     """
     ref_sq = (ref**2).sum(axis=1)
     out = np.empty(len(query), dtype=np.int64)
-    for start in range(0, len(query), _CHUNK):
-        q = query[start : start + _CHUNK]
+    rows = max(1, _BLOCK // max(1, len(ref)))
+    for start in range(0, len(query), rows):
+        q = query[start : start + rows]
         # ||q - r||^2 without the ||q||^2 term, which is constant along each row.
         d = ref_sq[None, :] - 2.0 * (q @ ref.T)
-        if query_groups is not None and ref_groups is not None:
-            d[query_groups[start : start + _CHUNK, None] == ref_groups[None, :]] = np.inf
         out[start : start + len(q)] = np.argmin(d, axis=1)
     return out
 
@@ -139,185 +135,219 @@ def mean_alignment_error(episodes: Sequence[Sequence[np.ndarray]]) -> float:
     return float(np.mean([alignment_error(views) for views in episodes]))
 
 
-def classification_errors(
-    embeddings: Sequence[np.ndarray], attributes: Mapping[str, Sequence[np.ndarray]]
-) -> dict[str, float]:
-    """``1 - recall@1`` per attribute, nearest neighbours restricted to other episodes.
+UNLABELLED = -1
+"""The label of a frame an attribute leaves unlabelled (``target`` before half the path)."""
 
-    Each frame's nearest neighbour (Euclidean) is searched among the frames of all *other*
-    episodes; the frame counts as correct for an attribute when both carry the same label.
+PHASE_BOUNDS = (0.25, 0.75)
+"""``phase`` boundaries on the fraction of the joint-space path done: phase 0 below the
+first, 1 between them (both included), 2 above the second."""
+
+TARGET_FROM = 0.5
+"""``target`` labels the frames past this fraction of the joint-space path."""
+
+
+def path_fraction(joint_positions: np.ndarray) -> np.ndarray:
+    """Fraction of the joint-space path done at each frame of ``joint_positions (T, J)``:
+    cumulative ``sum_k ||q_{k+1} - q_k||`` over its total, ``(T,)`` in [0, 1] (all 0 when the
+    arm never moves)."""
+    q = np.asarray(joint_positions, dtype=np.float64)
+    if q.ndim != 2 or len(q) < 1:
+        raise ValueError(f"expected joint positions shaped (T >= 1, J), got {q.shape}")
+    path = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(q, axis=0), axis=1))])
+    return path / path[-1] if path[-1] > 0 else np.zeros(len(q))
+
+
+def reach_attributes(joint_positions: np.ndarray, target: int) -> dict[str, np.ndarray]:
+    """The classification attributes of one reach episode (ARCHITECTURE.md), from its
+    recorded joint positions ``(T, J)`` and the target it reaches.
+
+    Returns name -> ``(T,)`` int64 labels:
+
+    - ``"target"``: ``target`` on the frames past :data:`TARGET_FROM` of the path (where the
+      pose shows where the arm goes), :data:`UNLABELLED` before;
+    - ``"phase"``: 0, 1 or 2 as the fraction of the path done (:func:`path_fraction`) is
+      below 0.25, in [0.25, 0.75] or above 0.75 (:data:`PHASE_BOUNDS`).
+    """
+    if int(target) != target or target < 0:
+        raise ValueError(f"target must be a class index >= 0, got {target!r}")
+    done = path_fraction(joint_positions)
+    lo, hi = PHASE_BOUNDS
+    return {
+        "target": np.where(done > TARGET_FROM, int(target), UNLABELLED).astype(np.int64),
+        "phase": ((done >= lo).astype(np.int64) + (done > hi)).astype(np.int64),
+    }
+
+
+def reach_attributes_for_episodes(
+    joint_positions_per_episode: Sequence[np.ndarray], targets: Sequence[int]
+) -> dict[str, list[np.ndarray]]:
+    """:func:`reach_attributes` of every episode: name -> one ``(T_e,)`` array per episode,
+    the form :func:`classification_errors` takes."""
+    if len(joint_positions_per_episode) != len(targets):
+        raise ValueError(
+            f"{len(joint_positions_per_episode)} episodes' joint positions but "
+            f"{len(targets)} targets"
+        )
+    out: dict[str, list[np.ndarray]] = {}
+    for q, target in zip(joint_positions_per_episode, targets, strict=True):
+        for name, labels in reach_attributes(q, target).items():
+            out.setdefault(name, []).append(labels)
+    return out
+
+
+def _frames_and_labels(
+    embeddings: Sequence[Sequence[np.ndarray]],
+    attributes: Mapping[str, Sequence[np.ndarray]],
+    what: str,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Every frame of every view stacked ``(N, D)``, and each attribute's labels alike
+    ``(N,)`` (an episode's labels repeated for each of its views)."""
+    if len(embeddings) == 0:
+        raise ValueError(f"classification error needs {what} episodes, got none")
+    rows: list[np.ndarray] = []
+    labels: dict[str, list[np.ndarray]] = {name: [] for name in attributes}
+    for name, per_episode in attributes.items():
+        if len(per_episode) != len(embeddings):
+            raise ValueError(
+                f"{what} attribute {name!r}: {len(per_episode)} label arrays for "
+                f"{len(embeddings)} episodes"
+            )
+    for e, views in enumerate(embeddings):
+        if len(views) == 0:
+            raise ValueError(f"{what} episode {e} has no views")
+        for v, emb in enumerate(views):
+            emb = _as_2d(emb, f"{what} episode {e} view {v}")
+            for name, per_episode in attributes.items():
+                lab = np.asarray(per_episode[e]).reshape(-1)
+                if len(lab) != len(emb):
+                    raise ValueError(
+                        f"{what} attribute {name!r}, episode {e}: {len(lab)} labels for "
+                        f"{len(emb)} frames"
+                    )
+                labels[name].append(lab)
+            rows.append(emb)
+    return np.concatenate(rows), {k: np.concatenate(v) for k, v in labels.items()}
+
+
+def classification_errors(
+    train_embeddings: Sequence[Sequence[np.ndarray]],
+    train_attributes: Mapping[str, Sequence[np.ndarray]],
+    val_embeddings: Sequence[Sequence[np.ndarray]],
+    val_attributes: Mapping[str, Sequence[np.ndarray]],
+) -> dict[str, float]:
+    """Classification error per attribute (ARCHITECTURE.md): nearest neighbours in the
+    training episodes.
+
+    Each validation frame of every view takes its nearest neighbour (Euclidean) among all
+    frames of all views of the training episodes, labelled or not; for each attribute, the
+    error is the share of its labelled validation frames (label not :data:`UNLABELLED`)
+    whose neighbour's label differs (an unlabelled neighbour differs).
 
     Args:
-        embeddings: one ``(T_e, D)`` array per episode (at least 2 episodes).
-        attributes: name -> one ``(T_e,)`` int label array per episode.
+        train_embeddings: ``[episode][view]`` -> ``(T_e, D)``.
+        train_attributes: name -> one ``(T_e,)`` int label array per training episode (the
+            same for each of its views).
+        val_embeddings, val_attributes: the same for the validation episodes.
 
     Returns:
         name -> error in [0, 1].
     """
-    if len(embeddings) < 2:
+    if set(train_attributes) != set(val_attributes) or not val_attributes:
         raise ValueError(
-            f"classification error needs at least 2 episodes (neighbours come from other "
-            f"episodes), got {len(embeddings)}"
+            f"train and validation must label the same attributes (at least one), got "
+            f"{sorted(train_attributes)} and {sorted(val_attributes)}"
         )
-    embs = [_as_2d(e, f"episode {i}") for i, e in enumerate(embeddings)]
-    lengths = [len(e) for e in embs]
-    for name, labels in attributes.items():
-        found = [len(np.asarray(lab)) for lab in labels]
-        if found != lengths:
-            raise ValueError(
-                f"attribute {name!r}: expected label arrays of lengths {lengths}, got {found}"
-            )
-    stacked = np.concatenate(embs)
-    groups = np.repeat(np.arange(len(embs)), lengths)
-    nearest = _nearest(stacked, stacked, groups, groups)
+    ref, ref_labels = _frames_and_labels(train_embeddings, train_attributes, "training")
+    query, query_labels = _frames_and_labels(val_embeddings, val_attributes, "validation")
+    if ref.shape[1] != query.shape[1]:
+        raise ValueError(
+            f"training embeddings are {ref.shape[1]}-D but validation ones {query.shape[1]}-D"
+        )
+    nearest = _nearest(query, ref)
     out: dict[str, float] = {}
-    for name, labels in attributes.items():
-        flat = np.concatenate([np.asarray(lab).reshape(-1) for lab in labels])
-        out[name] = float(np.mean(flat[nearest] != flat))
+    for name, labels in query_labels.items():
+        labelled = labels != UNLABELLED
+        if not labelled.any():
+            raise ValueError(f"attribute {name!r} labels no validation frame")
+        out[name] = float(np.mean(ref_labels[name][nearest[labelled]] != labels[labelled]))
     return out
 
 
-def classification_error(embeddings: Sequence[np.ndarray], labels: Sequence[np.ndarray]) -> float:
-    """:func:`classification_errors` for a single attribute."""
-    return classification_errors(embeddings, {"label": labels})["label"]
-
-
-def mean_classification_error(
-    embeddings: Sequence[np.ndarray], attributes: Mapping[str, Sequence[np.ndarray]]
+def classification_error(
+    train_embeddings: Sequence[Sequence[np.ndarray]],
+    train_attributes: Mapping[str, Sequence[np.ndarray]],
+    val_embeddings: Sequence[Sequence[np.ndarray]],
+    val_attributes: Mapping[str, Sequence[np.ndarray]],
 ) -> float:
-    """Mean over attributes of :func:`classification_errors`."""
-    if not attributes:
-        raise ValueError("mean_classification_error needs at least one attribute, got none")
-    return float(np.mean(list(classification_errors(embeddings, attributes).values())))
+    """The mean over attributes of :func:`classification_errors`."""
+    errors = classification_errors(
+        train_embeddings, train_attributes, val_embeddings, val_attributes
+    )
+    return float(np.mean(list(errors.values())))
 
 
-def _bins(x: np.ndarray, lo: float, hi: float, n_bins: int) -> np.ndarray:
-    """Bin ``x`` into ``n_bins`` equal-width bins of ``[lo, hi]`` (all 0 when hi <= lo)."""
-    if not hi > lo:
-        return np.zeros(len(x), dtype=np.int64)
-    return np.clip(np.floor(n_bins * (x - lo) / (hi - lo)), 0, n_bins - 1).astype(np.int64)
-
-
-BAND_JOINTS = (0, 1, 3)
-"""Joints whose position bands are classification attributes: A1 (base yaw), A2 (shoulder
-pitch, raises and lowers the arm most) and A4 (elbow): the pose as a camera sees it."""
-
-
-def joint_attributes(
-    joint_positions: np.ndarray,
-    *,
-    n_bins: int = 3,
-    moving_fraction: float = 0.1,
-    band_joints: Sequence[int] = BAND_JOINTS,
-    band_ranges: Sequence[tuple[float, float]] | None = None,
-) -> dict[str, np.ndarray]:
-    """Attribute labels of one episode derived from its joint positions ``(T, J)``.
-
-    Returns name -> ``(T,)`` int64 labels:
-
-    - ``"a<j+1>_band"`` for each ``j`` in ``band_joints``: which of ``n_bins`` equal-width
-      bands of ``band_ranges[i]`` joint ``j`` lies in (values outside go to the end bands;
-      None uses this episode's min/max; :func:`joint_attributes_for_episodes` shares one
-      range across episodes so labels are comparable between them). These are what one
-      frame shows, and :func:`frame_classification_error` averages them.
-    - ``"phase"``: which of ``n_bins`` equal parts of the motion the frame is in, by progress
-      along the path: cumulative joint-space distance ``sum_k ||q_{k+1} - q_k||`` divided by
-      the total (all 0 if the arm never moves).
-    - ``"moving"``: 1 when the joint-space speed (central finite differences, per frame) is
-      above ``moving_fraction`` times the episode's peak speed, else 0.
-
-    Phase and motion are reported but are not properties of a single frame of a random
-    start-to-goal demonstration: the same pose is early in one episode and late in another,
-    and a still frame does not show speed, so a neighbour from another episode matches them
-    only by chance (measured: phase error 62 % against 67 % for chance, docs/embedding.md).
-    """
-    q = np.asarray(joint_positions, dtype=np.float64)
-    if q.ndim != 2 or len(q) < 2:
-        raise ValueError(f"expected joint positions shaped (T >= 2, J), got {q.shape}")
-    band_joints = tuple(band_joints)
-    for j in band_joints:
-        if not 0 <= j < q.shape[1]:
-            raise ValueError(f"band_joints must index the {q.shape[1]} joints, got {j}")
-    if band_ranges is not None and len(band_ranges) != len(band_joints):
-        raise ValueError(f"{len(band_ranges)} band_ranges for {len(band_joints)} band_joints")
-    if n_bins < 1:
-        raise ValueError(f"n_bins must be >= 1, got {n_bins}")
-    if not 0.0 <= moving_fraction < 1.0:
-        raise ValueError(f"moving_fraction must be in [0, 1), got {moving_fraction}")
-    out: dict[str, np.ndarray] = {}
-    for i, j in enumerate(band_joints):
-        x = q[:, j]
-        lo, hi = (float(x.min()), float(x.max())) if band_ranges is None else band_ranges[i]
-        out[f"a{j + 1}_band"] = _bins(x, lo, hi, n_bins)
-    step = np.linalg.norm(np.diff(q, axis=0), axis=1)
-    path = np.concatenate([[0.0], np.cumsum(step)])
-    if path[-1] > 0:
-        phase = np.minimum(np.floor(n_bins * path / path[-1]), n_bins - 1).astype(np.int64)
-    else:
-        phase = np.zeros(len(q), dtype=np.int64)
-    speed = np.linalg.norm(np.gradient(q, axis=0), axis=1)
-    peak = float(speed.max())
-    moving = (speed > moving_fraction * peak).astype(np.int64) if peak > 0 else 0 * phase
-    out["phase"] = phase
-    out["moving"] = moving
-    return out
-
-
-def joint_attributes_for_episodes(
-    joint_positions_per_episode: Sequence[np.ndarray],
-    *,
-    n_bins: int = 3,
-    moving_fraction: float = 0.1,
-    band_joints: Sequence[int] = BAND_JOINTS,
-) -> dict[str, list[np.ndarray]]:
-    """:func:`joint_attributes` of every episode, each band over its joint's range across
-    all episodes. Returns name -> one ``(T_e,)`` array per episode, the form
-    :func:`classification_errors` takes."""
-    qs = [np.asarray(q, dtype=np.float64) for q in joint_positions_per_episode]
-    if not qs:
-        raise ValueError("joint_attributes_for_episodes needs at least one episode, got none")
-    widest = max(band_joints, default=-1)
-    if any(q.ndim != 2 or q.shape[1] <= widest for q in qs):
-        raise ValueError(
-            f"expected (T, J) joint positions with J > {widest} (band_joints "
-            f"{tuple(band_joints)}), got shapes {[q.shape for q in qs]}"
-        )
-    ranges = []
-    for j in band_joints:
-        values = np.concatenate([q[:, j] for q in qs])
-        ranges.append((float(values.min()), float(values.max())))
-    out: dict[str, list[np.ndarray]] = {}
-    for q in qs:
-        labels = joint_attributes(
-            q,
-            n_bins=n_bins,
-            moving_fraction=moving_fraction,
-            band_joints=band_joints,
-            band_ranges=ranges,
-        )
-        for name, lab in labels.items():
-            out.setdefault(name, []).append(lab)
-    return out
-
-
-def frame_classification_error(errors: Mapping[str, float]) -> float:
-    """The headline classification error: the mean of :func:`classification_errors` over
-    the attributes one frame shows (the ``*_band`` ones of :func:`joint_attributes`)."""
-    bands = [value for name, value in errors.items() if name.endswith("_band")]
-    if not bands:
-        raise ValueError(f"no *_band attribute among {sorted(errors)}")
-    return float(np.mean(bands))
-
-
-def joint_classification_error(
-    embeddings: Sequence[np.ndarray], joint_positions: Sequence[np.ndarray]
+def reach_classification_error(
+    train_embeddings: Sequence[Sequence[np.ndarray]],
+    train_joints: Sequence[np.ndarray],
+    train_targets: Sequence[int],
+    val_embeddings: Sequence[Sequence[np.ndarray]],
+    val_joints: Sequence[np.ndarray],
+    val_targets: Sequence[int],
 ) -> tuple[float, dict[str, float]]:
-    """The classification error of ARCHITECTURE.md for episodes' embeddings ``(T_e, D)`` and
-    joint positions ``(T_e, J)``: the headline (:func:`frame_classification_error`) and every
-    attribute's error (:func:`classification_errors` of
-    :func:`joint_attributes_for_episodes`)."""
-    errors = classification_errors(embeddings, joint_attributes_for_episodes(joint_positions))
-    return frame_classification_error(errors), errors
+    """The classification error of ARCHITECTURE.md on reach episodes: the mean over the
+    ``target`` and ``phase`` attributes (:func:`reach_attributes`, from each episode's joint
+    positions ``(T_e, J)`` and target) of :func:`classification_errors`, and each attribute's.
+
+    Embeddings are ``[episode][view] -> (T_e, D)``; the floors are the same call with the
+    joint positions, or random vectors, as every view's embedding.
+    """
+    errors = classification_errors(
+        train_embeddings,
+        reach_attributes_for_episodes(train_joints, train_targets),
+        val_embeddings,
+        reach_attributes_for_episodes(val_joints, val_targets),
+    )
+    return float(np.mean(list(errors.values()))), errors
+
+
+def reach_classification_floors(
+    train_joints: Sequence[np.ndarray],
+    train_targets: Sequence[int],
+    val_joints: Sequence[np.ndarray],
+    val_targets: Sequence[int],
+    *,
+    views: int = 1,
+    dim: int = 32,
+    seed: int = 0,
+) -> dict[str, tuple[float, dict[str, float]]]:
+    """The two floors the classification error is reported beside (ARCHITECTURE.md), each
+    :func:`reach_classification_error` of a reference embedding of ``views`` views:
+
+    - ``"joints"``: the exact joint positions ``(T_e, J)`` as every view's embedding, what a
+      perfect pose code scores;
+    - ``"random"``: independent standard normal vectors ``(T_e, dim)`` for every frame and
+      view (training episodes first, then validation, from ``np.random.default_rng(seed)``),
+      what chance scores.
+
+    Returns name -> (mean error, error per attribute).
+    """
+    if views < 1 or dim < 1:
+        raise ValueError(f"views and dim must be >= 1, got {views} and {dim}")
+    rng = np.random.default_rng(seed)
+
+    def random(joints: Sequence[np.ndarray]) -> list[list[np.ndarray]]:
+        return [[rng.standard_normal((len(q), dim)) for _ in range(views)] for q in joints]
+
+    def exact(joints: Sequence[np.ndarray]) -> list[list[np.ndarray]]:
+        return [[np.asarray(q, dtype=np.float64)] * views for q in joints]
+
+    out: dict[str, tuple[float, dict[str, float]]] = {}
+    for name, embed in (("joints", exact), ("random", random)):
+        train_emb = embed(train_joints)  # (drawn before the validation episodes')
+        out[name] = reach_classification_error(
+            train_emb, train_joints, train_targets, embed(val_joints), val_joints, val_targets
+        )
+    return out
 
 
 def _stack(x: np.ndarray | Sequence[np.ndarray], name: str) -> np.ndarray:

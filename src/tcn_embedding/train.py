@@ -41,12 +41,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from tcn_embedding.factory import EmbeddingModel, build_embedding_model
-from tcn_embedding.metrics import (
-    BAND_JOINTS,
-    joint_classification_error,
-    mean_alignment_error,
-    triplet_accuracy,
-)
+from tcn_embedding.metrics import mean_alignment_error, triplet_accuracy
 from tcn_embedding.model import SettingError, TCNConfig
 from tcn_embedding.objectives import Step, objectives_for, pose_only
 from tcn_embedding.sampling import (
@@ -409,7 +404,6 @@ class EmbeddingTrainer:
         self.n_views = _check_episodes(train_episodes, "training", config)
         self.train_joints = None
         self.val_joints = None  # for the pose head (self-regression)
-        self.val_positions = None  # for the classification error
         if o.self_regression > 0:
             self.train_joints = _check_joints(train_joints, train_episodes, o.pose_joints)
         # Where the pose_batch frames come from: the training episodes, or separate
@@ -442,13 +436,8 @@ class EmbeddingTrainer:
                 )
         if val_episodes:
             _check_episodes(val_episodes, "validation", config)
-            if val_joints is not None:
-                width = int(np.shape(val_joints[0])[-1]) if len(val_joints) else 0
-                checked = _check_joints(val_joints, val_episodes, width)
-                if o.self_regression > 0:
-                    self.val_joints = _check_joints(val_joints, val_episodes, o.pose_joints)
-                if len(checked) >= 2 and width > max(BAND_JOINTS):
-                    self.val_positions = checked
+            if val_joints is not None and o.self_regression > 0:
+                self.val_joints = _check_joints(val_joints, val_episodes, o.pose_joints)
         self.train_episodes = train_episodes
         self.val_episodes = val_episodes or []
         self.device = resolve_device(config.device)
@@ -716,10 +705,13 @@ class EmbeddingTrainer:
 
         - ``val/triplet_accuracy`` (paper protocol) with and without margin, view 0;
         - ``val/alignment_error`` over all view pairs, with multi-view episodes;
-        - ``val/classification_error`` with ``val_joints`` for two or more episodes;
         - with self-regression and ``val_joints``, ``val/pose_rmse``: the pose head's root
           mean square error over the validation frames and joints (rad: what an agent
           reading the head would be off by, per joint).
+
+        Not the classification error: its neighbours are every frame of every training
+        episode and its labels the reach task's, so ``tcn evaluate-embedding`` reports it,
+        beside its floors.
         """
         if not self.val_episodes:
             return {}
@@ -735,9 +727,6 @@ class EmbeddingTrainer:
         if self.n_views > 1:
             per_episode = [list(episode) for episode in zip(*views, strict=True)]
             metrics["val/alignment_error"] = mean_alignment_error(per_episode)
-        if self.val_positions is not None:
-            error, _ = joint_classification_error(embeddings, self.val_positions)
-            metrics["val/classification_error"] = error
         if self.val_joints is not None:
             with torch.no_grad():
                 pose = self.model.pose(torch.from_numpy(np.concatenate(embeddings))).numpy()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -70,7 +71,7 @@ def dataset(tmp_path_factory):
     return out
 
 
-def test_train_resume_embed_evaluate(dataset, tmp_path, capsys):
+def test_train_resume_embed_evaluate(dataset, tmp_path, capsys, caplog):
     run = tmp_path / "run"
     train = [
         "train-embedding",
@@ -105,6 +106,7 @@ def test_train_resume_embed_evaluate(dataset, tmp_path, capsys):
     np.testing.assert_allclose(np.linalg.norm(embedding, axis=1), 10.0, rtol=1e-4)
 
     out = tmp_path / "eval"
+    caplog.set_level(logging.INFO, logger="tcn.embedding_run")
     assert (
         main(
             [
@@ -121,16 +123,48 @@ def test_train_resume_embed_evaluate(dataset, tmp_path, capsys):
     )
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["split"] == "val" and metrics["episodes"] == 2 and metrics["views"] == 2
-    for key in (
-        "triplet_accuracy",
-        "triplet_accuracy_margin",
-        "alignment_error",
-        "classification_error",
-    ):
+    for key in ("triplet_accuracy", "triplet_accuracy_margin", "alignment_error"):
         assert 0.0 <= metrics[key] <= 1.0, key
+    # Random start-to-goal demonstrations have no task labels: no classification error.
+    assert not [key for key in metrics if key.startswith("classification")]
+    assert "no classification error: " in caplog.text and "--task reach" in caplog.text
     assert np.isfinite(metrics["joint_probe_r2"])
     for picture in ("tsne.png", "distance_matrix.png", "training_curves.png"):
         assert (out / picture).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_evaluation_on_a_reach_dataset_reports_the_classification_error_and_its_floors(
+    tmp_path,
+):
+    data, run, out = tmp_path / "reach", tmp_path / "run", tmp_path / "eval"
+    record = ["record", "--out", str(data), "--episodes", "6", "--val-episodes", "2"]
+    record += ["--frames", "36", "--image-size", "32", "--task", "reach", "--no-progress"]
+    assert main(record) == 0
+    train = ["train-embedding", "--data", str(data), "--out", str(run), *TRIPLETS_ONLY, *TINY]
+    assert main([*train, "--schedule.epochs", "1"]) == 0
+    assert (
+        main(
+            ["evaluate-embedding", "--model", str(run), "--data", str(data)]
+            + [
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["classification_train_episodes"] == 4
+    for key in (
+        "classification_error",
+        "classification_error_floor",
+        "classification_error_random",
+    ):
+        assert 0.0 <= metrics[key] <= 1.0, key
+        per_attribute = metrics[f"{key}_per_attribute"]
+        assert set(per_attribute) == {"target", "phase"}, key
+        assert metrics[key] == pytest.approx(np.mean(list(per_attribute.values()))), key
+    # The exact joints are near perfect, a random embedding near chance.
+    assert metrics["classification_error_floor"] < 0.2 < metrics["classification_error_random"]
 
 
 def test_unknown_preset_and_bad_model_are_clear_errors(dataset, tmp_path, capsys):

@@ -130,3 +130,73 @@ def test_help_lists_subcommands_with_examples(capsys):
     with pytest.raises(SystemExit):
         main(["record", "--help"])
     assert "tcn record --out" in capsys.readouterr().out
+
+
+def test_reach_dataset_names_each_episodes_target_and_populates_every_class(tmp_path):
+    from kuka_sim.demo import ReachTask
+    from tcn.dataset import episode_targets
+    from tcn.record import reach_targets
+    from tcn_embedding import reach_attributes_for_episodes
+
+    assert reach_targets(10, 4, 4) == [0, 1, 2, 3, 0, 1, 0, 1, 2, 3]
+    task = ReachTask()
+    # 4 training and 4 validation episodes, two views, two workers.
+    index = record_dataset(
+        tmp_path / "reach",
+        8,
+        make_cameras(2, 24),
+        seed=1,
+        demo=DemoConfig(frames=32),
+        val_episodes=4,
+        workers=2,
+        task=task,
+    )
+    assert index.settings["task"] == {"name": "reach", **task.to_dict()}
+    stored = yaml.safe_load((tmp_path / "reach" / "dataset.yaml").read_text())
+    assert [e["target"] for e in stored["episodes"]] == [0, 1, 2, 3, 0, 1, 2, 3]
+    for split in ("train", "val"):
+        paths = episode_paths(tmp_path / "reach", split)
+        targets = episode_targets(tmp_path / "reach", [p.name for p in paths])
+        episodes = [read_episode(p) for p in paths]
+        assert [e.info["task"] for e in episodes] == [
+            {"name": "reach", "target": t} for t in targets
+        ]
+        assert all(e.num_views == 2 for e in episodes)
+        labels = reach_attributes_for_episodes([e.joint_positions for e in episodes], targets)
+        assert set(np.concatenate(labels["target"])) == {-1, 0, 1, 2, 3}, split
+        assert set(np.concatenate(labels["phase"])) == {0, 1, 2}, split
+    # Resuming finds the same settings; the random demonstrations' index has no task.
+    assert (
+        record_dataset(
+            tmp_path / "reach",
+            8,
+            make_cameras(2, 24),
+            seed=1,
+            demo=DemoConfig(frames=32),
+            val_episodes=4,
+            task=task,
+        ).targets
+        == index.targets
+    )
+    plain = record(tmp_path / "plain")
+    assert "task" not in plain.settings and not plain.targets
+    assert episode_targets(tmp_path / "plain", plain.names()) is None
+    stored = yaml.safe_load((tmp_path / "plain" / "dataset.yaml").read_text())
+    assert all(set(e) == {"name", "split"} for e in stored["episodes"])
+
+
+def test_reach_refuses_motions_that_are_not_demonstrations(tmp_path, capsys):
+    from kuka_sim.demo import ReachTask
+
+    with pytest.raises(ValueError, match="not motion 'pairs'"):
+        record_dataset(
+            tmp_path / "d",
+            2,
+            make_cameras(1, 24),
+            demo=DemoConfig(frames=4, motion="pairs"),
+            task=ReachTask(),
+        )
+    args = ["record", "--out", str(tmp_path / "cli"), "--episodes", "2", "--task", "reach"]
+    assert main([*args, "--motion", "babble", "--no-progress"]) == 2
+    assert "--task reach records demonstrations" in capsys.readouterr().err
+    assert not (tmp_path / "cli").exists()

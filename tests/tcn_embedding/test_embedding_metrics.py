@@ -6,15 +6,17 @@ import numpy as np
 import pytest
 
 from tcn_embedding.metrics import (
+    UNLABELLED,
     alignment_error,
     classification_error,
     classification_errors,
-    frame_classification_error,
-    joint_attributes,
-    joint_attributes_for_episodes,
     joint_probe_r2,
     mean_alignment_error,
-    mean_classification_error,
+    path_fraction,
+    reach_attributes,
+    reach_attributes_for_episodes,
+    reach_classification_error,
+    reach_classification_floors,
     triplet_accuracy,
 )
 from tcn_embedding.sampling import sample_single_view_triplets
@@ -108,35 +110,95 @@ def test_mean_alignment_error_averages_episodes() -> None:
 
 
 def test_classification_error_by_hand() -> None:
-    """Nearest neighbours from the other episode only:
-    ep0: 0 -> 1 (0 vs 0 ok), 10 -> 9 (1 vs 0 wrong);
-    ep1: 1 -> 0 ok, 9 -> 10 (0 vs 1 wrong), 20 -> 10 (1 vs 1 ok; 19 in its own episode is
-    nearer but excluded), 19 -> 10 (0 vs 1 wrong). 3 wrong of 6."""
-    emb = [np.array([[0.0], [10.0]]), np.array([[1.0], [9.0], [20.0], [19.0]])]
-    labels = [np.array([0, 1]), np.array([0, 0, 1, 0])]
-    assert classification_error(emb, labels) == pytest.approx(0.5)
+    """Neighbours come from the training episodes only, every view of them.
+    train: episode 0 frames 0, 10 (labels 0, 1), view 2 of it at 100, 110; episode 1 at 20.
+    val: 1 -> 0 (0 vs 0 ok), 9 -> 10 (1 vs 1 ok), 19 -> 20 (label 1 vs 0 wrong), 108 -> 110
+    (view 2, label 0 vs 1 wrong); the unlabelled val frame at 50 does not count: 2 of 4."""
+    train = [
+        [np.array([[0.0], [10.0]]), np.array([[100.0], [110.0]])],
+        [np.array([[20.0]]), np.array([[30.0]])],
+    ]
+    train_labels = {"a": [np.array([0, 1]), np.array([0])]}
+    val = [[np.array([[1.0], [9.0], [50.0]])], [np.array([[19.0], [108.0]])]]
+    val_labels = {"a": [np.array([0, 1, UNLABELLED]), np.array([1, 0])]}
+    assert classification_errors(train, train_labels, val, val_labels) == {"a": pytest.approx(0.5)}
 
 
-def test_classification_errors_per_attribute_and_mean() -> None:
-    emb = [np.array([[0.0], [10.0]]), np.array([[1.0], [9.0], [20.0], [19.0]])]
-    attributes = {
-        "a": [np.array([0, 1]), np.array([0, 0, 1, 0])],
-        "all_same": [np.zeros(2, int), np.zeros(4, int)],
-    }
-    errors = classification_errors(emb, attributes)
-    assert errors == {"a": pytest.approx(0.5), "all_same": 0.0}
-    assert mean_classification_error(emb, attributes) == pytest.approx(0.25)
-    with pytest.raises(ValueError, match="at least 2 episodes"):
-        classification_error(emb[:1], attributes["a"][:1])
-    with pytest.raises(ValueError, match="'a'"):
-        classification_errors(emb, {"a": [np.zeros(2), np.zeros(3)]})
+def test_an_unlabelled_neighbour_counts_as_a_different_label() -> None:
+    train = [[np.array([[0.0], [10.0]])]]
+    val = [[np.array([[1.0], [9.0]])]]
+    labels = {"t": [np.array([UNLABELLED, 1])]}
+    errors = classification_errors(train, labels, val, {"t": [np.array([1, 1])]})
+    assert errors == {"t": pytest.approx(0.5)}
 
 
-# --- attributes from joints ----------------------------------------------------------------
+def loop_classification_errors(train, train_labels, val, val_labels) -> dict[str, float]:
+    """The definition as a plain loop: every validation frame of every view against every
+    frame of every view of the training episodes."""
+    out = {}
+    for name in val_labels:
+        wrong = total = 0
+        for e, views in enumerate(val):
+            for view in views:
+                for t, frame in enumerate(view):
+                    label = val_labels[name][e][t]
+                    if label == UNLABELLED:
+                        continue
+                    best, best_label = np.inf, None
+                    for f, train_views in enumerate(train):
+                        for train_view in train_views:
+                            for s, other in enumerate(train_view):
+                                d = float(np.sqrt(((frame - other) ** 2).sum()))
+                                if d < best:
+                                    best, best_label = d, train_labels[name][f][s]
+                    wrong += int(best_label != label)
+                    total += 1
+        out[name] = wrong / total
+    return out
 
 
-def ramp_then_still(moving: int = 60, still: int = 30) -> np.ndarray:
-    """Joints move linearly for ``moving`` frames then hold; joint 1 goes from -1 to 1."""
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_vectorised_classification_error_matches_a_plain_loop(seed) -> None:
+    rng = np.random.default_rng(seed)
+    views, dim = 2, 3
+
+    def episodes(n):
+        lengths = rng.integers(3, 9, n)
+        emb = [[rng.normal(size=(t, dim)) for _ in range(views)] for t in lengths]
+        labels = {
+            "target": [rng.integers(-1, 4, t) for t in lengths],
+            "phase": [rng.integers(0, 3, t) for t in lengths],
+        }
+        return emb, labels
+
+    train, train_labels = episodes(5)
+    val, val_labels = episodes(3)
+    got = classification_errors(train, train_labels, val, val_labels)
+    expected = loop_classification_errors(train, train_labels, val, val_labels)
+    assert got == pytest.approx(expected)
+    assert classification_error(train, train_labels, val, val_labels) == pytest.approx(
+        np.mean(list(expected.values()))
+    )
+
+
+def test_classification_errors_refuse_mismatched_inputs() -> None:
+    train = [[np.zeros((2, 3))]]
+    labels = {"a": [np.zeros(2, int)]}
+    with pytest.raises(ValueError, match="same attributes"):
+        classification_errors(train, labels, train, {"b": [np.zeros(2, int)]})
+    with pytest.raises(ValueError, match="3-D but validation ones 2-D"):
+        classification_errors(train, labels, [[np.zeros((2, 2))]], labels)
+    with pytest.raises(ValueError, match="3 labels for 2 frames"):
+        classification_errors(train, {"a": [np.zeros(3, int)]}, train, labels)
+    with pytest.raises(ValueError, match="labels no validation frame"):
+        classification_errors(train, labels, train, {"a": [np.full(2, UNLABELLED)]})
+
+
+# --- the reach task's attributes -------------------------------------------------------------
+
+
+def ramp_then_still(moving: int = 42, still: int = 18) -> np.ndarray:
+    """Joints 1 and 3 move at constant speed for ``moving`` frames, then hold."""
     s = np.concatenate([np.linspace(0.0, 1.0, moving), np.ones(still)])
     q = np.zeros((moving + still, 7))
     q[:, 1] = -1.0 + 2.0 * s
@@ -144,46 +206,75 @@ def ramp_then_still(moving: int = 60, still: int = 30) -> np.ndarray:
     return q
 
 
-def test_joint_attributes_by_hand() -> None:
-    q = ramp_then_still()
-    labels = joint_attributes(q)
-    assert set(labels) == {"a1_band", "a2_band", "a4_band", "phase", "moving"}
-    assert all(v.shape == (90,) and v.dtype == np.int64 for v in labels.values())
-    # progress is t / 59 while moving, then 1
-    t = np.arange(90)
-    expected_phase = np.minimum(np.floor(3 * np.minimum(t, 59) / 59), 2)
-    assert np.array_equal(labels["phase"], expected_phase)
-    # central differences: moving up to frame 59 (half speed there), still from 60
-    assert np.array_equal(labels["moving"], (t <= 59).astype(int))
-    # A2 = -1 + 2 min(t, 59)/59 and A4 = 0.5 s over their own ranges -> thirds of progress
-    assert np.array_equal(labels["a2_band"], expected_phase)
-    assert np.array_equal(labels["a4_band"], expected_phase)
-    assert (labels["a1_band"] == 0).all()  # A1 never moves
+def test_reach_attributes_by_hand() -> None:
+    q = ramp_then_still()  # path done: t / 41 while moving, then 1 (no frame on a boundary)
+    t = np.arange(60)
+    np.testing.assert_allclose(path_fraction(q), np.minimum(t, 41) / 41)
+    labels = reach_attributes(q, target=3)
+    assert set(labels) == {"target", "phase"}
+    assert all(v.shape == (60,) and v.dtype == np.int64 for v in labels.values())
+    # target past half the path (t > 20.5), unlabelled before
+    assert np.array_equal(labels["target"], np.where(t > 20.5, 3, UNLABELLED))
+    # phase: path done < 0.25 (t < 10.25), 0.25-0.75, > 0.75 (t > 30.75)
+    assert np.array_equal(labels["phase"], (t > 10.25).astype(int) + (t > 30.75))
+    still = reach_attributes(np.full((5, 7), 0.3), target=0)  # never moves: all at 0
+    assert (still["phase"] == 0).all() and (still["target"] == UNLABELLED).all()
+    with pytest.raises(ValueError, match="class index"):
+        reach_attributes(q, target=-1)
+    with pytest.raises(ValueError, match="2 episodes' joint positions but 1 targets"):
+        reach_attributes_for_episodes([q, q], [0])
 
 
-def test_joint_attributes_of_a_still_arm_are_all_zero() -> None:
-    labels = joint_attributes(np.full((10, 7), 0.3))
-    assert all((v == 0).all() for v in labels.values())
+def simulated_reach(n: int, rng: np.random.Generator, frames: int = 100) -> tuple[list, list]:
+    """Joint-space reach episodes: minimum jerk from the task's home to one of its four
+    targets (cycled), both perturbed uniformly by up to 0.2 rad per joint, then holding."""
+    from kuka_sim.demo import REACH_HOME, REACH_TARGETS, DemoConfig, plan_trajectory
+
+    config = DemoConfig(frames=frames)
+    home, targets = np.array(REACH_HOME), np.array(REACH_TARGETS)
+    joints, labels = [], []
+    for i in range(n):
+        start = home + rng.uniform(-0.2, 0.2, 7)
+        goal = targets[i % 4] + rng.uniform(-0.2, 0.2, 7)
+        joints.append(plan_trajectory(start, goal, config))
+        labels.append(i % 4)
+    return joints, labels
 
 
-def test_joint_bands_share_one_range_across_episodes() -> None:
-    low, high = ramp_then_still(), ramp_then_still() + 2.0  # A2 in [-1, 1] and [1, 3]
-    per_episode = joint_attributes_for_episodes([low, high], band_joints=(1,))
-    assert list(per_episode) == ["a2_band", "phase", "moving"]
-    for q, got in zip([low, high], per_episode["a2_band"], strict=True):
-        expected = joint_attributes(q, band_joints=(1,), band_ranges=[(-1.0, 3.0)])["a2_band"]
-        assert np.array_equal(got, expected)
-    assert set(per_episode["a2_band"][0]) == {0, 1}
-    assert set(per_episode["a2_band"][1]) == {1, 2}
-    with pytest.raises(ValueError, match="band_joints"):
-        joint_attributes(low, band_joints=(7,))
+def chance(train_labels, val_labels) -> float:
+    """What a neighbour drawn at random among the training frames scores, per attribute
+    averaged: 1 - sum over classes of P(val label c) P(train frame labelled c)."""
+    errors = []
+    for name in val_labels:
+        ref, query = np.concatenate(train_labels[name]), np.concatenate(val_labels[name])
+        query = query[query != UNLABELLED]
+        agree = sum(np.mean(query == c) * np.mean(ref == c) for c in np.unique(query))
+        errors.append(1.0 - agree)
+    return float(np.mean(errors))
 
 
-def test_headline_classification_error_averages_what_one_frame_shows() -> None:
-    errors = {"a1_band": 0.1, "a2_band": 0.3, "phase": 0.6, "moving": 0.4}
-    assert frame_classification_error(errors) == pytest.approx(0.2)
-    with pytest.raises(ValueError, match="no \\*_band attribute"):
-        frame_classification_error({"phase": 0.5})
+def test_exact_joints_score_near_the_floor_and_random_near_chance() -> None:
+    rng = np.random.default_rng(0)
+    train_q, train_t = simulated_reach(40, rng)
+    val_q, val_t = simulated_reach(8, rng)
+    floors = reach_classification_floors(train_q, train_t, val_q, val_t, views=2, dim=16)
+    joints, per_attribute = floors["joints"]
+    assert set(per_attribute) == {"target", "phase"}
+    assert joints < 0.1 and per_attribute["target"] < 0.05
+    expected = chance(
+        reach_attributes_for_episodes(train_q, train_t),
+        reach_attributes_for_episodes(val_q, val_t),
+    )
+    assert 0.6 < expected < 0.85
+    assert floors["random"][0] == pytest.approx(expected, abs=0.05)
+    # The same computation as an embedding's: the joints floor is reach_classification_error
+    # of the joints given as both views.
+    same = reach_classification_error(
+        [[q, q] for q in train_q], train_q, train_t, [[q, q] for q in val_q], val_q, val_t
+    )
+    assert same == floors["joints"]
+    again = reach_classification_floors(train_q, train_t, val_q, val_t, views=2, dim=16)
+    assert again["random"] == floors["random"]  # seeded
 
 
 # --- joint probe ---------------------------------------------------------------------------

@@ -263,13 +263,8 @@ def test_multi_view_npairs_trains():
     assert np.isfinite(stats["train/loss"]) and stats["train/steps"] > 0
 
 
-def test_multi_view_validation_reports_alignment_and_classification_as_evaluation_does():
-    from tcn_embedding.metrics import (
-        classification_errors,
-        frame_classification_error,
-        joint_attributes_for_episodes,
-        mean_alignment_error,
-    )
+def test_multi_view_validation_reports_alignment_as_evaluation_does():
+    from tcn_embedding.metrics import mean_alignment_error
 
     data = synthetic_episodes(3, views=2)
     joints = [np.concatenate([q, q[:, ::-1], q], axis=1) for q in square_positions(data)]
@@ -279,9 +274,10 @@ def test_multi_view_validation_reports_alignment_and_classification_as_evaluatio
     views = [trainer.embed_episodes(data, v) for v in range(2)]
     expected = mean_alignment_error([[a, b] for a, b in zip(*views, strict=True)])
     assert metrics["val/alignment_error"] == pytest.approx(expected)
-    errors = classification_errors(views[0], joint_attributes_for_episodes(joints))
-    assert metrics["val/classification_error"] == pytest.approx(frame_classification_error(errors))
     assert 0.0 <= metrics["val/alignment_error"] <= 1.0
+    # The classification error takes every training frame and the reach task's labels:
+    # tcn evaluate-embedding reports it, not the trainer.
+    assert "val/classification_error" not in metrics
     # No pose head without self-regression, and single-view runs report no alignment.
     assert "val/pose_rmse" not in metrics
     single = EmbeddingTrainer(tiny(), data_view0 := [e[:1] for e in data], data_view0)

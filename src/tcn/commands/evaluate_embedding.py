@@ -1,15 +1,25 @@
 """Evaluate a TCN embedding the way the papers did, on the validation episodes.
 
 Writes metrics.json (triplet_accuracy and triplet_accuracy_margin: 1000 triplets,
-paper protocol; joint_probe_r2; classification_error; alignment_error for
-multi-view data; definitions in ARCHITECTURE.md) and the pictures: tsne.png
-(one validation trajectory, coloured by frame), distance_matrix.png and, for a
-run, training_curves.png. Uses the dataset's validation split, or every episode
-when the directory has no split.
+paper protocol; joint_probe_r2; alignment_error for multi-view data; definitions in
+ARCHITECTURE.md) and the pictures: tsne.png (one validation trajectory, coloured by
+frame), distance_matrix.png and, for a run, training_curves.png. Uses the dataset's
+validation split, or every episode when the directory has no split.
+
+On a reach dataset (tcn record --task reach) metrics.json also holds the classification
+error: each validation frame of every view takes its nearest neighbour among all frames
+of the training episodes, and the error is the share whose target (frames past half the
+path) or phase (path done < 0.25, 0.25-0.75, > 0.75) differs, averaged over the two. It
+is reported beside its floors, computed the same way: classification_error_floor (the
+exact joint positions as the embedding) and classification_error_random (a random
+embedding of the same dimension, seeded), each with its *_per_attribute values. Other
+datasets have no such labels: those keys are absent and the log says why.
 
 examples:
   tcn evaluate-embedding --model runs/tcn_cpu --data data/paper --out runs/tcn_cpu/eval
   tcn evaluate-embedding --model runs/mv/checkpoints/best.pt --data data/mv --out eval_mv
+  # with the classification error and its floors
+  tcn evaluate-embedding --model runs/reach --data data/reach --out runs/reach/eval
 """
 
 from __future__ import annotations
