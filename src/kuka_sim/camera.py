@@ -164,6 +164,45 @@ class CameraConfig:
         return cls(**data)
 
 
+DEFAULT_LIGHT_DIRECTION = (-50.0, 30.0, 100.0)
+"""PyBullet's TinyRenderer light direction in a z-up world when none is given."""
+
+
+@dataclass(frozen=True)
+class Lighting:
+    """The renderer's directional light: where it comes from and its colour (each channel
+    in [0, 1]). The defaults are the renderer's own: frames rendered with them are the
+    frames rendered without a lighting."""
+
+    direction: tuple[float, float, float] = DEFAULT_LIGHT_DIRECTION
+    color: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "direction", tuple(float(v) for v in self.direction))
+        object.__setattr__(self, "color", tuple(float(v) for v in self.color))
+        if len(self.direction) != 3 or not np.linalg.norm(self.direction) > 0:
+            raise ValueError(f"light direction must be a nonzero 3-vector, got {self.direction}")
+        if len(self.color) != 3 or not all(0.0 <= c <= 1.0 for c in self.color):
+            raise ValueError(f"light color must be 3 values in [0, 1], got {self.color}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"direction": list(self.direction), "color": list(self.color)}
+
+
+def perturbed_lighting(
+    degrees: float, color_change: float, rng: np.random.Generator, base: Lighting | None = None
+) -> Lighting:
+    """``base`` (the renderer's default light) turned ``degrees`` about a random axis across
+    its direction, each colour channel dimmed by up to ``color_change`` (uniform)."""
+    base = base or Lighting()
+    direction = np.asarray(base.direction) / np.linalg.norm(base.direction)
+    axis = np.cross(direction, rng.normal(size=3))
+    axis /= np.linalg.norm(axis)
+    turned = rotation_matrix(math.radians(degrees) * axis) @ direction
+    color = np.asarray(base.color) * (1.0 - rng.uniform(0.0, color_change, size=3))
+    return Lighting(tuple(turned), tuple(np.clip(color, 0.0, 1.0)))
+
+
 def rotation_matrix(rotation: np.ndarray) -> np.ndarray:
     """The 3x3 rotation of the rotation vector ``rotation`` (axis times angle, rad)."""
     angle = float(np.linalg.norm(rotation))

@@ -33,7 +33,7 @@ import pybullet
 import pybullet_data
 from pybullet_utils.bullet_client import BulletClient
 
-from kuka_sim.camera import CameraConfig
+from kuka_sim.camera import CameraConfig, Lighting
 
 log = logging.getLogger(__name__)
 
@@ -436,10 +436,13 @@ class KukaSim:
         self.last_torques = clipped
 
     # ------------------------------------------------------------------ cameras
-    def render(self, view: int | CameraConfig = 0) -> np.ndarray:
-        """RGB frame ``(H, W, 3)`` uint8 from camera ``view`` (an index or a config)."""
+    def render(self, view: int | CameraConfig = 0, light: Lighting | None = None) -> np.ndarray:
+        """RGB frame ``(H, W, 3)`` uint8 from camera ``view`` (an index or a config), lit by
+        ``light`` (None: the renderer's default light)."""
         camera = self.cameras[view] if isinstance(view, int) else view
         self._place_tool()
+        # Always given: PyBullet keeps the last light it was given for the calls without one.
+        light = light or Lighting()
         _, _, rgba, _, _ = self._client.getCameraImage(
             camera.width,
             camera.height,
@@ -447,6 +450,8 @@ class KukaSim:
             projectionMatrix=camera.projection_matrix,
             renderer=camera.renderer_id,
             flags=pybullet.ER_NO_SEGMENTATION_MASK,
+            lightDirection=light.direction,
+            lightColor=light.color,
         )
         return np.asarray(rgba, dtype=np.uint8).reshape(camera.height, camera.width, 4)[..., :3]
 

@@ -18,6 +18,7 @@ from tcn.errors import TcnError
 # Verb -> module in tcn.commands. Each module defines HELP, add_arguments(parser) and run(args).
 COMMANDS = {
     "record": "record",
+    "perturb": "perturb",
     "inspect": "inspect",
     "train-embedding": "train_embedding",
     "embed": "embed",
@@ -35,6 +36,7 @@ EPILOG = """examples:
   tcn record --out data/demos --episodes 300 --val-episodes 20 --workers 2
   tcn record --out data/self --episodes 300 --val-episodes 0 --motion babble --workers 2
   tcn inspect data/demos
+  tcn perturb --demos data/demos --out data/off --camera-offset 0.05 --camera-degrees 3
   tcn train-embedding --data data/demos --pose-data data/self --out runs/tcn
   tcn read-demos --embedding runs/tcn --demos data/demos --workers 2
   tcn train-agent --embedding runs/tcn --demos data/demos --out runs/agent

@@ -8,7 +8,14 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from kuka_sim import CameraConfig, KukaSim, make_cameras, perturbed_camera
+from kuka_sim import (
+    CameraConfig,
+    KukaSim,
+    Lighting,
+    make_cameras,
+    perturbed_camera,
+    perturbed_lighting,
+)
 
 
 @pytest.fixture(scope="module")
@@ -51,3 +58,18 @@ def test_a_perturbed_camera_is_off_by_the_sizes_asked_and_round_trips(sim):
 def test_up_needs_an_explicit_eye():
     with pytest.raises(ValueError, match="up needs an explicit eye"):
         CameraConfig(up=(0.0, 0.0, 1.0))
+
+
+def test_the_default_lighting_is_the_renderers_and_a_turned_light_changes_the_frame(sim):
+    camera = make_cameras(1, 48)[0]
+    np.testing.assert_array_equal(sim.render(camera, Lighting()), sim.render(camera))
+    light = perturbed_lighting(40.0, 0.3, np.random.default_rng(0))
+    base = np.asarray(Lighting().direction) / np.linalg.norm(Lighting().direction)
+    turned = np.asarray(light.direction)
+    assert math.degrees(math.acos(np.clip(base @ turned, -1, 1))) == pytest.approx(40.0)
+    assert all(0.7 <= c <= 1.0 for c in light.color)
+    lit = sim.render(camera, light)
+    assert np.any(lit != sim.render(camera))  # no light left behind for the next frame
+    np.testing.assert_array_equal(sim.render(camera, light), lit)
+    with pytest.raises(ValueError, match="light color"):
+        Lighting(color=(1.5, 1.0, 1.0))
