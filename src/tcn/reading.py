@@ -6,7 +6,7 @@ the camera it was read through (:meth:`~imitation_agent.readers.DemoReader.camer
 stored one, or the one self-calibration estimated) as ``<name>-<key>.camera.json``, in the
 embedding run's ``readings/<reader>/`` (or ``readings/`` beside a checkpoint file outside a
 run), where ``key`` digests what it depends on: the checkpoint's bytes, the demonstration
-(its name and recorded joints), its stored camera and scene, the reader's settings and
+(its name, recorded joints and frames), its stored camera and scene, the reader's settings and
 :data:`READING_VERSION`. A cached file that cannot be read is read again, with a warning.
 The demonstrations come back with that reading and that camera, which the agent renders
 with.
@@ -35,7 +35,7 @@ from tcn.runs import run_of
 log = logging.getLogger(__name__)
 
 READINGS = "readings"
-READING_VERSION = 4
+READING_VERSION = 5
 """Part of every cache key: raise it when a reader changes what it computes."""
 
 
@@ -47,8 +47,9 @@ def reading_cache_dir(checkpoint: Path | str, reader: str) -> Path:
 
 def reading_key(model_digest: str, reader: str, settings: Mapping[str, Any], demo: Any) -> str:
     """A digest of what a demonstration's reading depends on. The demonstration enters as its
-    name, recorded joints, camera and scene (exact numbers from its bag), not its embeddings,
-    which carry float noise from run to run (thread counts)."""
+    name, recorded joints, camera and scene (exact numbers from its bag) and its frames
+    (so the same demonstration filmed again, ``tcn perturb``, is read again); without its
+    frames, its embeddings to 3 decimals (they carry float noise from run to run)."""
     key = hashlib.sha256()
     for part in (
         f"v{READING_VERSION}",
@@ -61,6 +62,10 @@ def reading_key(model_digest: str, reader: str, settings: Mapping[str, Any], dem
     ):
         key.update(part.encode())
     key.update(np.ascontiguousarray(demo.joint_positions, dtype=np.float64).tobytes())
+    if demo.frames is not None:
+        key.update(np.ascontiguousarray(demo.frames, dtype=np.uint8).tobytes())
+    else:
+        key.update(np.round(np.asarray(demo.embeddings, dtype=np.float64), 3).tobytes())
     return key.hexdigest()[:20]
 
 

@@ -52,3 +52,30 @@ def test_noise_and_jpeg_degrade_every_frame_and_bad_settings_are_refused():
         Perturbation(jpeg=100)
     with pytest.raises(ValueError, match="camera_offset must be >= 0"):
         Perturbation(camera_offset=-1.0)
+
+
+def test_a_demonstration_filmed_again_is_read_again(data, tmp_path):
+    """Same name, joints and stored camera: only the frames tell the reading cache apart."""
+    from imitation_agent import Demonstration
+    from tcn.reading import reading_key
+
+    assert (
+        main(["perturb", "--demos", str(data), "--out", str(tmp_path / "n"), "--noise", "3"]) == 0
+    )
+    name = load_index(data).names("val")[0]
+    keys = []
+    for directory in (data, tmp_path / "n"):
+        episode = read_episode(directory / name)
+        frames = episode.frames[0]
+        embeddings = np.zeros((len(frames), 4))
+        keys.append(
+            reading_key(
+                "m",
+                "render-compare",
+                {},
+                Demonstration(
+                    name, episode.joint_positions, embeddings, episode.cameras[0], frames=frames
+                ),
+            )
+        )
+    assert keys[0] != keys[1]
