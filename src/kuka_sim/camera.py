@@ -143,6 +143,16 @@ class CameraConfig:
             fov=self.fov if fov is None else float(fov),
         )
 
+    def with_intrinsics(self, k: Any, width: int, height: int) -> CameraConfig:
+        """This camera's pose with the image size and vertical field of view of the pinhole
+        matrix ``k`` (3x3, or its 9 values row by row, as a ``CameraInfo`` holds it; square
+        pixels and a centred principal point are assumed, as the renderer has them)."""
+        fy = float(np.asarray(k, dtype=np.float64).reshape(3, 3)[1, 1])
+        if not fy > 0:
+            raise ValueError(f"camera matrix has no focal length: {k!r}")
+        fov = math.degrees(2.0 * math.atan(height / (2.0 * fy)))
+        return replace(self, width=int(width), height=int(height), fov=fov)
+
     def with_size(self, width: int, height: int | None = None) -> CameraConfig:
         return replace(self, width=width, height=width if height is None else height)
 

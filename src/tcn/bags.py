@@ -59,6 +59,12 @@ def camera_info_topic(view: int) -> str:
     return f"{camera_namespace(view)}/camera_info"
 
 
+def info_topic_of(image_topic: str) -> str:
+    """The CameraInfo topic beside an image topic (``/cam/color/image_raw`` ->
+    ``/cam/color/camera_info``), as ROS 2 camera drivers publish them."""
+    return image_topic.rsplit("/", 1)[0] + "/camera_info"
+
+
 def optical_frame(view: int) -> str:
     return f"{camera_namespace(view).lstrip('/')}_optical_frame"
 
@@ -302,14 +308,27 @@ def read_episode(
         if joint_topic is not None:
             _require_topic(path, topics, joint_topic, JOINT_STATE)
 
-        wanted = set(image_topics) | {joint_topic, EPISODE_INFO_TOPIC}
+        infos = {
+            t: info_topic_of(t)
+            for t in image_topics
+            if info_topic_of(t) in topics and topics[info_topic_of(t)].msgtype == CAMERA_INFO
+        }
+        wanted = set(image_topics) | set(infos.values()) | {joint_topic, EPISODE_INFO_TOPIC}
         connections = [c for c in reader.connections if c.topic in wanted]
         frames: dict[str, list[tuple[int, np.ndarray]]] = {t: [] for t in image_topics}
         joints: list[tuple[int, list[str], Any, Any, Any]] = []
         info: dict[str, Any] = {}
+        intrinsics: dict[str, dict[str, Any]] = {}
         for conn, ns, raw in reader.messages(connections=connections):
             msg = reader.deserialize(raw, conn.msgtype)
-            if conn.topic in frames:
+            if conn.msgtype == CAMERA_INFO:
+                if conn.topic not in intrinsics:
+                    intrinsics[conn.topic] = {
+                        "width": int(msg.width),
+                        "height": int(msg.height),
+                        "k": [float(v) for v in msg.k],
+                    }
+            elif conn.topic in frames:
                 try:
                     rgb = image_to_rgb(msg)
                 except ImageFormatError as exc:
@@ -337,6 +356,7 @@ def read_episode(
 
     names, positions, velocities, efforts = _align_joints(path, joints, stamps, joint_names)
     cameras = _cameras_from_info(info, image_topics)
+    info["camera_info"] = [intrinsics.get(infos.get(t, "")) for t in image_topics]
     info["path"] = str(path)
     return Episode(
         frames=views,

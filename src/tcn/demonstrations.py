@@ -24,21 +24,42 @@ def load_demonstrations(
     keep_frames: bool = False,
     limit: int | None = None,
 ) -> list:
-    """Demonstrations of a dataset split with their embeddings, computed once here."""
+    """Demonstrations of a dataset split with their embeddings, computed once here.
+
+    A bag that stores no camera and no scene (a real robot's ``ros2 bag record``) gets the
+    recipe's scene and camera pose (the ``record`` default preset) with the image size and
+    field of view of its ``camera_info``; render-and-compare's self-calibration then
+    estimates where that camera really is."""
     from imitation_agent import Demonstration
     from tcn.bags import read_episode
     from tcn.dataset import episode_paths
+    from tcn.record import RecordConfig
 
     demos = []
     for path in episode_paths(data, split)[:limit]:
         episode = read_episode(path)
         camera = episode.cameras[0]
+        recipe = RecordConfig()
         if camera is None:
-            raise TcnError(
-                f"{path}: the bag stores no camera configuration, so the agent cannot render "
-                f"the same view; record demonstrations with `tcn record`"
+            intrinsics = episode.info["camera_info"][0]
+            if intrinsics is None:
+                raise TcnError(
+                    f"{path}: the bag stores no camera configuration and no camera_info beside "
+                    f"its images, so the agent cannot render the same view; record "
+                    f"demonstrations with `tcn record`, or record the camera's camera_info"
+                )
+            camera = recipe.cameras()[0].with_intrinsics(
+                intrinsics["k"], intrinsics["width"], intrinsics["height"]
             )
-        sim = SimConfig.from_dict(episode.info["sim"]) if "sim" in episode.info else SimConfig()
+            log.info(
+                "%s: no stored camera; camera_info's intrinsics (vertical field of view %.1f "
+                "degrees) at the recipe's camera pose, to be calibrated",
+                path,
+                camera.fov,
+            )
+        sim = SimConfig.from_dict(episode.info["sim"]) if "sim" in episode.info else None
+        if sim is None:
+            sim = recipe.sim() if episode.cameras[0] is None else SimConfig()
         demos.append(
             Demonstration(
                 name=path.name,

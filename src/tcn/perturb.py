@@ -108,8 +108,9 @@ def perturb_episode(sim: Any, episode: Any, perturbation: Perturbation, index: i
             frames.append(sim.render(filming, light))
         views.append(degrade_frames(np.stack(frames), perturbation.noise, perturbation.jpeg, rng))
         filmed_with.append(filming.to_dict())
+    kept = {k: v for k, v in episode.info.items() if k not in ("path", "camera_info")}
     info = {
-        **episode.info,
+        **kept,
         "perturbation": {
             **perturbation.to_dict(),
             "cameras": filmed_with,

@@ -96,7 +96,7 @@ def _stage(name: str) -> float:
 def quickstart(out: Path, config: QuickstartConfig | None = None, progress: bool = True) -> Path:
     """Run (or resume) the recipe into ``out``; returns the report's path."""
     from imitation_agent.train import AgentConfig
-    from kuka_sim import DemoConfig, SimConfig
+    from kuka_sim import DemoConfig
     from tcn.agent_eval import evaluate_agent_run
     from tcn.agent_run import train_agent_run
     from tcn.demonstrations import load_demonstrations
@@ -114,7 +114,7 @@ def quickstart(out: Path, config: QuickstartConfig | None = None, progress: bool
 
     start = _stage("record demonstrations and self-observation")
     scene = RecordConfig(frames=c.frames)
-    sim = SimConfig(control_rate=scene.control_rate, tool_scale=scene.tool_scale)
+    sim = scene.sim()
     for directory, episodes, val, motion in (
         (demos, c.episodes, c.val_episodes, "demonstration"),
         (own, c.self_episodes, 0, "babble"),

@@ -75,6 +75,10 @@ class RecordConfig:
         base = replace(CameraConfig(), distance=self.camera_distance, pitch=self.camera_pitch)
         return ViewLayout(base=base).cameras(self.views, self.image_size)
 
+    def sim(self) -> SimConfig:
+        """The simulator settings of this scene (its control rate and tool)."""
+        return SimConfig(control_rate=self.control_rate, tool_scale=self.tool_scale)
+
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
 
