@@ -4,14 +4,15 @@
 # joints, everything else as `tcn quickstart`'s agent (the default preset, 30k steps), then
 # both on the same held-out readings, over seeds 0, 1, 2. Needs benchmarks/reproduce/demo.sh's
 # runs; about 30 minutes a seed on 2 cores, most of it reading the 40 training
-# demonstrations (cached in each embedding run). Usage: benchmarks/reproduce/read_targets.sh [DEMO_OUT]
+# demonstrations (cached in each embedding run). Usage: [SEEDS="0 1 2"] benchmarks/reproduce/read_targets.sh [DEMO_OUT]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${1:-runs/reproduce/demo}
 TCN=${TCN:-.venv/bin/tcn}
 PY=${PY:-.venv/bin/python}
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
-for seed in 0 1 2; do
+SEEDS=${SEEDS:-0 1 2}
+for seed in $SEEDS; do
     S="$OUT/seed_$seed"
     [ -f "$S/agent_read/checkpoints/last.zip" ] && RESUME=--resume || RESUME=
     "$TCN" train-agent --embedding "$S/embedding" --demos "$S/demos" --out "$S/agent_read" \
@@ -20,4 +21,5 @@ for seed in 0 1 2; do
     "$TCN" evaluate-agent --agent "$S/agent_read" --demos "$S/demos" --out "$S/agent_read/eval" \
         --workers 2 --no-video --no-progress
 done
-"$PY" benchmarks/reproduce/compare_agents.py "$OUT"/seed_* --agents agent agent_read
+RUNS=(); for seed in $SEEDS; do RUNS+=("$OUT/seed_$seed"); done
+"$PY" benchmarks/reproduce/compare_agents.py "${RUNS[@]}" --agents agent agent_read
