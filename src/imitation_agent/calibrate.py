@@ -5,7 +5,9 @@ the robot at known joints. The stored camera (the nominal one) is moved and turn
 optionally its field of view changed, until the frame the simulator renders through it at
 those joints matches that frame: a cross-entropy search on strongly blurred frames finds the
 basin, then Levenberg-Marquardt (:func:`imitation_agent.imagine.refine_pose`) on the frames'
-difference, coarse to fine, places it. Reading and rendering then use the estimated camera.
+difference, coarse to fine, places it. By default the frames are compared as edge
+magnitudes, which a change of light and sensor noise move little. Reading and rendering
+then use the estimated camera.
 
 The camera's parameters are searched in scaled units (:class:`CalibrationConfig`): an offset
 of the camera's position (``position_scale`` m a unit), a rotation vector about it
@@ -21,7 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from imitation_agent.imagine import blurred_frames, cross_entropy_search, refine_pose
+from imitation_agent.imagine import (
+    Comparison,
+    blurred_frames,
+    cross_entropy_search,
+    edge_frames,
+    refine_pose,
+)
 from kuka_sim import CameraConfig, KukaSim
 
 CALIBRATION_STAGES: tuple[tuple[float, float], ...] = ((4.0, 0.2), (2.0, 0.1), (1.0, 0.05))
@@ -45,6 +53,9 @@ class CalibrationConfig:
         refine_iterations: Levenberg-Marquardt rounds per stage of
             :data:`CALIBRATION_STAGES`.
         seed: the search's random generator.
+        compare: ``edges`` (:func:`~imitation_agent.imagine.edge_frames`: the grey image's
+            gradient magnitude, which other light and sensor noise change little) or
+            ``pixels`` (:func:`~imitation_agent.imagine.blurred_frames`).
     """
 
     position_scale: float = 0.05
@@ -58,8 +69,11 @@ class CalibrationConfig:
     elites: int = 6
     refine_iterations: int = 15
     seed: int = 0
+    compare: Comparison = "edges"
 
     def __post_init__(self) -> None:
+        if self.compare not in ("edges", "pixels"):
+            raise ValueError(f"compare must be 'edges' or 'pixels', got {self.compare!r}")
         for name in ("position_scale", "rotation_scale", "fov_scale", "bound", "sigma"):
             value = getattr(self, name)
             if not (np.isfinite(value) and value > 0):
@@ -127,12 +141,13 @@ def calibrate_camera(
     params = zero
     if nominal_rms > 0.0:
         lower, upper = np.full(config.size, -config.bound), np.full(config.size, config.bound)
+        represent = edge_frames if config.compare == "edges" else blurred_frames
         if config.iterations:
-            goal = blurred_frames(frame[None], CALIBRATION_STAGES[0][0])[0]
+            goal = represent(frame[None], CALIBRATION_STAGES[0][0])[0]
 
             def distance(candidates: np.ndarray) -> np.ndarray:
-                blurred = blurred_frames(render(candidates), CALIBRATION_STAGES[0][0])
-                return np.sum((blurred - goal) ** 2, axis=1)
+                compared = represent(render(candidates), CALIBRATION_STAGES[0][0])
+                return np.sum((compared - goal) ** 2, axis=1)
 
             params, _, _ = cross_entropy_search(
                 distance,
@@ -147,7 +162,14 @@ def calibrate_camera(
                 smoothing=0.3,
             )
         params, _ = refine_pose(
-            render, frame, params, lower, upper, config.refine_iterations, CALIBRATION_STAGES
+            render,
+            frame,
+            params,
+            lower,
+            upper,
+            config.refine_iterations,
+            CALIBRATION_STAGES,
+            represent=represent,
         )
     camera = camera_at(nominal, params, config) if nominal_rms > 0.0 else nominal
     return camera, {

@@ -36,10 +36,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
-from scipy.ndimage import gaussian_filter
+from scipy.ndimage import gaussian_filter, sobel
 
 from imitation_agent.env import dataclass_from_dict
 from kuka_sim import CameraConfig, KukaSim
@@ -58,6 +58,9 @@ FrameMatcher = Callable[[int, np.ndarray, bool], tuple[np.ndarray, bool]]
 """(searched frame ``t``, the pose the motion so far predicts there, whether ``t`` is the last
 searched frame) -> that pose refined in the frame, and whether its frame matches the
 demonstration's so well that no search is needed."""
+
+Comparison = Literal["edges", "pixels"]
+"""What a calibration compares: edge magnitudes or blurred pixels."""
 
 REFINE_STAGES: tuple[tuple[float, float], ...] = (
     (4.0, 0.1),
@@ -128,6 +131,8 @@ class ImagineConfig:
             frame exactly is kept. Used by :class:`imitation_agent.readers.RenderAndCompare`.
         calibrate_fov: also estimate the camera's field of view (where no ``camera_info``
             gives it).
+        calibrate_compare: what the calibration compares: ``edges`` (:func:`edge_frames`,
+            which tolerates other light and noise) or ``pixels`` (:func:`blurred_frames`).
 
     The defaults warm-start the searches and screen the last frame's restarts, which halves
     the frames rendered and keeps the reading's accuracy; Broyden's updates
@@ -153,6 +158,7 @@ class ImagineConfig:
     restarts_kept: int = 3
     calibrate: bool = True
     calibrate_fov: bool = False
+    calibrate_compare: Comparison = "edges"
 
     def __post_init__(self) -> None:
         if int(self.seed) < 0:
@@ -295,6 +301,16 @@ def blurred_frames(frames: np.ndarray, blur: float) -> np.ndarray:
     return frames.reshape(len(frames), -1)
 
 
+def edge_frames(frames: np.ndarray, blur: float) -> np.ndarray:
+    """``(N, H, W, C)`` frames -> ``(N, H * W)``: the gradient magnitude of their grey image,
+    blurred by ``blur`` px (at least 1), each frame's scaled to a mean of 0.05. Where the
+    light's direction and colour change, the arm's outline still sits where it sits."""
+    grey = np.asarray(frames, dtype=np.float64).mean(axis=-1) / 255.0
+    grey = gaussian_filter(grey, sigma=(0, max(blur, 1.0), max(blur, 1.0)))
+    edges = np.hypot(sobel(grey, axis=1), sobel(grey, axis=2)).reshape(len(grey), -1)
+    return 0.05 * edges / (edges.mean(axis=1, keepdims=True) + 1e-9)
+
+
 def _frame_jacobian(
     residuals: Callable[[np.ndarray], np.ndarray],
     pose: np.ndarray,
@@ -329,6 +345,7 @@ def refine_pose(
     *,
     broyden: bool = False,
     tolerance: float = 0.0,
+    represent: Callable[[np.ndarray, float], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, float]:
     """The pose near ``pose`` whose rendered frame matches ``goal_frame`` ``(H, W, 3)``.
 
@@ -344,15 +361,17 @@ def refine_pose(
     Broyden's rank-one update (one frame a step instead of 15). ``tolerance``: a stage ends
     after a round that lowers the difference by less than this fraction of it. A pose whose
     frame equals ``goal_frame`` is kept as it is. Returns the pose and its sum of squared
-    differences at the last stage (0 where the frames are equal).
+    differences at the last stage (0 where the frames are equal). ``represent`` (frames,
+    blur) -> ``(N, P)`` is what is compared (:func:`blurred_frames`, or :func:`edge_frames`).
     """
+    represent = represent or blurred_frames
     pose = np.clip(np.asarray(pose, dtype=np.float64), lower, upper)
     cost = np.inf
     for blur, step in stages:
-        goal = blurred_frames(goal_frame[None], blur)[0]
+        goal = represent(goal_frame[None], blur)[0]
 
         def residuals(poses: np.ndarray, goal: np.ndarray = goal, blur: float = blur):
-            return blurred_frames(render(poses), blur) - goal
+            return represent(render(poses), blur) - goal
 
         r = residuals(pose[None])[0]
         cost, damping = float(r @ r), 1e-2

@@ -153,7 +153,9 @@ class RenderAndCompare:
                 demo.camera,
                 demo.frames[0],
                 demo.joint_positions[0],
-                CalibrationConfig(fit_fov=self.config.calibrate_fov),
+                CalibrationConfig(
+                    fit_fov=self.config.calibrate_fov, compare=self.config.calibrate_compare
+                ),
             )
             if camera != demo.camera:
                 log.info(
