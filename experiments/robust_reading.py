@@ -47,6 +47,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2000, help="seed of their recording")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--no-uncalibrated", action="store_true", help="skip calibrate=False")
+    parser.add_argument(
+        "--levels", type=int, nargs="+", help="indices into LEVELS to run (default: all)"
+    )
     args = parser.parse_args()
     clean = args.out / "demos"
     # One training episode keeps the dataset valid; the held-out ones are its validation split.
@@ -55,6 +58,8 @@ def main() -> None:
     assert tcn(record) == 0
     rows = []
     for index, (name, settings) in enumerate(LEVELS.items()):
+        if args.levels is not None and index not in args.levels:
+            continue
         data = clean
         if settings:
             data = args.out / f"level_{index}"

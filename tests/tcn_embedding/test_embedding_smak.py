@@ -244,7 +244,7 @@ def test_plot_attention_writes_a_png(tmp_path):
         plot_attention(frames, [maps[0][:1]], tmp_path / "bad.png")
 
 
-def test_cli_trains_and_evaluates_smak(tmp_path):
+def test_cli_trains_and_evaluates_smak(tmp_path, capsys):
     from tcn.cli import main
 
     data = tmp_path / "mv"
@@ -270,8 +270,8 @@ def test_cli_trains_and_evaluates_smak(tmp_path):
     assert metrics["views"] == 2 and 0.0 <= metrics["alignment_error"] <= 1.0
     assert (out / "attention.png").read_bytes()[:4] == b"\x89PNG"
 
-    # A TCN run saved before the architecture fields and the sections existed (its settings
-    # flat, in the checkpoint and in config.yaml) still resumes and evaluates.
+    # A run saved before the settings had sections (flat, in the checkpoint and in config.yaml)
+    # is refused with the settings it does not know, and the run is left as it was.
     import yaml
 
     from tcn.runs import flat_settings
@@ -285,21 +285,17 @@ def test_cli_trains_and_evaluates_smak(tmp_path):
     assert main([*tcn_train, "--schedule.epochs", "1"]) == 0
 
     def old(settings: dict) -> dict:
-        flat = {k.rsplit(".", 1)[-1]: v for k, v in flat_settings(settings).items()}
-        for key in ("architecture", "attention", "attention_normalization", "extended"):
-            del flat[key]
-        return flat
+        return {k.rsplit(".", 1)[-1]: v for k, v in flat_settings(settings).items()}
 
     state = load_checkpoint(tcn_run / "checkpoints" / "last.pt")
-    assert state.pop("architecture") == "tcn"  # make it look like a pre-SMAK checkpoint
     state["train_config"] = old(state["train_config"])
     save_checkpoint(tcn_run / "checkpoints" / "last.pt", state)
     stored = yaml.safe_load((tcn_run / "config.yaml").read_text())
     stored["train"] = old(stored["train"])
     (tcn_run / "config.yaml").write_text(yaml.safe_dump(stored))
+    before = {f: f.read_bytes() for f in sorted(tcn_run.rglob("*")) if f.is_file()}
     resume = ["train-embedding", "--data", str(data), "--out", str(tcn_run), "--resume"]
-    assert main([*resume, "--schedule.epochs", "2", "--no-progress"]) == 0
-    assert load_checkpoint(tcn_run / "checkpoints" / "last.pt")["epoch"] == 2
-    assert (
-        yaml.safe_load((tcn_run / "config.yaml").read_text())["train"]["schedule"]["epochs"] == 2
-    )
+    assert main([*resume, "--schedule.epochs", "2", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown training config fields" in err and "'batch_size'" in err
+    assert {f: f.read_bytes() for f in sorted(tcn_run.rglob("*")) if f.is_file()} == before
