@@ -39,7 +39,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import numpy as np
-from scipy.ndimage import gaussian_filter, sobel
+from scipy.ndimage import correlate, gaussian_filter
 
 from imitation_agent.env import dataclass_from_dict
 from kuka_sim import CameraConfig, KukaSim
@@ -301,13 +301,20 @@ def blurred_frames(frames: np.ndarray, blur: float) -> np.ndarray:
     return frames.reshape(len(frames), -1)
 
 
+_SOBEL = np.array([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]])
+"""The Sobel kernel across a frame's columns (its transpose: down its rows)."""
+
+
 def edge_frames(frames: np.ndarray, blur: float) -> np.ndarray:
     """``(N, H, W, C)`` frames -> ``(N, H * W)``: the gradient magnitude of their grey image,
     blurred by ``blur`` px (at least 1), each frame's scaled to a mean of 0.05. Where the
     light's direction and colour change, the arm's outline still sits where it sits."""
     grey = np.asarray(frames, dtype=np.float64).mean(axis=-1) / 255.0
     grey = gaussian_filter(grey, sigma=(0, max(blur, 1.0), max(blur, 1.0)))
-    edges = np.hypot(sobel(grey, axis=1), sobel(grey, axis=2)).reshape(len(grey), -1)
+    # Each frame on its own: scipy's sobel would also smooth across the frames of the batch.
+    across = correlate(grey, _SOBEL[None])
+    down = correlate(grey, _SOBEL.T[None])
+    edges = np.hypot(across, down).reshape(len(grey), -1)
     return 0.05 * edges / (edges.mean(axis=1, keepdims=True) + 1e-9)
 
 

@@ -11,6 +11,7 @@ from imitation_agent.imagine import (
     REFINE_STAGES,
     ImagineConfig,
     cross_entropy_search,
+    edge_frames,
     frame_matcher,
     imagine_demonstration,
     imagine_trajectory,
@@ -40,6 +41,20 @@ SCALE = np.array([4.0, 4.0, 3.0, 3.0, 2.0, 2.0, 1.0])  # a reader that sees the 
 def read_pose(poses: np.ndarray) -> np.ndarray:
     """A stand-in embedding that is an exact, unevenly scaled function of the pose."""
     return np.asarray(poses) * SCALE
+
+
+def test_each_frame_s_edges_are_its_own_whatever_batch_it_is_in():
+    # A batch is a stack of frames, not a volume: a probe's edges must not depend on its neighbours.
+    from scipy.ndimage import gaussian_filter, sobel
+
+    frames = np.random.default_rng(0).integers(0, 256, size=(3, 12, 16, 3)).astype(np.uint8)
+    batch = edge_frames(frames, blur=1.0)
+    alone = np.concatenate([edge_frames(frame[None], blur=1.0) for frame in frames])
+    np.testing.assert_allclose(batch, alone, atol=1e-12)
+
+    grey = gaussian_filter(frames[1].mean(axis=-1) / 255.0, sigma=1.0)
+    magnitude = np.hypot(sobel(grey, axis=0), sobel(grey, axis=1)).ravel()
+    np.testing.assert_allclose(batch[1], 0.05 * magnitude / (magnitude.mean() + 1e-9), atol=1e-12)
 
 
 def test_search_finds_a_minimum_and_never_ends_worse_than_it_began():
