@@ -11,6 +11,8 @@ before calibration. Writes ``robust_reading.json`` and prints a markdown table: 
 final poses read within 0.2 rad, the median final error, and the agent's success.
 
     python experiments/robust_reading.py --run runs/reproduce/demo/seed_0 --out runs/robust
+
+``--set KEY=VALUE`` reads with other render-and-compare settings (``--set compare=pixels``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+
+import yaml
 
 from tcn.agent_eval import evaluate_agent_run
 from tcn.cli import main as tcn
@@ -50,7 +54,21 @@ def main() -> None:
     parser.add_argument(
         "--levels", type=int, nargs="+", help="indices into LEVELS to run (default: all)"
     )
+    parser.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        nargs="+",
+        default=[],
+        help="render-and-compare settings for every reading (ImagineConfig fields, values as "
+        "YAML), e.g. --set compare=contrast match_rms=0.003",
+    )
     args = parser.parse_args()
+    reader = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--set takes KEY=VALUE, got {item!r}")
+        reader[key] = yaml.safe_load(value)
     clean = args.out / "demos"
     # One training episode keeps the dataset valid; the held-out ones are its validation split.
     record = ["record", "--out", str(clean), "--episodes", str(args.count + 1)]
@@ -74,7 +92,7 @@ def main() -> None:
                 data,
                 args.out / "eval" / tag,
                 video=False,
-                reader_settings={"calibrate": calibrate},
+                reader_settings={**reader, "calibrate": calibrate},
                 workers=args.workers,
             )
             reading = metrics["reading"]
@@ -82,6 +100,7 @@ def main() -> None:
                 "perturbation": name,
                 "settings": settings,
                 "calibrate": calibrate,
+                "reader": reader,
                 "demos": reading["demos"],
                 "read_within_0.2": reading["final_success_rate"],
                 "final_error_median": reading["final_error_median"],

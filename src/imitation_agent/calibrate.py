@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 
 from imitation_agent.imagine import (
+    REPRESENTATIONS,
     Comparison,
-    blurred_frames,
+    check_comparison,
     cross_entropy_search,
-    edge_frames,
     refine_pose,
 )
 from kuka_sim import CameraConfig, KukaSim
@@ -53,9 +53,11 @@ class CalibrationConfig:
         refine_iterations: Levenberg-Marquardt rounds per stage of
             :data:`CALIBRATION_STAGES`.
         seed: the search's random generator.
-        compare: ``edges`` (:func:`~imitation_agent.imagine.edge_frames`: the grey image's
-            gradient magnitude, which other light and sensor noise change little) or
-            ``pixels`` (:func:`~imitation_agent.imagine.blurred_frames`).
+        compare: what is compared (:data:`~imitation_agent.imagine.REPRESENTATIONS`):
+            ``edges`` (:func:`~imitation_agent.imagine.edge_frames`: the grey image's
+            gradient magnitude, which other light and sensor noise change little),
+            ``contrast`` (:func:`~imitation_agent.imagine.contrast_frames`) or ``pixels``
+            (:func:`~imitation_agent.imagine.blurred_frames`).
     """
 
     position_scale: float = 0.05
@@ -69,11 +71,10 @@ class CalibrationConfig:
     elites: int = 6
     refine_iterations: int = 15
     seed: int = 0
-    compare: Comparison = "edges"
+    compare: Comparison = "contrast"
 
     def __post_init__(self) -> None:
-        if self.compare not in ("edges", "pixels"):
-            raise ValueError(f"compare must be 'edges' or 'pixels', got {self.compare!r}")
+        check_comparison("compare", self.compare)
         for name in ("position_scale", "rotation_scale", "fov_scale", "bound", "sigma"):
             value = getattr(self, name)
             if not (np.isfinite(value) and value > 0):
@@ -141,7 +142,7 @@ def calibrate_camera(
     params = zero
     if nominal_rms > 0.0:
         lower, upper = np.full(config.size, -config.bound), np.full(config.size, config.bound)
-        represent = edge_frames if config.compare == "edges" else blurred_frames
+        represent = REPRESENTATIONS[config.compare]
         if config.iterations:
             goal = represent(frame[None], CALIBRATION_STAGES[0][0])[0]
 

@@ -59,8 +59,9 @@ FrameMatcher = Callable[[int, np.ndarray, bool], tuple[np.ndarray, bool]]
 searched frame) -> that pose refined in the frame, and whether its frame matches the
 demonstration's so well that no search is needed."""
 
-Comparison = Literal["edges", "pixels"]
-"""What a calibration compares: edge magnitudes or blurred pixels."""
+Comparison = Literal["pixels", "edges", "contrast"]
+"""What a refinement or calibration compares: blurred pixels (:func:`blurred_frames`), edge
+magnitudes (:func:`edge_frames`) or locally normalised grey (:func:`contrast_frames`)."""
 
 REFINE_STAGES: tuple[tuple[float, float], ...] = (
     (4.0, 0.1),
@@ -112,12 +113,16 @@ class ImagineConfig:
             central differences each round.
         refine_tolerance: a refinement stage ends after a round that lowers the frame's
             difference by less than this fraction of it (0: after ``refine_iterations``).
+        compare: what the refinements compare (:data:`REPRESENTATIONS`): ``pixels``
+            (:func:`blurred_frames`), ``edges`` (:func:`edge_frames`) or ``contrast``
+            (:func:`contrast_frames`, which tolerates other light and colour).
         match_rms: warm start. At each searched frame but the last, the pose the motion so
             far predicts is refined first (:data:`MATCH_STAGES`, ``match_iterations``
-            rounds); where the root mean square of its frame's blurred difference from the
-            demonstration's, in [0, 1] intensities, is at most this, it is taken without
-            the search. None, or ``refine_iterations=0``: every searched frame is searched
-            (``population`` times ``iterations`` frames, and its refinement). The last
+            rounds); where the root mean square of its frame's difference from the
+            demonstration's, in ``compare``'s representation (for ``pixels``, blurred [0, 1]
+            intensities), is at most this, it is taken without the search. None, or
+            ``refine_iterations=0``: every searched frame is searched (``population``
+            times ``iterations`` frames, and its refinement). The last
             frame, where the reading is judged, is always searched and restarted.
         match_iterations: rounds of the warm start's refinement, and of the screening of
             the restarts.
@@ -131,8 +136,7 @@ class ImagineConfig:
             frame exactly is kept. Used by :class:`imitation_agent.readers.RenderAndCompare`.
         calibrate_fov: also estimate the camera's field of view (where no ``camera_info``
             gives it).
-        calibrate_compare: what the calibration compares: ``edges`` (:func:`edge_frames`,
-            which tolerates other light and noise) or ``pixels`` (:func:`blurred_frames`).
+        calibrate_compare: what the calibration compares (:data:`REPRESENTATIONS`).
 
     The defaults warm-start the searches and screen the last frame's restarts, which halves
     the frames rendered and keeps the reading's accuracy; Broyden's updates
@@ -153,14 +157,17 @@ class ImagineConfig:
     refine_pairs: int = 2
     refine_broyden: bool = False
     refine_tolerance: float = 0.0
+    compare: Comparison = "pixels"
     match_rms: float | None = 0.005
     match_iterations: int = 5
     restarts_kept: int = 3
     calibrate: bool = True
     calibrate_fov: bool = False
-    calibrate_compare: Comparison = "edges"
+    calibrate_compare: Comparison = "contrast"
 
     def __post_init__(self) -> None:
+        check_comparison("compare", self.compare)
+        check_comparison("calibrate_compare", self.calibrate_compare)
         if int(self.seed) < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed!r}")
         for name in ("every", "iterations", "population", "elites"):
@@ -318,6 +325,44 @@ def edge_frames(frames: np.ndarray, blur: float) -> np.ndarray:
     return 0.05 * edges / (edges.mean(axis=1, keepdims=True) + 1e-9)
 
 
+CONTRAST_WINDOW = 3.0
+"""px: the Gaussian window over which :func:`contrast_frames` takes each pixel's local mean
+and spread."""
+CONTRAST_FLOOR = 0.03
+"""The local spread ([0, 1] grey) below which :func:`contrast_frames` stops dividing: a flat
+wall's sensor noise stays small instead of being raised to the arm's contrast."""
+
+
+def contrast_frames(frames: np.ndarray, blur: float) -> np.ndarray:
+    """``(N, H, W, C)`` frames -> ``(N, H * W)``: their grey image, blurred by ``blur`` px,
+    less its local mean and over its local spread (a :data:`CONTRAST_WINDOW` px window, at
+    least :data:`CONTRAST_FLOOR`), times 0.05. Light of another brightness or colour scales
+    and shifts the grey image where the arm's shading varies slowly; this divides both out,
+    and keeps the shading's pattern that edge magnitudes throw away."""
+    grey = np.asarray(frames, dtype=np.float64).mean(axis=-1) / 255.0
+    if blur > 0:
+        grey = gaussian_filter(grey, sigma=(0, blur, blur))
+    window = (0, CONTRAST_WINDOW, CONTRAST_WINDOW)
+    mean = gaussian_filter(grey, sigma=window)
+    spread = np.maximum(gaussian_filter(grey**2, sigma=window) - mean**2, 0.0)
+    normalised = (grey - mean) / np.sqrt(spread + CONTRAST_FLOOR**2)
+    return 0.05 * normalised.reshape(len(grey), -1)
+
+
+REPRESENTATIONS: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
+    "pixels": blurred_frames,
+    "edges": edge_frames,
+    "contrast": contrast_frames,
+}
+"""Each :data:`Comparison` by name: (frames ``(N, H, W, C)``, blur px) -> ``(N, P)``."""
+
+
+def check_comparison(name: str, value: str) -> None:
+    """Raise ``ValueError`` unless ``value`` names one of :data:`REPRESENTATIONS`."""
+    if value not in REPRESENTATIONS:
+        raise ValueError(f"{name} must be one of {sorted(REPRESENTATIONS)}, got {value!r}")
+
+
 def _frame_jacobian(
     residuals: Callable[[np.ndarray], np.ndarray],
     pose: np.ndarray,
@@ -369,7 +414,8 @@ def refine_pose(
     after a round that lowers the difference by less than this fraction of it. A pose whose
     frame equals ``goal_frame`` is kept as it is. Returns the pose and its sum of squared
     differences at the last stage (0 where the frames are equal). ``represent`` (frames,
-    blur) -> ``(N, P)`` is what is compared (:func:`blurred_frames`, or :func:`edge_frames`).
+    blur) -> ``(N, P)`` is what is compared (one of :data:`REPRESENTATIONS`; by default
+    :func:`blurred_frames`).
     """
     represent = represent or blurred_frames
     pose = np.clip(np.asarray(pose, dtype=np.float64), lower, upper)
@@ -442,6 +488,7 @@ def refine_in_frame(
         stages,
         broyden=config.refine_broyden,
         tolerance=config.refine_tolerance,
+        represent=REPRESENTATIONS[config.compare],
     )
 
 
@@ -635,17 +682,19 @@ def frame_matcher(
 ) -> FrameMatcher | None:
     """The ``match`` of :func:`imagine_trajectory` for a demonstration of ``frames``
     ``(T, H, W, 3)`` rendered by ``sim`` through ``camera``: :func:`refine_pose` from the
-    predicted pose, a match where the refined frame's root mean square difference is at most
-    ``config.match_rms``; None when ``config`` has no warm start."""
+    predicted pose, a match where the refined frame's root mean square difference (in
+    ``config.compare``'s representation) is at most ``config.match_rms``; None when
+    ``config`` has no warm start."""
     if config.match_rms is None or config.refine_iterations == 0:
         return None
     render, limits = pose_renderer(sim, camera), search_limits(sim)
+    size = REPRESENTATIONS[config.compare](frames[:1], 0.0).shape[1]
 
     def match(t: int, pose: np.ndarray, last: bool) -> tuple[np.ndarray, bool]:
         found, cost = refine_in_frame(
             render, frames[t], pose, *limits, config, MATCH_STAGES, config.match_iterations
         )
-        return found, cost <= config.match_rms**2 * frames[t].size
+        return found, cost <= config.match_rms**2 * size
 
     return match
 

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from imitation_agent.imagine import (
+    MATCH_STAGES,
     REFINE_STAGES,
+    REPRESENTATIONS,
     ImagineConfig,
     cross_entropy_search,
     edge_frames,
@@ -18,6 +20,7 @@ from imitation_agent.imagine import (
     pose_embedder,
     pose_renderer,
     refine_final_pose,
+    refine_in_frame,
     refine_pose,
     restart_poses,
     search_limits,
@@ -30,6 +33,7 @@ from kuka_sim import (
     SimConfig,
     episode_seed,
     make_cameras,
+    perturbed_lighting,
     record_demonstration,
 )
 
@@ -44,13 +48,16 @@ def read_pose(poses: np.ndarray) -> np.ndarray:
 
 
 def test_each_frame_s_edges_are_its_own_whatever_batch_it_is_in():
-    # A batch is a stack of frames, not a volume: a probe's edges must not depend on its neighbours.
+    # A batch is a stack of frames, not a volume: no frame's representation depends on its
+    # neighbours.
     from scipy.ndimage import gaussian_filter, sobel
 
     frames = np.random.default_rng(0).integers(0, 256, size=(3, 12, 16, 3)).astype(np.uint8)
+    for represent in REPRESENTATIONS.values():
+        batch = represent(frames, 1.0)
+        alone = np.concatenate([represent(frame[None], 1.0) for frame in frames])
+        np.testing.assert_allclose(batch, alone, atol=1e-12)
     batch = edge_frames(frames, blur=1.0)
-    alone = np.concatenate([edge_frames(frame[None], blur=1.0) for frame in frames])
-    np.testing.assert_allclose(batch, alone, atol=1e-12)
 
     grey = gaussian_filter(frames[1].mean(axis=-1) / 255.0, sigma=1.0)
     magnitude = np.hypot(sobel(grey, axis=0), sobel(grey, axis=1)).ravel()
@@ -207,6 +214,34 @@ def test_refining_in_the_frame_finds_the_pose_a_search_left_it_near(scene):
     assert zero == 0.0
 
 
+def test_contrast_tells_the_pose_apart_under_other_light_better_than_pixels(scene):
+    sim, camera, goal, frame = scene
+    render = pose_renderer(sim, camera)
+    off = goal + 0.02 * np.array([1.0, -1.0, 1.0, -1.0, 1.0, -1.0, 1.0])  # 0.05 rad away
+    sim.reset(goal)
+    lit = sim.render(camera, perturbed_lighting(30.0, 0.2, np.random.default_rng(3)))
+    assert np.abs(lit.astype(float) - frame).mean() > 3  # the light changed the frame
+    blur = MATCH_STAGES[0][0]
+
+    def misfit(compare: str) -> tuple[float, float]:
+        """The lit frame's difference from the true pose's frame and the other pose's."""
+        represent = REPRESENTATIONS[compare]
+        goal_code = represent(lit[None], blur)[0]
+        true, other = represent(render(np.stack([goal, off])), blur) - goal_code
+        return float(true @ true), float(other @ other)
+
+    # The true pose's frame differs from the lit one far less than the other pose's does in
+    # contrast; in pixels the light's change is most of what is left.
+    contrast, pixels = misfit("contrast"), misfit("pixels")
+    assert contrast[0] < 0.2 * contrast[1]
+    assert contrast[0] / contrast[1] < 0.3 * pixels[0] / pixels[1]
+    # Refined in contrast, the exact pose's own frame is kept at zero difference.
+    config = ImagineConfig(compare="contrast", refine_iterations=3)
+    kept, zero = refine_in_frame(render, frame, goal, *search_limits(sim), config)
+    np.testing.assert_array_equal(kept, np.clip(goal, *search_limits(sim)))
+    assert zero == 0.0
+
+
 def test_a_restart_a_half_turn_of_the_flange_away_is_kept_for_the_frame_it_matches(scene):
     sim, camera, goal, frame = scene
     render, (lower, upper) = pose_renderer(sim, camera), search_limits(sim)
@@ -272,6 +307,10 @@ def test_bad_settings_and_inputs_are_refused():
         ImagineConfig(refine_pairs=-1)
     with pytest.raises(ValueError, match="refine_tolerance must be in"):
         ImagineConfig(refine_tolerance=1.0)
+    with pytest.raises(ValueError, match="compare must be one of"):
+        ImagineConfig(compare="sift")
+    with pytest.raises(ValueError, match="calibrate_compare must be one of"):
+        ImagineConfig(calibrate_compare="sift")
     with pytest.raises(ValueError, match="match_rms must be >= 0 or None"):
         ImagineConfig(match_rms=-0.1)
     with pytest.raises(ValueError, match="unknown imagine settings"):
