@@ -26,11 +26,13 @@ import numpy as np
 from imitation_agent.imagine import (
     REPRESENTATIONS,
     Comparison,
+    blurred_frames,
     check_comparison,
     cross_entropy_search,
     refine_pose,
 )
-from kuka_sim import CameraConfig, KukaSim
+from kuka_sim import CameraConfig, KukaSim, Lighting
+from kuka_sim.camera import DEFAULT_LIGHT_DIRECTION, rotation_matrix
 
 CALIBRATION_STAGES: tuple[tuple[float, float], ...] = ((4.0, 0.2), (2.0, 0.1), (1.0, 0.05))
 """(blur px, finite-difference step in scaled units) of each refinement stage."""
@@ -179,3 +181,76 @@ def calibrate_camera(
         "params": [float(v) for v in params],
         "frames": rendered[0],
     }
+
+
+LIGHT_STAGES: tuple[tuple[float, float], ...] = ((2.0, 0.05), (1.0, 0.02))
+"""(blur px, finite-difference step in scaled units) of each stage of the light's refinement."""
+
+
+def lighting_at(params: np.ndarray, degrees_scale: float = 10.0) -> Lighting:
+    """The renderer's default light turned by ``params[:2] * degrees_scale`` degrees about two
+    axes across its direction, its colour ``params[2:5]`` (clipped to [0, 1])."""
+    params = np.asarray(params, dtype=np.float64)
+    if params.shape != (5,):
+        raise ValueError(f"expected 5 light parameters, got shape {params.shape}")
+    direction = np.asarray(DEFAULT_LIGHT_DIRECTION) / np.linalg.norm(DEFAULT_LIGHT_DIRECTION)
+    across = np.cross(direction, [0.0, 0.0, 1.0])
+    across /= np.linalg.norm(across)
+    up = np.cross(across, direction)
+    rotation = np.radians(degrees_scale) * (params[0] * across + params[1] * up)
+    turned = rotation_matrix(rotation) @ direction
+    return Lighting(tuple(turned), tuple(np.clip(params[2:], 0.0, 1.0)))
+
+
+def calibrate_lighting(
+    sim: KukaSim,
+    camera: CameraConfig,
+    frame: np.ndarray,
+    joints: np.ndarray,
+    seed: int = 0,
+) -> tuple[Lighting, dict[str, Any]]:
+    """The light (its direction near the renderer's default, and its colour) under which
+    ``sim``'s arm at ``joints``, seen through ``camera``, looks like ``frame`` ``(H, W, 3)``:
+    a cross-entropy search, then Levenberg-Marquardt, on the blurred frames' difference.
+    Returns the light and ``rms`` / ``default_rms`` (unblurred, [0, 1] intensities) with it
+    and with the default light, and ``frames`` rendered. The default light is kept where it
+    renders ``frame`` exactly, or no worse than the estimate."""
+    frame = np.asarray(frame)
+    sim.reset(np.asarray(joints, dtype=np.float64))
+    rendered = [0]
+
+    def render(params: np.ndarray) -> np.ndarray:
+        rendered[0] += len(params)
+        return np.stack([sim.render(camera, lighting_at(p)) for p in params])
+
+    def rms(image: np.ndarray) -> float:
+        return float(np.sqrt(np.mean(((image.astype(np.float64) - frame) / 255.0) ** 2)))
+
+    default = np.array([0.0, 0.0, 1.0, 1.0, 1.0])
+    default_rms = rms(render(default[None])[0])
+    if default_rms == 0.0:
+        return Lighting(), {"rms": 0.0, "default_rms": 0.0, "frames": rendered[0]}
+    lower, upper = np.array([-4.0, -4.0, 0.0, 0.0, 0.0]), np.array([4.0, 4.0, 1.0, 1.0, 1.0])
+    goal = blurred_frames(frame[None], LIGHT_STAGES[0][0])[0]
+
+    def distance(candidates: np.ndarray) -> np.ndarray:
+        return np.sum((blurred_frames(render(candidates), LIGHT_STAGES[0][0]) - goal) ** 2, axis=1)
+
+    params, _, _ = cross_entropy_search(
+        distance,
+        default,
+        0.3,
+        np.random.default_rng(seed),
+        iterations=8,
+        population=24,
+        elites=6,
+        lower=lower,
+        upper=upper,
+        smoothing=0.3,
+    )
+    params, _ = refine_pose(render, frame, params, lower, upper, 10, LIGHT_STAGES)
+    estimate_rms = rms(render(params[None])[0])
+    if estimate_rms >= default_rms:
+        return Lighting(), {"rms": default_rms, "default_rms": default_rms, "frames": rendered[0]}
+    info = {"rms": estimate_rms, "default_rms": default_rms, "frames": rendered[0]}
+    return lighting_at(params), info

@@ -42,7 +42,7 @@ import numpy as np
 from scipy.ndimage import correlate, gaussian_filter
 
 from imitation_agent.env import dataclass_from_dict
-from kuka_sim import CameraConfig, KukaSim
+from kuka_sim import CameraConfig, KukaSim, Lighting
 
 PoseEmbedder = Callable[[np.ndarray], np.ndarray]
 """Poses ``(N, 7)`` rad -> embeddings ``(N, D)`` of the frames rendered there."""
@@ -137,6 +137,9 @@ class ImagineConfig:
         calibrate_fov: also estimate the camera's field of view (where no ``camera_info``
             gives it).
         calibrate_compare: what the calibration compares (:data:`REPRESENTATIONS`).
+        calibrate_light: with ``calibrate``, also estimate the light (its direction and
+            colour) from the first frame through the estimated camera
+            (:func:`imitation_agent.calibrate.calibrate_lighting`), and render in it.
 
     The defaults warm-start the searches and screen the last frame's restarts, which halves
     the frames rendered and keeps the reading's accuracy; Broyden's updates
@@ -164,6 +167,7 @@ class ImagineConfig:
     calibrate: bool = True
     calibrate_fov: bool = False
     calibrate_compare: Comparison = "contrast"
+    calibrate_light: bool = True
 
     def __post_init__(self) -> None:
         check_comparison("compare", self.compare)
@@ -251,12 +255,15 @@ def search_limits(sim: KukaSim, margin: float = 1e-3) -> tuple[np.ndarray, np.nd
     return sim.lower_limits + margin, sim.upper_limits - margin
 
 
-def render_poses(sim: KukaSim, poses: np.ndarray, camera: CameraConfig) -> np.ndarray:
-    """Frames ``(N, H, W, 3)`` uint8 of the arm at each of ``poses`` through ``camera``."""
+def render_poses(
+    sim: KukaSim, poses: np.ndarray, camera: CameraConfig, light: Lighting | None = None
+) -> np.ndarray:
+    """Frames ``(N, H, W, 3)`` uint8 of the arm at each of ``poses`` through ``camera``, in
+    ``light`` (None: the renderer's default)."""
     images = []
     for q in poses:
         sim.reset(q)
-        images.append(sim.render(camera))
+        images.append(sim.render(camera, light))
     return np.stack(images)
 
 
@@ -641,14 +648,18 @@ def imagine_trajectory(
     )
 
 
-def pose_renderer(sim: KukaSim, camera: CameraConfig) -> PoseRenderer:
-    """Poses -> the frames ``sim`` renders there through ``camera``."""
-    return lambda poses: render_poses(sim, poses, camera)
+def pose_renderer(
+    sim: KukaSim, camera: CameraConfig, light: Lighting | None = None
+) -> PoseRenderer:
+    """Poses -> the frames ``sim`` renders there through ``camera`` in ``light``."""
+    return lambda poses: render_poses(sim, poses, camera, light)
 
 
-def pose_embedder(sim: KukaSim, camera: CameraConfig, embed: Callable) -> PoseEmbedder:
+def pose_embedder(
+    sim: KukaSim, camera: CameraConfig, embed: Callable, light: Lighting | None = None
+) -> PoseEmbedder:
     """Poses -> embeddings of the frames ``sim`` renders there through ``camera``."""
-    render = pose_renderer(sim, camera)
+    render = pose_renderer(sim, camera, light)
     return lambda poses: embed(render(poses))
 
 
@@ -657,6 +668,7 @@ def frame_refiner(
     camera: CameraConfig,
     frames: np.ndarray,
     config: ImagineConfig,
+    light: Lighting | None = None,
 ) -> FrameRefiner | None:
     """The ``refine`` of :func:`imagine_trajectory` for a demonstration of ``frames``
     ``(T, H, W, 3)`` rendered by ``sim`` through ``camera``: :func:`refine_pose` at each
@@ -664,7 +676,7 @@ def frame_refiner(
     refine."""
     if config.refine_iterations == 0:
         return None
-    render, limits = pose_renderer(sim, camera), search_limits(sim)
+    render, limits = pose_renderer(sim, camera, light), search_limits(sim)
 
     def refine(t: int, pose: np.ndarray, last: bool) -> np.ndarray:
         if last:
@@ -679,6 +691,7 @@ def frame_matcher(
     camera: CameraConfig,
     frames: np.ndarray,
     config: ImagineConfig,
+    light: Lighting | None = None,
 ) -> FrameMatcher | None:
     """The ``match`` of :func:`imagine_trajectory` for a demonstration of ``frames``
     ``(T, H, W, 3)`` rendered by ``sim`` through ``camera``: :func:`refine_pose` from the
@@ -687,7 +700,7 @@ def frame_matcher(
     ``config`` has no warm start."""
     if config.match_rms is None or config.refine_iterations == 0:
         return None
-    render, limits = pose_renderer(sim, camera), search_limits(sim)
+    render, limits = pose_renderer(sim, camera, light), search_limits(sim)
     size = REPRESENTATIONS[config.compare](frames[:1], 0.0).shape[1]
 
     def match(t: int, pose: np.ndarray, last: bool) -> tuple[np.ndarray, bool]:
@@ -707,13 +720,14 @@ def imagine_demonstration(
     embed: Callable[[np.ndarray], np.ndarray],
     config: ImagineConfig | None = None,
     goals: np.ndarray | None = None,
+    light: Lighting | None = None,
 ) -> np.ndarray:
     """:func:`imagine_trajectory` for a demonstration's ``frames`` ``(T, H, W, 3)``, seen
-    through ``camera`` in ``sim``'s scene, from its first pose ``start``: searched in
-    ``embed``'s space (``goals``: the frames' embeddings, when already computed) where the
-    pose the motion predicts, refined in the frame itself, does not match it already, each
-    searched pose refined in the frame, and the last held over its still frames (their mean
-    frame, :func:`resting_frames`, is the last one read)."""
+    through ``camera`` in ``sim``'s scene (rendered in ``light``), from its first pose
+    ``start``: searched in ``embed``'s space (``goals``: the frames' embeddings, when
+    already computed) where the pose the motion predicts, refined in the frame itself, does
+    not match it already, each searched pose refined in the frame, and the last held over
+    its still frames (their mean frame, :func:`resting_frames`, is the last one read)."""
     config = config or ImagineConfig()
     goals = embed(frames) if goals is None else np.array(goals)
     still = still_frames(frames)
@@ -723,10 +737,10 @@ def imagine_demonstration(
     return imagine_trajectory(
         goals,
         start,
-        pose_embedder(sim, camera, embed),
+        pose_embedder(sim, camera, embed, light),
         *search_limits(sim),
         config,
-        refine=frame_refiner(sim, camera, rested, config),
-        match=frame_matcher(sim, camera, rested, config),
+        refine=frame_refiner(sim, camera, rested, config, light),
+        match=frame_matcher(sim, camera, rested, config, light),
         still=still,
     )

@@ -31,10 +31,10 @@ from typing import Any, ClassVar, Literal, Protocol
 
 import numpy as np
 
-from imitation_agent.calibrate import CalibrationConfig, calibrate_camera
+from imitation_agent.calibrate import CalibrationConfig, calibrate_camera, calibrate_lighting
 from imitation_agent.env import POSE_JOINTS, Demonstration, PoseDecoder, check_pose_decoder
 from imitation_agent.imagine import ImagineConfig, imagine_demonstration
-from kuka_sim import CameraConfig, KukaSim
+from kuka_sim import CameraConfig, KukaSim, Lighting
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +132,7 @@ class RenderAndCompare:
         self.config = config or ImagineConfig()
         self._sims: dict[str, KukaSim] = {}
         self._cameras: dict[tuple[str, str], CameraConfig] = {}
+        self._lights: dict[tuple[str, str], Lighting | None] = {}
 
     def _sim(self, demo: Demonstration) -> KukaSim:
         if demo.frames is None:
@@ -169,6 +170,31 @@ class RenderAndCompare:
             self._cameras[key] = camera
         return self._cameras[key]
 
+    def light(self, demo: Demonstration) -> Lighting | None:
+        """With ``config.calibrate`` and ``config.calibrate_light``, the light estimated from
+        the first frame at the first pose through :meth:`camera` (once per demonstration and
+        stored camera); None (the renderer's default) otherwise, or where the default
+        renders the first frame at least as well."""
+        if not (self.config.calibrate and self.config.calibrate_light):
+            return None
+        camera = self.camera(demo)
+        key = (demo.name, json.dumps(camera.to_dict(), sort_keys=True))
+        if key not in self._lights:
+            light, info = calibrate_lighting(
+                self._sim(demo), camera, demo.frames[0], demo.joint_positions[0]
+            )
+            if light != Lighting():
+                log.info(
+                    "%s: light estimated from its first frame (difference %.4f -> %.4f rms, "
+                    "%d frames rendered)",
+                    demo.name,
+                    info["default_rms"],
+                    info["rms"],
+                    info["frames"],
+                )
+            self._lights[key] = None if light == Lighting() else light
+        return self._lights[key]
+
     def read(self, demo: Demonstration) -> np.ndarray:
         sim = self._sim(demo)
         return imagine_demonstration(
@@ -179,6 +205,7 @@ class RenderAndCompare:
             self.embed,
             self.config,
             goals=demo.embeddings,
+            light=self.light(demo),
         )
 
     def settings(self) -> dict[str, Any]:
@@ -189,6 +216,7 @@ class RenderAndCompare:
             sim.close()
         self._sims.clear()
         self._cameras.clear()
+        self._lights.clear()
 
 
 def make_reader(
