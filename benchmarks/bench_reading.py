@@ -8,7 +8,9 @@ Two settings of :func:`imitation_agent.imagine.imagine_demonstration`, in the sa
 - ``default``: ``ImagineConfig()``'s defaults: the same, with the pose the motion predicts
   refined in the frame first and searched only where its frame does not match
   (``match_rms``), and the last frame's restarts screened in the coarsest stage before the
-  best 3 are refined (``restarts_kept``).
+  best 3 are refined (``restarts_kept``);
+- ``candidate`` (with ``--candidate N``): the defaults with ``--candidate-settings``
+  changed, to weigh a change against them in one run.
 
 The first stage's embedding is the TCN of ``--embedding`` (what ``tcn read-demos`` uses), or
 raw pixels (``[0, 1]`` intensities) without it. The two are run demonstration by
@@ -95,9 +97,19 @@ def main() -> None:
         default={},
         help="JSON of ImagineConfig fields to change in the defaults, e.g. '{\"iterations\": 6}'",
     )
+    parser.add_argument("--candidate", type=int, default=0, help="demonstrations, candidate")
+    parser.add_argument(
+        "--candidate-settings",
+        type=json.loads,
+        default={},
+        help="JSON of ImagineConfig fields a third setting, `candidate`, changes in the defaults",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
-    settings = {**SETTINGS, "default": replace(SETTINGS["default"], **args.default_settings)}
+    default = replace(SETTINGS["default"], **args.default_settings)
+    settings = {**SETTINGS, "default": default}
+    if args.candidate:
+        settings["candidate"] = replace(default, **args.candidate_settings)
     embed = pixels
     if args.embedding is not None:
         import torch
@@ -109,7 +121,7 @@ def main() -> None:
         torch.set_num_threads(1)
         embed = embedder_of(load_embedding_model(resolve_checkpoint(args.embedding)))
     paths = episode_paths(args.demos, "val")
-    counts = {"reference": args.reference, "default": args.default}
+    counts = {"reference": args.reference, "default": args.default, "candidate": args.candidate}
     if max(counts.values()) > len(paths):
         parser.error(f"{args.demos} has {len(paths)} validation episodes; ask for fewer")
     sim = KukaSim(dataset_sim_config(args.demos))
@@ -121,7 +133,7 @@ def main() -> None:
                 rows[name].append(row)
                 print(f"{name:9s} {json.dumps(row)}", flush=True)
     sim.close()
-    shared = min(counts.values())
+    shared = min(count for name, count in counts.items() if name in settings and count)
     results = {
         name: {
             "settings": config.to_dict(),

@@ -126,6 +126,8 @@ class ImagineConfig:
             frame, where the reading is judged, is always searched and restarted.
         match_iterations: rounds of the warm start's refinement, and of the screening of
             the restarts.
+        final_match: the warm start is tried at the last frame too; where it matches, the
+            last frame's two searches are skipped (its restarts are not).
         restarts_kept: the last frame's restarts are screened by ``match_iterations``
             rounds of the first stage of :data:`REFINE_STAGES`; only this many, those whose
             frames then differ least, are refined in the other stages (0: every restart in
@@ -164,6 +166,7 @@ class ImagineConfig:
     match_rms: float | None = 0.005
     match_iterations: int = 5
     restarts_kept: int = 3
+    final_match: bool = False
     calibrate: bool = True
     calibrate_fov: bool = False
     calibrate_compare: Comparison = "contrast"
@@ -294,6 +297,19 @@ def still_frames(frames: np.ndarray, tolerance: float = STILL_TOLERANCE) -> int:
         changed &= rms > tolerance
     moved = np.flatnonzero(changed)
     return len(frames) - (int(moved[-1]) + 1 if moved.size else 0)
+
+
+def match_floor(
+    render: PoseRenderer, frame: np.ndarray, pose: np.ndarray, config: ImagineConfig
+) -> float:
+    """What the renderer cannot match of a demonstration's frame at a pose it knows (its
+    first, where the agent starts): the root mean square of ``render(pose)`` less ``frame``,
+    in ``config.compare``'s representation at the warm start's blur (:data:`MATCH_STAGES`).
+    0 where the renderer is the camera; sensor noise, compression and what self-calibration
+    left of the camera and the light otherwise."""
+    represent, blur = REPRESENTATIONS[config.compare], MATCH_STAGES[0][0]
+    difference = represent(render(np.asarray(pose)[None]), blur) - represent(frame[None], blur)
+    return float(np.sqrt(np.mean(difference**2)))
 
 
 def resting_frames(frames: np.ndarray, still: int) -> np.ndarray:
@@ -582,9 +598,10 @@ def imagine_trajectory(
         config: search settings.
         refine: maps each searched pose to a refined one (:func:`frame_refiner`), which
             the next search starts from; None keeps the search's.
-        match: tried first at each searched frame but the last with the pose the motion
-            predicts (:func:`frame_matcher`); a pose it matches is taken without the search
-            and ``refine``. None searches every frame.
+        match: tried first at each searched frame but the last (and at the last with
+            ``config.final_match``) with the pose the motion predicts
+            (:func:`frame_matcher`); a pose it matches is taken without the search and, but
+            at the last frame, without ``refine``. None searches every frame.
         still: the last ``still`` frames are at rest (:func:`still_frames`: the
             demonstration at rest at its goal). They show one pose, so they are read once,
             at the first of them, and the trajectory holds that pose from there: the target
@@ -635,9 +652,12 @@ def imagine_trajectory(
     for t in frames:
         guess = np.clip(estimate + config.momentum * (estimate - previous), lower, upper)
         last = t == frames[-1]
-        found, matched = (guess, False) if match is None or last else match(t, guess, last)
+        tried = match is not None and (config.final_match or not last)
+        found, matched = match(t, guess, last) if tried else (guess, False)
         if not matched:
             found = search_frame(t, guess, last)
+        elif last and refine is not None:  # matched: the last frame's restarts all the same
+            found = refine(t, found, last)
         previous, estimate = estimate, found
         keys.append(found)
     times = np.arange(len(goals))
@@ -692,12 +712,14 @@ def frame_matcher(
     frames: np.ndarray,
     config: ImagineConfig,
     light: Lighting | None = None,
+    floor: float = 0.0,
 ) -> FrameMatcher | None:
     """The ``match`` of :func:`imagine_trajectory` for a demonstration of ``frames``
     ``(T, H, W, 3)`` rendered by ``sim`` through ``camera``: :func:`refine_pose` from the
     predicted pose, a match where the refined frame's root mean square difference (in
-    ``config.compare``'s representation) is at most ``config.match_rms``; None when
-    ``config`` has no warm start."""
+    ``config.compare``'s representation) is at most ``config.match_rms`` above what the
+    renderer cannot match at a known pose (``floor``, :func:`match_floor`): at most
+    ``sqrt(match_rms**2 + floor**2)``; None when ``config`` has no warm start."""
     if config.match_rms is None or config.refine_iterations == 0:
         return None
     render, limits = pose_renderer(sim, camera, light), search_limits(sim)
@@ -707,7 +729,7 @@ def frame_matcher(
         found, cost = refine_in_frame(
             render, frames[t], pose, *limits, config, MATCH_STAGES, config.match_iterations
         )
-        return found, cost <= config.match_rms**2 * size
+        return found, cost <= (config.match_rms**2 + floor**2) * size
 
     return match
 
@@ -727,9 +749,12 @@ def imagine_demonstration(
     ``start``: searched in ``embed``'s space (``goals``: the frames' embeddings, when
     already computed) where the pose the motion predicts, refined in the frame itself, does
     not match it already, each searched pose refined in the frame, and the last held over
-    its still frames (their mean frame, :func:`resting_frames`, is the last one read)."""
+    its still frames (their mean frame, :func:`resting_frames`, is the last one read). The
+    warm start allows for what the renderer cannot match of the first frame at ``start``
+    (:func:`match_floor`)."""
     config = config or ImagineConfig()
     goals = embed(frames) if goals is None else np.array(goals)
+    floor = match_floor(pose_renderer(sim, camera, light), frames[0], start, config)
     still = still_frames(frames)
     rested = resting_frames(frames, still)
     if rested is not frames:
@@ -741,6 +766,6 @@ def imagine_demonstration(
         *search_limits(sim),
         config,
         refine=frame_refiner(sim, camera, rested, config, light),
-        match=frame_matcher(sim, camera, rested, config, light),
+        match=frame_matcher(sim, camera, rested, config, light, floor),
         still=still,
     )

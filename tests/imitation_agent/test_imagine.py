@@ -17,6 +17,7 @@ from imitation_agent.imagine import (
     frame_matcher,
     imagine_demonstration,
     imagine_trajectory,
+    match_floor,
     pose_embedder,
     pose_renderer,
     refine_final_pose,
@@ -296,6 +297,41 @@ def test_the_fast_refinement_keeps_an_exact_pose_and_reads_known_poses_back_exac
         sim, camera, still, joints[0], lambda f: f.reshape(len(f), -1) / 255.0, short
     )
     np.testing.assert_array_equal(imagined, np.repeat(np.clip(joints[:1], lower, upper), 12, 0))
+
+
+def test_the_warm_start_allows_for_what_the_renderer_cannot_match_at_a_known_pose(scene):
+    sim, camera, goal, frame = scene
+    render = pose_renderer(sim, camera)
+    rng = np.random.default_rng(0)
+    noisy = np.clip(np.rint(frame + rng.normal(0.0, 12.0, (2, *frame.shape))), 0, 255)
+    noisy = noisy.astype(np.uint8)
+    config = ImagineConfig(match_iterations=2)
+    assert match_floor(render, frame, goal, config) == 0.0
+    floor = match_floor(render, noisy[0], goal, config)  # the known pose's noisy frame
+    assert config.match_rms < floor < 0.02
+    # Another noisy frame at the arm's own pose: no match below match_rms, a match once
+    # the floor is allowed for.
+    assert not frame_matcher(sim, camera, noisy, config)(1, goal, False)[1]
+    assert frame_matcher(sim, camera, noisy, config, floor=floor)(1, goal, False)[1]
+
+
+def test_a_last_frame_that_the_motion_predicts_is_not_searched_with_final_match(recorded):
+    sim, camera, episode = recorded
+    frames, joints = episode.frames[0], episode.joint_positions
+    still = np.repeat(frames[:1], 12, axis=0)  # at rest at its first pose
+    counts = {}
+    for final_match in (False, True):
+        config = ImagineConfig(iterations=2, final_iterations=2, final_match=final_match)
+        rendered = []
+
+        def embed(f, rendered=rendered):
+            rendered.append(len(f))
+            return f.reshape(len(f), -1) / 255.0
+
+        imagined = imagine_demonstration(sim, camera, still, joints[0], embed, config)
+        np.testing.assert_array_equal(imagined[-1], np.clip(joints[0], *search_limits(sim)))
+        counts[final_match] = sum(rendered)
+    assert counts[True] < counts[False]
 
 
 def test_bad_settings_and_inputs_are_refused():
