@@ -16,6 +16,12 @@ Readers, each searched with the same start poses and draws:
 * ``pose head``: the embedding's self-regression reading, when it has one;
 * ``pixels``: the frame itself (the reference: what the camera shows, no learning).
 
+The agent's frames are rendered through the demonstration's stored camera in the
+renderer's light (``--agent-view stored``), or, for demonstrations that ``tcn perturb``
+filmed again, through the camera and light they were filmed with, with sensor noise and
+JPEG of the same size (``--agent-view filming``): the case of a real arm, whose camera
+films both the demonstration and the agent.
+
 Usage::
 
     python experiments/reward_basin.py --embedding runs/tcn_posebatch --demos data/tool
@@ -34,11 +40,12 @@ import torch
 
 from imitation_agent.env import SUCCESS_THRESHOLD
 from imitation_agent.imagine import cross_entropy_search, render_poses, search_limits
-from kuka_sim import KukaSim
+from kuka_sim import CameraConfig, KukaSim, Lighting
 from tcn.bags import read_episode
 from tcn.dataset import dataset_sim_config, episode_paths
 from tcn.demonstrations import embedder_of
 from tcn.embedding_run import load_embedding_model
+from tcn.perturb import degrade_frames
 
 SUCCESS = SUCCESS_THRESHOLD  # rad, L2 over the seven joints: the agent's success radius
 
@@ -75,6 +82,26 @@ def frame_readers(model: Any) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
     return readers
 
 
+def agent_filming(episode: Any, view: str, rng: np.random.Generator) -> Callable:
+    """(sim, poses) -> the agent's frames there: through ``episode``'s stored camera in the
+    renderer's light (``stored``), or through the camera and light it was filmed with, with
+    fresh sensor noise and JPEG of its perturbation's size (``filming``)."""
+    camera = episode.cameras[0]
+    if view == "stored":
+        return lambda sim, poses: render_poses(sim, poses, camera)
+    if "perturbation" not in episode.info:
+        raise SystemExit(f"{episode.info.get('path')}: not filmed again by tcn perturb")
+    filmed = episode.info["perturbation"]
+    camera = CameraConfig.from_dict(filmed["cameras"][0])
+    light = Lighting(**filmed["light"])
+
+    def film(sim: KukaSim, poses: np.ndarray) -> np.ndarray:
+        frames = render_poses(sim, poses, camera, light)
+        return degrade_frames(frames, filmed["noise"], filmed["jpeg"], rng)
+
+    return film
+
+
 def write_results(path: Path, args: argparse.Namespace, results: Any) -> None:
     """``{"settings": the command line, "results": ...}`` as JSON at ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -96,6 +123,12 @@ def main() -> None:
     parser.add_argument("--readers", nargs="+", help="only these (embedding, pixels, pose head)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="also write the results as JSON")
+    parser.add_argument(
+        "--agent-view",
+        choices=("stored", "filming"),
+        default="stored",
+        help="the agent's frames through the stored camera, or as the demonstration was filmed",
+    )
     args = parser.parse_args()
     model, sim, lower, upper = load_scene(args.embedding, args.demos)
     readers = frame_readers(model)
@@ -103,9 +136,11 @@ def main() -> None:
         readers = {name: readers[name] for name in args.readers}
     results: dict[str, list[dict[str, float | list[float]]]] = {name: [] for name in readers}
     rng = np.random.default_rng(args.seed)
+    noise_rng = np.random.default_rng([args.seed, 1])  # the start poses stay those of "stored"
     for path in episode_paths(args.demos, "val")[: args.episodes]:
         episode = read_episode(path)
-        camera, frames = episode.cameras[0], episode.frames[0]
+        frames = episode.frames[0]
+        film = agent_filming(episode, args.agent_view, noise_rng)
         steps = np.linspace(len(frames) // 3, len(frames) - 1, args.poses).astype(int)
         for t in steps:
             target = episode.joint_positions[t]
@@ -115,8 +150,8 @@ def main() -> None:
             for name, read in readers.items():
                 goal = read(frames[t : t + 1])[0]
 
-                def distance(poses: np.ndarray, read=read, goal=goal, camera=camera) -> np.ndarray:
-                    return np.sum((read(render_poses(sim, poses, camera)) - goal) ** 2, axis=1)
+                def distance(poses: np.ndarray, read=read, goal=goal, film=film) -> np.ndarray:
+                    return np.sum((read(film(sim, poses)) - goal) ** 2, axis=1)
 
                 found, d_end, d_start = cross_entropy_search(
                     distance,
@@ -143,7 +178,8 @@ def main() -> None:
     n = len(next(iter(results.values())))
     print(
         f"\n{n} held-out poses of {args.demos}, started N(0, {args.sigma}) rad per joint away; "
-        f"search: {args.iterations} x {args.population} frames; embedding {args.embedding}\n"
+        f"search: {args.iterations} x {args.population} frames; embedding {args.embedding}; "
+        f"the agent's frames: {args.agent_view}\n"
     )
     print(
         f"| reader | ends within {SUCCESS} rad | L2 error, median start -> end (rad) | "
