@@ -262,6 +262,17 @@ def test_publish_clock_steps_in_simulated_time(graph):
     assert (node.ticks - ticks) / (time.monotonic() - start) > 40
 
 
+def test_a_tick_in_flight_after_the_node_is_destroyed_leaves_the_closed_sim_alone(graph):
+    node = graph.sim()
+    wait_for(lambda: node.ticks >= 2, "ticks")
+    node.destroy_node()  # the executor may still be running this node's timer callback
+    ticks = node.ticks
+    node._tick()  # what such a callback does once the simulator is closed
+    assert node.ticks == ticks
+    response = node._on_reset(Trigger.Request(), Trigger.Response())
+    assert not response.success and "shut down" in response.message
+
+
 def test_console_script_reports_a_missing_demo():
     env = {**os.environ, "ROS_DOMAIN_ID": str(fresh_domain_id())}
     result = subprocess.run(

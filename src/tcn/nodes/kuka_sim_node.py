@@ -41,6 +41,7 @@ mode, the arm holds its last target.
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -145,6 +146,8 @@ class KukaSimNode(Node):
         camera = self._demo_camera(demo) if demo else make_cameras(1, image_size)[0]
         self.camera = camera
         self.sim = KukaSim(config, [camera])
+        # A callback in flight when the node is destroyed must not touch a closed simulator.
+        self._sim_lock, self._closed = threading.Lock(), False
         self.start_positions = self._demo_start(demo) if demo else np.zeros(7)
         self.sim.reset(self.start_positions)
 
@@ -259,6 +262,11 @@ class KukaSimNode(Node):
         self._command_time = self._now()
 
     def _tick(self) -> None:
+        with self._sim_lock:
+            if not self._closed:
+                self._step()
+
+    def _step(self) -> None:
         if self._command is not None and self._now() - self._command_time > self.command_timeout:
             self._command = None
             self.watchdog_trips += 1
@@ -310,7 +318,11 @@ class KukaSimNode(Node):
         self.frames += 1
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response):
-        self.sim.reset(self.start_positions)
+        with self._sim_lock:
+            if self._closed:
+                response.success, response.message = False, "the simulator is shut down"
+                return response
+            self.sim.reset(self.start_positions)
         self._command = None
         response.success = True
         response.message = f"reset to {np.round(self.start_positions, 3).tolist()}" + (
@@ -323,7 +335,9 @@ class KukaSimNode(Node):
         self._command = None
         self.estopped = bool(request.data)
         # Engaged: brake in place with a position hold (a zero torque overlay would coast).
-        self.sim.set_control_mode(ControlMode.POSITION if self.estopped else self.mode)
+        with self._sim_lock:
+            if not self._closed:
+                self.sim.set_control_mode(ControlMode.POSITION if self.estopped else self.mode)
         response.success = True
         response.message = (
             "emergency stop engaged: holding, commands ignored"
@@ -359,7 +373,9 @@ class KukaSimNode(Node):
 
     def destroy_node(self) -> None:
         super().destroy_node()
-        self.sim.close()
+        with self._sim_lock:
+            self._closed = True
+            self.sim.close()
 
 
 def main(args: list[str] | None = None) -> int:
