@@ -348,6 +348,11 @@ class KukaSimNode(Node):
         return response
 
     def _publish_diagnostics(self) -> None:
+        with self._sim_lock:
+            if not self._closed:
+                self._diagnose()
+
+    def _diagnose(self) -> None:
         idle = self._command is None
         level = DiagnosticStatus.WARN if self.estopped or idle else DiagnosticStatus.OK
         status = DiagnosticStatus(
@@ -372,10 +377,12 @@ class KukaSimNode(Node):
         )
 
     def destroy_node(self) -> None:
-        super().destroy_node()
+        # First: waits for a callback in flight, and the later ones do nothing, so none
+        # publishes through the destroyed publishers or renders through the closed client.
         with self._sim_lock:
             self._closed = True
             self.sim.close()
+        super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> int:
