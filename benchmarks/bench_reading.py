@@ -133,7 +133,7 @@ def main() -> None:
                 rows[name].append(row)
                 print(f"{name:9s} {json.dumps(row)}", flush=True)
     sim.close()
-    shared = min(count for name, count in counts.items() if name in settings and count)
+    shared = min(count for count in counts.values() if count)
     results = {
         name: {
             "settings": config.to_dict(),

@@ -18,6 +18,7 @@ kept as it is, at the cost of one rendered frame.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -111,6 +112,55 @@ def camera_at(
     )
 
 
+def _frame_rms(image: np.ndarray, frame: np.ndarray) -> float:
+    """The root mean square of two frames' difference, in [0, 1] intensities, unblurred."""
+    return float(np.sqrt(np.mean(((image.astype(np.float64) - frame) / 255.0) ** 2)))
+
+
+def _fit_to_frame(
+    render: Callable[[np.ndarray], np.ndarray],
+    frame: np.ndarray,
+    start: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    stages: tuple[tuple[float, float], ...],
+    represent: Callable[[np.ndarray, float], np.ndarray],
+    *,
+    sigma: float | np.ndarray,
+    iterations: int,
+    population: int,
+    elites: int,
+    refine_iterations: int,
+    seed: int,
+) -> np.ndarray:
+    """The parameters near ``start`` whose ``render`` matches ``frame``: a cross-entropy
+    search comparing ``represent`` at the first stage's blur (``iterations`` rounds; 0:
+    none), then Levenberg-Marquardt through ``stages`` (:func:`refine_pose`)."""
+    params = start
+    if iterations:
+        blur = stages[0][0]
+        goal = represent(frame[None], blur)[0]
+
+        def distance(candidates: np.ndarray) -> np.ndarray:
+            return np.sum((represent(render(candidates), blur) - goal) ** 2, axis=1)
+
+        params, _, _ = cross_entropy_search(
+            distance,
+            start,
+            sigma,
+            np.random.default_rng(seed),
+            iterations=iterations,
+            population=population,
+            elites=elites,
+            lower=lower,
+            upper=upper,
+            smoothing=0.3,
+        )
+    return refine_pose(
+        render, frame, params, lower, upper, refine_iterations, stages, represent=represent
+    )[0]
+
+
 def calibrate_camera(
     sim: KukaSim,
     nominal: CameraConfig,
@@ -135,48 +185,28 @@ def calibrate_camera(
         rendered[0] += len(params)
         return np.stack([sim.render(camera_at(nominal, p, config)) for p in params])
 
-    def rms(image: np.ndarray) -> float:
-        difference = (image.astype(np.float64) - frame) / 255.0
-        return float(np.sqrt(np.mean(difference**2)))
-
     zero = np.zeros(config.size)
-    nominal_rms = rms(render(zero[None])[0])
+    nominal_rms = _frame_rms(render(zero[None])[0], frame)
     params = zero
     if nominal_rms > 0.0:
-        lower, upper = np.full(config.size, -config.bound), np.full(config.size, config.bound)
-        represent = REPRESENTATIONS[config.compare]
-        if config.iterations:
-            goal = represent(frame[None], CALIBRATION_STAGES[0][0])[0]
-
-            def distance(candidates: np.ndarray) -> np.ndarray:
-                compared = represent(render(candidates), CALIBRATION_STAGES[0][0])
-                return np.sum((compared - goal) ** 2, axis=1)
-
-            params, _, _ = cross_entropy_search(
-                distance,
-                zero,
-                config.sigma,
-                np.random.default_rng(config.seed),
-                iterations=config.iterations,
-                population=config.population,
-                elites=config.elites,
-                lower=lower,
-                upper=upper,
-                smoothing=0.3,
-            )
-        params, _ = refine_pose(
+        params = _fit_to_frame(
             render,
             frame,
-            params,
-            lower,
-            upper,
-            config.refine_iterations,
+            zero,
+            np.full(config.size, -config.bound),
+            np.full(config.size, config.bound),
             CALIBRATION_STAGES,
-            represent=represent,
+            REPRESENTATIONS[config.compare],
+            sigma=config.sigma,
+            iterations=config.iterations,
+            population=config.population,
+            elites=config.elites,
+            refine_iterations=config.refine_iterations,
+            seed=config.seed,
         )
     camera = camera_at(nominal, params, config) if nominal_rms > 0.0 else nominal
     return camera, {
-        "rms": rms(sim.render(camera)) if nominal_rms > 0.0 else 0.0,
+        "rms": _frame_rms(sim.render(camera), frame) if nominal_rms > 0.0 else 0.0,
         "nominal_rms": nominal_rms,
         "params": [float(v) for v in params],
         "frames": rendered[0],
@@ -223,33 +253,26 @@ def calibrate_lighting(
         rendered[0] += len(params)
         return np.stack([sim.render(camera, lighting_at(p)) for p in params])
 
-    def rms(image: np.ndarray) -> float:
-        return float(np.sqrt(np.mean(((image.astype(np.float64) - frame) / 255.0) ** 2)))
-
     default = np.array([0.0, 0.0, 1.0, 1.0, 1.0])
-    default_rms = rms(render(default[None])[0])
+    default_rms = _frame_rms(render(default[None])[0], frame)
     if default_rms == 0.0:
         return Lighting(), {"rms": 0.0, "default_rms": 0.0, "frames": rendered[0]}
-    lower, upper = np.array([-4.0, -4.0, 0.0, 0.0, 0.0]), np.array([4.0, 4.0, 1.0, 1.0, 1.0])
-    goal = blurred_frames(frame[None], LIGHT_STAGES[0][0])[0]
-
-    def distance(candidates: np.ndarray) -> np.ndarray:
-        return np.sum((blurred_frames(render(candidates), LIGHT_STAGES[0][0]) - goal) ** 2, axis=1)
-
-    params, _, _ = cross_entropy_search(
-        distance,
+    params = _fit_to_frame(
+        render,
+        frame,
         default,
-        0.3,
-        np.random.default_rng(seed),
+        np.array([-4.0, -4.0, 0.0, 0.0, 0.0]),
+        np.array([4.0, 4.0, 1.0, 1.0, 1.0]),
+        LIGHT_STAGES,
+        blurred_frames,
+        sigma=0.3,
         iterations=8,
         population=24,
         elites=6,
-        lower=lower,
-        upper=upper,
-        smoothing=0.3,
+        refine_iterations=10,
+        seed=seed,
     )
-    params, _ = refine_pose(render, frame, params, lower, upper, 10, LIGHT_STAGES)
-    estimate_rms = rms(render(params[None])[0])
+    estimate_rms = _frame_rms(render(params[None])[0], frame)
     if estimate_rms >= default_rms:
         return Lighting(), {"rms": default_rms, "default_rms": default_rms, "frames": rendered[0]}
     info = {"rms": estimate_rms, "default_rms": default_rms, "frames": rendered[0]}

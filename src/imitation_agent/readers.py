@@ -132,7 +132,7 @@ class RenderAndCompare:
         self.config = config or ImagineConfig()
         self._sims: dict[str, KukaSim] = {}
         self._cameras: dict[tuple[str, str], CameraConfig] = {}
-        self._lights: dict[tuple[str, str], Lighting | None] = {}
+        self._lights: dict[tuple[str, str], Lighting] = {}
 
     def _sim(self, demo: Demonstration) -> KukaSim:
         if demo.frames is None:
@@ -142,12 +142,17 @@ class RenderAndCompare:
             self._sims[scene] = KukaSim(demo.sim)
         return self._sims[scene]
 
+    @staticmethod
+    def _calibration_key(demo: Demonstration) -> tuple[str, str]:
+        """What a calibration depends on: the demonstration and its stored camera."""
+        return demo.name, json.dumps(demo.camera.to_dict(), sort_keys=True)
+
     def camera(self, demo: Demonstration) -> CameraConfig:
         """With ``config.calibrate``, the camera estimated from the first frame at the first
         pose (once per demonstration and stored camera); else the stored camera."""
         if not self.config.calibrate:
             return demo.camera
-        key = (demo.name, json.dumps(demo.camera.to_dict(), sort_keys=True))
+        key = self._calibration_key(demo)
         if key not in self._cameras:
             camera, info = calibrate_camera(
                 self._sim(demo),
@@ -173,15 +178,14 @@ class RenderAndCompare:
     def light(self, demo: Demonstration) -> Lighting | None:
         """With ``config.calibrate`` and ``config.calibrate_light``, the light estimated from
         the first frame at the first pose through :meth:`camera` (once per demonstration and
-        stored camera); None (the renderer's default) otherwise, or where the default
-        renders the first frame at least as well."""
+        stored camera; the renderer's default where it renders that frame at least as
+        well); None (the renderer's default) otherwise."""
         if not (self.config.calibrate and self.config.calibrate_light):
             return None
-        camera = self.camera(demo)
-        key = (demo.name, json.dumps(camera.to_dict(), sort_keys=True))
+        key = self._calibration_key(demo)
         if key not in self._lights:
             light, info = calibrate_lighting(
-                self._sim(demo), camera, demo.frames[0], demo.joint_positions[0]
+                self._sim(demo), self.camera(demo), demo.frames[0], demo.joint_positions[0]
             )
             if light != Lighting():
                 log.info(
@@ -192,7 +196,7 @@ class RenderAndCompare:
                     info["rms"],
                     info["frames"],
                 )
-            self._lights[key] = None if light == Lighting() else light
+            self._lights[key] = light
         return self._lights[key]
 
     def read(self, demo: Demonstration) -> np.ndarray:

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -261,10 +262,16 @@ class KukaSimNode(Node):
         self._command = values
         self._command_time = self._now()
 
-    def _tick(self) -> None:
+    def _while_open(self, action: Callable[[], object]) -> bool:
+        """Run ``action`` unless the node is destroyed (then False), never while it is."""
         with self._sim_lock:
-            if not self._closed:
-                self._step()
+            if self._closed:
+                return False
+            action()
+            return True
+
+    def _tick(self) -> None:
+        self._while_open(self._step)
 
     def _step(self) -> None:
         if self._command is not None and self._now() - self._command_time > self.command_timeout:
@@ -318,11 +325,9 @@ class KukaSimNode(Node):
         self.frames += 1
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response):
-        with self._sim_lock:
-            if self._closed:
-                response.success, response.message = False, "the simulator is shut down"
-                return response
-            self.sim.reset(self.start_positions)
+        if not self._while_open(lambda: self.sim.reset(self.start_positions)):
+            response.success, response.message = False, "the simulator is shut down"
+            return response
         self._command = None
         response.success = True
         response.message = f"reset to {np.round(self.start_positions, 3).tolist()}" + (
@@ -335,9 +340,8 @@ class KukaSimNode(Node):
         self._command = None
         self.estopped = bool(request.data)
         # Engaged: brake in place with a position hold (a zero torque overlay would coast).
-        with self._sim_lock:
-            if not self._closed:
-                self.sim.set_control_mode(ControlMode.POSITION if self.estopped else self.mode)
+        mode = ControlMode.POSITION if self.estopped else self.mode
+        self._while_open(lambda: self.sim.set_control_mode(mode))
         response.success = True
         response.message = (
             "emergency stop engaged: holding, commands ignored"
@@ -348,9 +352,7 @@ class KukaSimNode(Node):
         return response
 
     def _publish_diagnostics(self) -> None:
-        with self._sim_lock:
-            if not self._closed:
-                self._diagnose()
+        self._while_open(self._diagnose)
 
     def _diagnose(self) -> None:
         idle = self._command is None
