@@ -2,13 +2,15 @@
 
 Two settings of :func:`imitation_agent.imagine.imagine_demonstration`, in the same run:
 
-- ``reference``: the defaults before session 14, the accuracy-proven reading: the
-  embedding's search at every 10th frame (20 rounds of 24), each searched pose refined by
-  Levenberg-Marquardt with central differences, the last from 16 restarts, all refined;
-- ``default``: ``ImagineConfig()``'s defaults: the same, with the pose the motion predicts
-  refined in the frame first and searched only where its frame does not match
-  (``match_rms``), and the last frame's restarts screened in the coarsest stage before the
-  best 3 are refined (``restarts_kept``);
+- ``reference``: ``ImagineConfig()``'s defaults with every frame drawn in one pass, plane
+  and arm (through the camera's non-tiny renderer path, which falls back to TinyRenderer
+  without a display): the reading before ``KukaSim.render`` composited the arm over the
+  plane's cached frame. The pixels, and so the reading, are the same;
+- ``default``: ``ImagineConfig()``'s defaults, rendered as ``tcn read-demos`` renders: the
+  embedding's search at every 10th frame where the pose the motion predicts, refined in
+  the frame first, does not match (``match_rms``), each searched pose refined by
+  Levenberg-Marquardt with central differences, the last frame's restarts screened in the
+  coarsest stage before the best 3 are refined (``restarts_kept``);
 - ``candidate`` (with ``--candidate N``): the defaults with ``--candidate-settings``
   changed, to weigh a change against them in one run.
 
@@ -44,10 +46,9 @@ from tcn.dataset import dataset_sim_config, episode_paths
 SUCCESS = 0.2
 """rad, L2 over the joints: a final pose this close to the recorded one is read."""
 
-SETTINGS = {
-    "reference": ImagineConfig(match_rms=None, restarts_kept=0),
-    "default": ImagineConfig(),
-}
+SETTINGS = {"reference": ImagineConfig(), "default": ImagineConfig()}
+ONE_PASS = {"reference"}
+"""The settings whose frames are drawn in one pass instead of composited."""
 
 
 def pixels(frames: np.ndarray) -> np.ndarray:
@@ -55,10 +56,15 @@ def pixels(frames: np.ndarray) -> np.ndarray:
     return frames.reshape(len(frames), -1).astype(np.float64) / 255.0
 
 
-def read_one(sim: KukaSim, path: Path, config: ImagineConfig, embed=pixels) -> dict:
-    """One demonstration read with ``config`` in ``embed``'s space: its errors and seconds."""
+def read_one(
+    sim: KukaSim, path: Path, config: ImagineConfig, embed=pixels, one_pass: bool = False
+) -> dict:
+    """One demonstration read with ``config`` in ``embed``'s space: its errors and seconds.
+    ``one_pass``: each frame is drawn whole (plane and arm) rather than composited."""
     episode = read_episode(path)
     camera, frames, joints = episode.cameras[0], episode.frames[0], episode.joint_positions
+    if one_pass:
+        camera = replace(camera, renderer="opengl")
     wall, cpu = time.perf_counter(), time.process_time()
     imagined = imagine_demonstration(sim, camera, frames, joints[0], embed, config)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -129,7 +135,7 @@ def main() -> None:
     for index, path in enumerate(paths[: max(counts.values())]):
         for name, config in settings.items():
             if index < counts[name]:
-                row = read_one(sim, path, config, embed)
+                row = read_one(sim, path, config, embed, name in ONE_PASS)
                 rows[name].append(row)
                 print(f"{name:9s} {json.dumps(row)}", flush=True)
     sim.close()
