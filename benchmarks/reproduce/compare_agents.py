@@ -5,8 +5,9 @@ held-out success and errors, from its ``eval/metrics.json``.
         --agents agent agent_read
 
 Prints a table and writes it beside the runs as ``agents.json``; each agent's run must
-differ from the first's in its settings only by ``observation.train_reader`` (checked, so
-the comparison is of the targets alone).
+differ from the first's in its settings only by those of ``--may-differ`` (checked; by
+default ``observation.train_reader``, so the comparison is of the targets alone; the
+headline's oracle differs by ``reward.kind``).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from seeds import spread
 from tcn.runs import flat_settings, read_config
 
 KEYS = ("success_rate", "mean_joint_error", "final_joint_error", "final_ee_error")
-SAME_BUT = {"observation.train_reader"}
-"""Settings the compared agents may differ in."""
+SAME_BUT = ("observation.train_reader",)
+"""Settings the compared agents may differ in, by default."""
 
 
 def settings(run: Path) -> dict:
@@ -32,6 +33,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", type=Path, help="quickstart output directories")
     parser.add_argument("--agents", nargs="+", default=["agent", "agent_read"])
+    parser.add_argument("--may-differ", nargs="+", default=list(SAME_BUT), metavar="SETTING")
     args = parser.parse_args()
     table: dict = {"runs": [str(r) for r in args.runs]}
     for run in args.runs:
@@ -39,22 +41,23 @@ def main() -> None:
         for name in args.agents[1:]:
             other = settings(run / name)
             differ = {k for k in first.keys() | other.keys() if first.get(k) != other.get(k)}
-            if differ - SAME_BUT:
+            if differ - set(args.may_differ):
                 raise SystemExit(f"{run}: {name} differs from {args.agents[0]} in {differ}")
     for name in args.agents:
         metrics = [json.loads((r / name / "eval" / "metrics.json").read_text()) for r in args.runs]
         table[name] = {
-            "train_reader": settings(args.runs[0] / name).get("observation.train_reader"),
+            **{key: settings(args.runs[0] / name).get(key) for key in args.may_differ},
             **{key: spread([m[key] for m in metrics]) for key in KEYS},
         }
     out = args.runs[0].parent / "agents.json"
     out.write_text(json.dumps(table, indent=2))
-    print("| agent (training targets) | " + " | ".join(KEYS) + " |")
+    print(f"| agent ({', '.join(args.may_differ)}) | " + " | ".join(KEYS) + " |")
     print("|---" * (len(KEYS) + 1) + "|")
     for name in args.agents:
         row = table[name]
         cells = [f"{row[k]['mean']:.3f} ± {row[k]['std']:.3f}" for k in KEYS]
-        print(f"| {name} ({row['train_reader']}) | " + " | ".join(cells) + " |")
+        differing = ", ".join(str(row[key]) for key in args.may_differ)
+        print(f"| {name} ({differing}) | " + " | ".join(cells) + " |")
     print(f"written: {out}")
 
 

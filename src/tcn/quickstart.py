@@ -16,8 +16,8 @@ or interrupted:
    reading).
 
 Writes ``report.md`` and ``summary.json``. Its sizes are a :class:`QuickstartConfig`, from
-``config/presets/quickstart_<name>.yaml``: ``default`` (``make demo``) or ``full`` (the
-headline's sizes).
+``config/presets/quickstart_<name>.yaml``: ``default`` (``make demo``), ``headline`` (the same
+training sizes, 20 demonstrations held out) or ``full`` (300 demonstrations, hours).
 """
 
 from __future__ import annotations
