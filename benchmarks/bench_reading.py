@@ -2,30 +2,41 @@
 
 Two settings of :func:`imitation_agent.imagine.imagine_demonstration`, in the same run:
 
-- ``reference``: ``ImagineConfig()``'s defaults with every frame drawn in one pass, plane
-  and arm (through the camera's non-tiny renderer path, which falls back to TinyRenderer
-  without a display): the reading before ``KukaSim.render`` composited the arm over the
-  plane's cached frame. The pixels, and so the reading, are the same;
-- ``default``: ``ImagineConfig()``'s defaults, rendered as ``tcn read-demos`` renders: the
-  embedding's search at every 10th frame where the pose the motion predicts, refined in
-  the frame first, does not match (``match_rms``), each searched pose refined by
-  Levenberg-Marquardt with central differences, the last frame's restarts screened in the
-  coarsest stage before the best 3 are refined (``restarts_kept``);
+- ``reference``: the reading as it was before 2026-12-04: ``ImagineConfig()``'s defaults
+  with every frame drawn in one pass, plane and arm (through the camera's non-tiny renderer
+  path, which falls back to TinyRenderer without a display), and BLAS free to take every
+  core. Since then ``KukaSim.render`` composites the arm over the plane's cached frame (the
+  same pixels, bar one level of one pixel in 1 of 3,000 random poses) and a reading holds
+  BLAS to one thread;
+- ``default``: ``ImagineConfig()``'s defaults, rendered and threaded as ``tcn read-demos``
+  reads: the embedding's search at every 10th frame where the pose the motion predicts,
+  refined in the frame first, does not match (``match_rms``), each searched pose refined
+  by Levenberg-Marquardt with central differences, the last frame's restarts screened in
+  the coarsest stage before the best 3 are refined (``restarts_kept``);
 - ``candidate`` (with ``--candidate N``): the defaults with ``--candidate-settings``
   changed, to weigh a change against them in one run.
 
 The first stage's embedding is the TCN of ``--embedding`` (what ``tcn read-demos`` uses), or
 raw pixels (``[0, 1]`` intensities) without it. The two are run demonstration by
 demonstration in turn, so that load on the machine hits both alike; each demonstration's
-wall-clock and process (CPU) seconds are reported, one process. Accuracy is against the
-recorded joints: the L2 error over the 7 joints at the last frame (within 0.2 rad counts as
-read) and averaged over all frames.
+wall-clock and process (CPU) seconds are reported, one process.
+
+``--workers N`` measures instead what ``tcn read-demos --workers N`` takes: each setting
+reads all the held-out demonstrations with :func:`tcn.reading.read_demonstrations`
+(render-and-compare with self-calibration, N processes, a fresh cache), the reference
+first, and the wall time per demonstration, process start-up included, is reported. There
+the reference differs by its one-pass drawing only (its reader holds BLAS to one thread).
+
+Accuracy is against the recorded joints: the L2 error over the 7 joints at the last frame
+(within 0.2 rad counts as read) and averaged over all frames.
 
 Usage (after ``benchmarks/reproduce/demo.sh``, on its held-out demonstrations)::
 
     python benchmarks/bench_reading.py --demos runs/reproduce/demo/seed_0/demos \
         --embedding runs/reproduce/demo/seed_0/embedding --reference 4 --default 4 \
         --json runs/bench_reading.json
+    python benchmarks/bench_reading.py --demos runs/reproduce/demo/seed_0/demos \
+        --embedding runs/reproduce/demo/seed_0/embedding --workers 2
 """
 
 from __future__ import annotations
@@ -37,6 +48,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from imitation_agent.imagine import ImagineConfig, imagine_demonstration
 from kuka_sim import KukaSim
@@ -48,7 +60,7 @@ SUCCESS = 0.2
 
 SETTINGS = {"reference": ImagineConfig(), "default": ImagineConfig()}
 ONE_PASS = {"reference"}
-"""The settings whose frames are drawn in one pass instead of composited."""
+"""The settings whose frames are drawn in one pass instead of composited, with BLAS free."""
 
 
 def pixels(frames: np.ndarray) -> np.ndarray:
@@ -60,13 +72,15 @@ def read_one(
     sim: KukaSim, path: Path, config: ImagineConfig, embed=pixels, one_pass: bool = False
 ) -> dict:
     """One demonstration read with ``config`` in ``embed``'s space: its errors and seconds.
-    ``one_pass``: each frame is drawn whole (plane and arm) rather than composited."""
+    ``one_pass``: each frame is drawn whole (plane and arm) rather than composited, and BLAS
+    takes what threads it likes (else one, as a reader holds it)."""
     episode = read_episode(path)
     camera, frames, joints = episode.cameras[0], episode.frames[0], episode.joint_positions
     if one_pass:
         camera = replace(camera, renderer="opengl")
     wall, cpu = time.perf_counter(), time.process_time()
-    imagined = imagine_demonstration(sim, camera, frames, joints[0], embed, config)
+    with threadpool_limits(limits=None if one_pass else 1, user_api="blas"):
+        imagined = imagine_demonstration(sim, camera, frames, joints[0], embed, config)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     errors = np.linalg.norm(imagined - joints, axis=1)
     return {
@@ -76,6 +90,48 @@ def read_one(
         "final_error": round(float(errors[-1]), 4),
         "mean_error": round(float(errors.mean()), 4),
     }
+
+
+def read_in_workers(demos: Path, embedding: Path, workers: int) -> dict:
+    """Every held-out demonstration of ``demos`` read as ``tcn read-demos --workers``
+    reads, for each setting in turn, into a fresh cache: seconds per demonstration and the
+    reading's report."""
+    import dataclasses
+    import tempfile
+
+    from tcn.demonstrations import load_demonstrations
+    from tcn.embedding_run import load_embedding_model
+    from tcn.reading import read_demonstrations, reading_report
+    from tcn.runs import resolve_checkpoint
+
+    checkpoint = resolve_checkpoint(embedding)
+    model = load_embedding_model(checkpoint)
+    held_out = load_demonstrations(demos, "val", model, keep_frames=True)
+    results = {}
+    for name in SETTINGS:
+        batch = held_out
+        if name in ONE_PASS:
+            batch = [
+                dataclasses.replace(d, camera=replace(d.camera, renderer="opengl"))
+                for d in held_out
+            ]
+        with tempfile.TemporaryDirectory(prefix="bench_reading_") as cache:
+            start = time.perf_counter()
+            read = read_demonstrations(
+                batch, "render-compare", model, checkpoint, cache=Path(cache), workers=workers
+            )
+            seconds = time.perf_counter() - start
+        report = reading_report(read)
+        results[name] = {
+            "demonstrations": len(read),
+            "workers": workers,
+            "seconds": round(seconds, 1),
+            "seconds_per_demo": round(seconds / len(read), 2),
+            "read_within_0.2": report["final_success_rate"],
+            "final_error_median": report["final_error_median"],
+        }
+        print(f"{name:9s} {json.dumps(results[name])}", flush=True)
+    return results
 
 
 def summary(rows: list[dict]) -> dict:
@@ -110,8 +166,22 @@ def main() -> None:
         default={},
         help="JSON of ImagineConfig fields a third setting, `candidate`, changes in the defaults",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="instead: every held-out demonstration, as tcn read-demos --workers N reads them",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
+    if args.workers:
+        if args.embedding is None:
+            parser.error("--workers reads as tcn read-demos does: give --embedding")
+        results = read_in_workers(args.demos, args.embedding, args.workers)
+        if args.json is not None:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(results, indent=1))
+        return
     default = replace(SETTINGS["default"], **args.default_settings)
     settings = {**SETTINGS, "default": default}
     if args.candidate:
