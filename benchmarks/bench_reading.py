@@ -96,7 +96,6 @@ def read_in_workers(demos: Path, embedding: Path, workers: int) -> dict:
     """Every held-out demonstration of ``demos`` read as ``tcn read-demos --workers``
     reads, for each setting in turn, into a fresh cache: seconds per demonstration and the
     reading's report."""
-    import dataclasses
     import tempfile
 
     from tcn.demonstrations import load_demonstrations
@@ -112,7 +111,7 @@ def read_in_workers(demos: Path, embedding: Path, workers: int) -> dict:
         batch = held_out
         if name in ONE_PASS:
             batch = [
-                dataclasses.replace(d, camera=replace(d.camera, renderer="opengl"))
+                replace(d, camera=replace(d.camera, renderer="opengl"))
                 for d in held_out
             ]
         with tempfile.TemporaryDirectory(prefix="bench_reading_") as cache:

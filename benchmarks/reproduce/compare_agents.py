@@ -45,8 +45,9 @@ def main() -> None:
                 raise SystemExit(f"{run}: {name} differs from {args.agents[0]} in {differ}")
     for name in args.agents:
         metrics = [json.loads((r / name / "eval" / "metrics.json").read_text()) for r in args.runs]
+        own = settings(args.runs[0] / name)
         table[name] = {
-            **{key: settings(args.runs[0] / name).get(key) for key in args.may_differ},
+            **{key: own.get(key) for key in args.may_differ},
             **{key: spread([m[key] for m in metrics]) for key in KEYS},
         }
     out = args.runs[0].parent / "agents.json"
