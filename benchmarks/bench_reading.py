@@ -110,10 +110,7 @@ def read_in_workers(demos: Path, embedding: Path, workers: int) -> dict:
     for name in SETTINGS:
         batch = held_out
         if name in ONE_PASS:
-            batch = [
-                replace(d, camera=replace(d.camera, renderer="opengl"))
-                for d in held_out
-            ]
+            batch = [replace(d, camera=replace(d.camera, renderer="opengl")) for d in held_out]
         with tempfile.TemporaryDirectory(prefix="bench_reading_") as cache:
             start = time.perf_counter()
             read = read_demonstrations(
