@@ -34,6 +34,7 @@ the embedding, the demonstration and the settings.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -82,6 +83,22 @@ COUPLED_PAIRS: tuple[tuple[int, int], ...] = ((0, 2), (2, 4), (4, 6))
 """Joints (A1, A3), (A3, A5), (A5, A7): each pair turns about nearly one axis when the joint
 between them is near 0 (docs/agent.md), so moving them apart changes the frame
 least, and a refinement can settle on the wrong split of their sum."""
+
+FLIPS: tuple[tuple[int, int, int], ...] = ((0, 1, 2), (2, 3, 4), (4, 5, 6))
+"""The shoulder (A1, A2, A3), the elbow (A3, A4, A5) and the wrist (A5, A6, A7): the iiwa's
+axes alternate along and across the arm, with every offset along the arm, so turning a
+triple's outer joints by pi and mirroring its middle one (``Rz(a) Ry(b) Rz(c) = Rz(a + pi)
+Ry(-b) Rz(c + pi)``) leaves every link beyond the triple where it was. Only the two links
+inside it turn half a revolution about their own axes, which the iiwa's round links barely
+show: a reading can settle there, several radians from the true pose (docs/agent.md)."""
+
+WIDE_PAIR_MOVES: tuple[float, ...] = (0.25, 0.75, 1.5)
+"""rad: the wider restarts (:func:`wide_restart_poses`) move each coupled pair apart by these,
+each way: between and beyond :func:`restart_poses`' steps of 0.5."""
+
+WIDE_FLANGE_TURNS: tuple[float, ...] = (0.5, 1.0)
+"""rad: the wider restarts turn the flange (A7) by these, each way: between the quarter turns
+of :func:`restart_poses`."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +149,16 @@ class ImagineConfig:
             rounds of the first stage of :data:`REFINE_STAGES`; only this many, those whose
             frames then differ least, are refined in the other stages (0: every restart in
             all four).
+        final_rms: where the last frame's pose, restarts and all, still does not match its
+            frame (its root mean square difference in ``compare``'s representation at the
+            warm start's blur above ``sqrt(final_rms**2 + floor**2)``, ``floor`` as for
+            ``match_rms``), it is restarted again from :func:`wide_restart_poses` (the
+            kinematic flips, wider pair moves and flange turns), screened and refined as
+            above, up to ``wide_rounds`` times while that lowers the difference. A true
+            pose read back from the frames it was rendered in leaves about 0.001 (a
+            demonstration at rest averages a few frames); the misreadings this catches,
+            0.003 to 0.008. None: never.
+        wide_rounds: the most rounds of wider restarts (0: none).
         calibrate: before reading, estimate the camera the demonstration was filmed with
             from its first frame at its first pose (:mod:`imitation_agent.calibrate`), and
             read and render through that camera; a stored camera that renders the first
@@ -166,6 +193,8 @@ class ImagineConfig:
     match_rms: float | None = 0.005
     match_iterations: int = 5
     restarts_kept: int = 3
+    final_rms: float | None = 0.0025
+    wide_rounds: int = 2
     final_match: bool = False
     calibrate: bool = True
     calibrate_fov: bool = False
@@ -187,6 +216,7 @@ class ImagineConfig:
             "refine_pairs",
             "restarts_kept",
             "match_iterations",
+            "wide_rounds",
         ):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
@@ -202,10 +232,10 @@ class ImagineConfig:
             raise ValueError(f"momentum must be in [0, 1], got {self.momentum!r}")
         if not 0 <= self.refine_tolerance < 1:
             raise ValueError(f"refine_tolerance must be in [0, 1), got {self.refine_tolerance!r}")
-        if self.match_rms is not None and not (
-            np.isfinite(self.match_rms) and self.match_rms >= 0
-        ):
-            raise ValueError(f"match_rms must be >= 0 or None, got {self.match_rms!r}")
+        for name in ("match_rms", "final_rms"):
+            value = getattr(self, name)
+            if value is not None and not (np.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be >= 0 or None, got {value!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -299,17 +329,25 @@ def still_frames(frames: np.ndarray, tolerance: float = STILL_TOLERANCE) -> int:
     return len(frames) - (int(moved[-1]) + 1 if moved.size else 0)
 
 
+def frame_rms(
+    render: PoseRenderer, frame: np.ndarray, pose: np.ndarray, config: ImagineConfig
+) -> float:
+    """How far the frame rendered at ``pose`` is from ``frame``: the root mean square of
+    ``render(pose)`` less ``frame``, in ``config.compare``'s representation at the warm
+    start's blur (:data:`MATCH_STAGES`)."""
+    represent, blur = REPRESENTATIONS[config.compare], MATCH_STAGES[0][0]
+    difference = represent(render(np.asarray(pose)[None]), blur) - represent(frame[None], blur)
+    return float(np.sqrt(np.mean(difference**2)))
+
+
 def match_floor(
     render: PoseRenderer, frame: np.ndarray, pose: np.ndarray, config: ImagineConfig
 ) -> float:
     """What the renderer cannot match of a demonstration's frame at a pose it knows (its
-    first, where the agent starts): the root mean square of ``render(pose)`` less ``frame``,
-    in ``config.compare``'s representation at the warm start's blur (:data:`MATCH_STAGES`).
-    0 where the renderer is the camera; sensor noise, compression and what self-calibration
-    left of the camera and the light otherwise."""
-    represent, blur = REPRESENTATIONS[config.compare], MATCH_STAGES[0][0]
-    difference = represent(render(np.asarray(pose)[None]), blur) - represent(frame[None], blur)
-    return float(np.sqrt(np.mean(difference**2)))
+    first, where the agent starts): :func:`frame_rms` there. 0 where the renderer is the
+    camera; sensor noise, compression and what self-calibration left of the camera and the
+    light otherwise."""
+    return frame_rms(render, frame, pose, config)
 
 
 def resting_frames(frames: np.ndarray, still: int) -> np.ndarray:
@@ -537,21 +575,64 @@ def restart_poses(pose: np.ndarray, config: ImagineConfig) -> list[np.ndarray]:
     return starts
 
 
-def refine_final_pose(
+def flipped(pose: np.ndarray, triple: tuple[int, int, int], lower: np.ndarray, upper: np.ndarray):
+    """``pose`` with one of :data:`FLIPS` applied: the triple's outer joints turned by pi (the
+    way that stays within ``lower``..``upper``) and its middle joint mirrored; None where the
+    limits leave no such pose."""
+    pose = np.array(pose, dtype=np.float64)
+    outer, middle = (triple[0], triple[2]), triple[1]
+    for j in outer:
+        turned = [pose[j] + s for s in (np.pi, -np.pi) if lower[j] <= pose[j] + s <= upper[j]]
+        if not turned:
+            return None
+        pose[j] = turned[0]
+    pose[middle] = -pose[middle]
+    return pose if lower[middle] <= pose[middle] <= upper[middle] else None
+
+
+def wide_restart_poses(pose: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> list[np.ndarray]:
+    """The restarts of a last pose that still does not match its frame: every combination of
+    :data:`FLIPS` that the limits allow, each coupled pair moved apart by each of
+    :data:`WIDE_PAIR_MOVES` each way, and the flange turned by each of
+    :data:`WIDE_FLANGE_TURNS` each way (the last two clipped to the limits)."""
+    pose = np.asarray(pose, dtype=np.float64)
+    starts = []
+    for size in range(1, len(FLIPS) + 1):
+        for triples in itertools.combinations(FLIPS, size):
+            start = pose
+            for triple in triples:
+                start = flipped(start, triple, lower, upper)
+                if start is None:
+                    break
+            else:
+                starts.append(start)
+    for i, j in COUPLED_PAIRS:
+        for apart in WIDE_PAIR_MOVES:
+            for sign in (1.0, -1.0):
+                start = pose.copy()
+                start[i] += sign * apart
+                start[j] -= sign * apart
+                starts.append(np.clip(start, lower, upper))
+    for turn in WIDE_FLANGE_TURNS:
+        for sign in (1.0, -1.0):
+            start = pose.copy()
+            start[-1] += sign * turn
+            starts.append(np.clip(start, lower, upper))
+    return starts
+
+
+def _refine_from(
     render: PoseRenderer,
     goal_frame: np.ndarray,
-    pose: np.ndarray,
+    starts: list[np.ndarray],
     lower: np.ndarray,
     upper: np.ndarray,
     config: ImagineConfig,
-) -> np.ndarray:
-    """:func:`refine_pose` from ``pose`` and from each of its :func:`restart_poses`, where
-    the embedding reads least well (a small tool seen from afar looks alike at several
-    turns; coupled joints trade their angles); the frame that differs least from
-    ``goal_frame`` wins, since at the demonstration's pose the difference is 0. With
-    ``config.restarts_kept``, only the restarts that the coarsest stage leaves best are
-    refined through the finer stages."""
-    starts = restart_poses(pose, config)
+) -> tuple[np.ndarray, float]:
+    """The best of :func:`refine_in_frame` from each of ``starts``: with
+    ``config.restarts_kept``, only the starts that the coarsest stage leaves best are refined
+    through the finer stages. Returns the pose whose frame differs least and that
+    difference (the last stage's)."""
     stages = REFINE_STAGES
     if 0 < config.restarts_kept < len(starts):  # screened in the coarsest stage first
         screened = [
@@ -573,7 +654,43 @@ def refine_final_pose(
         refine_in_frame(render, goal_frame, start, lower, upper, config, stages)
         for start in starts
     ]
-    return min(refined, key=lambda found: found[1])[0]
+    return min(refined, key=lambda found: found[1])
+
+
+def refine_final_pose(
+    render: PoseRenderer,
+    goal_frame: np.ndarray,
+    pose: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    config: ImagineConfig,
+    floor: float = 0.0,
+) -> np.ndarray:
+    """:func:`refine_pose` from ``pose`` and from each of its :func:`restart_poses`, where
+    the embedding reads least well (a small tool seen from afar looks alike at several
+    turns; coupled joints trade their angles); the frame that differs least from
+    ``goal_frame`` wins, since at the demonstration's pose the difference is 0. With
+    ``config.restarts_kept``, only the restarts that the coarsest stage leaves best are
+    refined through the finer stages. Where the winner's frame still does not match
+    (``config.final_rms``, allowing for ``floor``: :func:`match_floor`), it is restarted
+    from its :func:`wide_restart_poses` (``config.wide_rounds`` times at most, while that
+    lowers the difference)."""
+    best, cost = _refine_from(
+        render, goal_frame, restart_poses(pose, config), lower, upper, config
+    )
+    if config.final_rms is None:
+        return best
+    threshold = float(np.hypot(config.final_rms, floor))
+    for _ in range(config.wide_rounds):
+        if frame_rms(render, goal_frame, best, config) <= threshold:
+            break
+        found, found_cost = _refine_from(
+            render, goal_frame, wide_restart_poses(best, lower, upper), lower, upper, config
+        )
+        if found_cost >= cost:
+            break
+        best, cost = found, found_cost
+    return best
 
 
 def imagine_trajectory(
@@ -689,18 +806,19 @@ def frame_refiner(
     frames: np.ndarray,
     config: ImagineConfig,
     light: Lighting | None = None,
+    floor: float = 0.0,
 ) -> FrameRefiner | None:
     """The ``refine`` of :func:`imagine_trajectory` for a demonstration of ``frames``
     ``(T, H, W, 3)`` rendered by ``sim`` through ``camera``: :func:`refine_pose` at each
-    searched frame, :func:`refine_final_pose` at the last; None when ``config`` does not
-    refine."""
+    searched frame, :func:`refine_final_pose` at the last (allowing for ``floor``,
+    :func:`match_floor`); None when ``config`` does not refine."""
     if config.refine_iterations == 0:
         return None
     render, limits = pose_renderer(sim, camera, light), search_limits(sim)
 
     def refine(t: int, pose: np.ndarray, last: bool) -> np.ndarray:
         if last:
-            return refine_final_pose(render, frames[t], pose, *limits, config)
+            return refine_final_pose(render, frames[t], pose, *limits, config, floor)
         return refine_in_frame(render, frames[t], pose, *limits, config)[0]
 
     return refine
@@ -765,7 +883,7 @@ def imagine_demonstration(
         pose_embedder(sim, camera, embed, light),
         *search_limits(sim),
         config,
-        refine=frame_refiner(sim, camera, rested, config, light),
+        refine=frame_refiner(sim, camera, rested, config, light, floor),
         match=frame_matcher(sim, camera, rested, config, light, floor),
         still=still,
     )

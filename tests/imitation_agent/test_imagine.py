@@ -8,13 +8,16 @@ import numpy as np
 import pytest
 
 from imitation_agent.imagine import (
+    FLIPS,
     MATCH_STAGES,
     REFINE_STAGES,
     REPRESENTATIONS,
     ImagineConfig,
     cross_entropy_search,
     edge_frames,
+    flipped,
     frame_matcher,
+    frame_rms,
     imagine_demonstration,
     imagine_trajectory,
     match_floor,
@@ -27,6 +30,7 @@ from imitation_agent.imagine import (
     search_limits,
     searched_frames,
     still_frames,
+    wide_restart_poses,
 )
 from kuka_sim import (
     DemoConfig,
@@ -199,6 +203,60 @@ def test_restarts_turn_the_flange_and_move_coupled_joints_apart_keeping_their_su
         assert tuple(moved) in {(0, 2), (2, 4), (4, 6)}
         assert start[moved].sum() == pytest.approx(pose[moved].sum())
     assert len(restart_poses(pose, ImagineConfig(refine_turns=0, refine_pairs=0))) == 1
+
+
+def test_a_flip_leaves_every_link_beyond_its_joints_where_it_was(scene):
+    sim = scene[0]
+    lower, upper = search_limits(sim)
+    rng = np.random.default_rng(0)
+    checked = 0
+    for _ in range(5):
+        # Each joint 0.3 to 1.4 rad either way: room for a half turn within the limits.
+        pose = rng.uniform(0.3, 1.4, size=7) * rng.choice([-1.0, 1.0], size=7)
+        sim.reset(pose)
+        before = sim.keypoints()  # link origins A1..A7, then the tool's parts
+        for triple in FLIPS:
+            turned = flipped(pose, triple, lower, upper)
+            assert turned is not None
+            moved = np.flatnonzero(np.abs(turned - pose) > 1e-12)
+            assert set(moved) <= set(triple) and np.allclose(
+                np.abs(turned - pose)[[triple[0], triple[2]]], np.pi
+            )
+            sim.reset(turned)
+            # The link of the triple's last joint and every one beyond it: in place.
+            np.testing.assert_allclose(
+                sim.keypoints()[triple[2] :], before[triple[2] :], atol=1e-9
+            )
+            checked += 1
+    assert checked == 15
+    # No half turn fits where a joint sits at the middle of a range narrower than 2 pi.
+    assert flipped(np.zeros(7), FLIPS[0], lower, upper) is None
+
+
+def test_wide_restarts_flip_and_move_apart_within_the_limits():
+    pose = np.array([0.5, 0.2, -0.6, 0.4, 0.5, -0.6, 1.0])
+    lower, upper = np.full(7, -2.9), np.full(7, 2.9)
+    starts = wide_restart_poses(pose, lower, upper)
+    flips = [s for s in starts if np.max(np.abs(s - pose)) > np.pi - 1e-9]
+    assert len(flips) == 7  # every combination of the three flips fits here
+    assert len(starts) == 7 + 3 * 3 * 2 + 2 * 2
+    assert all(np.all(s >= lower) and np.all(s <= upper) for s in starts)
+
+
+def test_a_reading_at_a_flipped_shoulder_is_restarted_to_the_frame_s_pose(scene):
+    sim, camera, _, _ = scene
+    render, (lower, upper) = pose_renderer(sim, camera), search_limits(sim)
+    goal = np.array([0.6, 0.5, -0.7, -1.1, 0.5, 0.9, 0.3])
+    frame = render(goal[None])[0]
+    start = flipped(goal, FLIPS[0], lower, upper) + 0.02
+    config = ImagineConfig(refine_iterations=6, match_iterations=2, wide_rounds=1)
+    # The first restarts (flange turns, pairs moved apart) stay at the flipped shoulder.
+    stuck = refine_final_pose(render, frame, start, lower, upper, replace(config, final_rms=None))
+    assert np.linalg.norm(stuck - goal) > 2.0
+    assert frame_rms(render, frame, stuck, config) > config.final_rms
+    # Its frame does not match, so the wide restarts run, and the flip finds the goal.
+    found = refine_final_pose(render, frame, start, lower, upper, config)
+    assert np.linalg.norm(found - goal) < 0.1
 
 
 def test_refining_in_the_frame_finds_the_pose_a_search_left_it_near(scene):
