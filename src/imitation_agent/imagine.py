@@ -55,10 +55,11 @@ FrameRefiner = Callable[[int, np.ndarray, bool], np.ndarray]
 """(searched frame ``t``, the search's pose there, whether ``t`` is the last searched frame)
 -> the pose refined."""
 
-FrameMatcher = Callable[[int, np.ndarray, bool], tuple[np.ndarray, bool]]
+FrameMatcher = Callable[[int, np.ndarray, bool], tuple[np.ndarray, bool, float]]
 """(searched frame ``t``, the pose the motion so far predicts there, whether ``t`` is the last
-searched frame) -> that pose refined in the frame, and whether its frame matches the
-demonstration's so well that no search is needed."""
+searched frame) -> that pose refined in the frame, whether its frame matches the
+demonstration's so well that no search is needed, and how far it is from it (the root mean
+square of their difference, :func:`frame_rms`)."""
 
 Comparison = Literal["pixels", "edges", "contrast"]
 """What a refinement or calibration compares: blurred pixels (:func:`blurred_frames`), edge
@@ -159,6 +160,15 @@ class ImagineConfig:
             demonstration at rest averages a few frames); the misreadings this catches,
             0.003 to 0.008. None: never.
         wide_rounds: the most rounds of wider restarts (0: none).
+        retrace: once the last frame is read, the searched frames are visited again from the
+            last backwards, each from the pose the later ones predict (``momentum`` as
+            forwards); where that prediction lies more than ``retrace_distance`` rad from
+            the forward reading, both are refined in the frame as the warm start is, and the
+            one whose frame differs less is kept. A track that slipped to a look-alike pose
+            on the way (a flange half a turn round, a flipped shoulder) and found the true
+            one again at the end is mended from the end; where the two agree, nothing is
+            rendered. Needs the warm start (``match_rms``).
+        retrace_distance: rad, see ``retrace``.
         calibrate: before reading, estimate the camera the demonstration was filmed with
             from its first frame at its first pose (:mod:`imitation_agent.calibrate`), and
             read and render through that camera; a stored camera that renders the first
@@ -195,6 +205,8 @@ class ImagineConfig:
     restarts_kept: int = 3
     final_rms: float | None = 0.0025
     wide_rounds: int = 2
+    retrace: bool = True
+    retrace_distance: float = 0.5
     final_match: bool = False
     calibrate: bool = True
     calibrate_fov: bool = False
@@ -230,6 +242,8 @@ class ImagineConfig:
             raise ValueError(f"smoothing must be in [0, 1), got {self.smoothing!r}")
         if not 0 <= self.momentum <= 1:
             raise ValueError(f"momentum must be in [0, 1], got {self.momentum!r}")
+        if not (np.isfinite(self.retrace_distance) and self.retrace_distance >= 0):
+            raise ValueError(f"retrace_distance must be >= 0, got {self.retrace_distance!r}")
         if not 0 <= self.refine_tolerance < 1:
             raise ValueError(f"refine_tolerance must be in [0, 1), got {self.refine_tolerance!r}")
         for name in ("match_rms", "final_rms"):
@@ -770,19 +784,47 @@ def imagine_trajectory(
         guess = np.clip(estimate + config.momentum * (estimate - previous), lower, upper)
         last = t == frames[-1]
         tried = match is not None and (config.final_match or not last)
-        found, matched = match(t, guess, last) if tried else (guess, False)
+        found, matched, _ = match(t, guess, last) if tried else (guess, False, np.inf)
         if not matched:
             found = search_frame(t, guess, last)
         elif last and refine is not None:  # matched: the last frame's restarts all the same
             found = refine(t, found, last)
         previous, estimate = estimate, found
         keys.append(found)
+    if match is not None and config.retrace:
+        retrace(keys, frames, match, lower, upper, config)
     times = np.arange(len(goals))
     known = np.array([0, *frames])
     keys_array = np.stack(keys)
     return np.stack(
         [np.interp(times, known, keys_array[:, j]) for j in range(keys_array.shape[1])], axis=1
     )
+
+
+def retrace(
+    keys: list[np.ndarray],
+    frames: list[int],
+    match: FrameMatcher,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    config: ImagineConfig,
+) -> int:
+    """Mend a forward reading from its end (``config.retrace``): ``keys`` ``[start, pose at
+    frames[0], ...]``, changed in place from the second-last backwards. Returns how many keys
+    were tried both ways."""
+    tried = 0
+    for i in range(len(keys) - 2, 0, -1):
+        later = keys[i + 1]
+        after = keys[i + 2] if i + 2 < len(keys) else later
+        guess = np.clip(later + config.momentum * (later - after), lower, upper)
+        if np.linalg.norm(guess - keys[i]) <= config.retrace_distance:
+            continue
+        t = frames[i - 1]
+        back, _, back_rms = match(t, guess, False)
+        forward, _, forward_rms = match(t, keys[i], False)
+        keys[i] = back if back_rms < forward_rms else forward
+        tried += 1
+    return tried
 
 
 def pose_renderer(
@@ -843,11 +885,12 @@ def frame_matcher(
     render, limits = pose_renderer(sim, camera, light), search_limits(sim)
     size = REPRESENTATIONS[config.compare](frames[:1], 0.0).shape[1]
 
-    def match(t: int, pose: np.ndarray, last: bool) -> tuple[np.ndarray, bool]:
+    def match(t: int, pose: np.ndarray, last: bool) -> tuple[np.ndarray, bool, float]:
         found, cost = refine_in_frame(
             render, frames[t], pose, *limits, config, MATCH_STAGES, config.match_iterations
         )
-        return found, cost <= (config.match_rms**2 + floor**2) * size
+        rms = float(np.sqrt(cost / size))
+        return found, rms <= float(np.hypot(config.match_rms, floor)), rms
 
     return match
 

@@ -35,7 +35,7 @@ from tcn.runs import run_of
 log = logging.getLogger(__name__)
 
 READINGS = "readings"
-READING_VERSION = 7
+READING_VERSION = 8
 """Part of every cache key: raise it when a reader changes what it computes."""
 
 
@@ -108,12 +108,17 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(checkpoint: str, reader: str, settings: dict[str, Any] | None) -> None:
+    """Build this worker's reader. A failure is kept for the first task to raise: raised
+    here, it would end the worker, and the pool would start another forever."""
     import torch
 
     from tcn.embedding_run import load_embedding_model
 
     torch.set_num_threads(1)
-    _WORKER["reader"] = _build_reader(load_embedding_model(checkpoint), reader, settings)
+    try:
+        _WORKER["reader"] = _build_reader(load_embedding_model(checkpoint), reader, settings)
+    except Exception as exc:  # noqa: BLE001 - re-raised in the parent by the first task
+        _WORKER["error"] = exc
 
 
 def _read_one(reader: Any, demo: Any) -> tuple[str, np.ndarray, Any, float]:
@@ -124,6 +129,8 @@ def _read_one(reader: Any, demo: Any) -> tuple[str, np.ndarray, Any, float]:
 
 
 def _read_in_worker(demo: Any) -> tuple[str, np.ndarray, Any, float]:
+    if "error" in _WORKER:
+        raise _WORKER["error"]
     return _read_one(_WORKER["reader"], demo)
 
 

@@ -27,6 +27,7 @@ from imitation_agent.imagine import (
     refine_in_frame,
     refine_pose,
     restart_poses,
+    retrace,
     search_limits,
     searched_frames,
     still_frames,
@@ -168,6 +169,35 @@ def test_a_demonstration_at_rest_is_read_once_and_its_refined_pose_held():
     assert refined == [(t, t == 24) for t in (4, 8, 12, 16, 20, 24)]
     np.testing.assert_array_equal(imagined[rest:], np.repeat(truth[-1:], length - rest, axis=0))
     np.testing.assert_allclose(imagined[22], (imagined[20] + imagined[24]) / 2)
+
+
+def test_retracing_mends_a_key_that_slipped_to_a_look_alike_pose_from_the_end():
+    times = np.arange(0, 60, 10)
+    truth = np.linspace(0.0, 1.0, len(times))[:, None] * np.array(
+        [1.0, -0.5, 0.8, 0.3, 1.0, 0.2, 1.5]
+    )
+    keys = [pose.copy() for pose in truth]
+    keys[2][-1] += np.pi  # the flange read half a turn round at frame 20
+    keys[3][-1] += np.pi - 0.1  # and still at frame 30; from frame 40 on the track is back
+    calls = []
+
+    def match(t, pose, last):
+        """A stand-in warm start: a pose within 0.4 rad of the frame's settles on it; the
+        difference left is the distance to it, or a look-alike's small one at a half turn."""
+        calls.append(t)
+        true = truth[t // 10]
+        if np.linalg.norm(pose - true) < 0.4:
+            return true.copy(), True, 0.0
+        return pose, False, 0.01 if abs(abs(pose[-1] - true[-1]) - np.pi) < 0.4 else 0.1
+
+    config = ImagineConfig()
+    tried = retrace(keys, list(times[1:]), match, LOWER - 9, UPPER + 9, config)
+    np.testing.assert_allclose(np.stack(keys), truth)
+    assert tried == 2 and sorted(set(calls)) == [20, 30]  # the agreeing keys: no renders
+    # A track that agrees with itself from the end is left as it is, without renders.
+    calls.clear()
+    assert retrace(keys, list(times[1:]), match, LOWER - 9, UPPER + 9, config) == 0
+    assert not calls
 
 
 @pytest.fixture(scope="module")
@@ -340,9 +370,9 @@ def test_the_fast_refinement_keeps_an_exact_pose_and_reads_known_poses_back_exac
     # Each frame of a demonstration rendered at known poses matches there, exactly.
     match = frame_matcher(sim, camera, frames, config)
     for t in range(len(frames)):
-        found, matched = match(t, joints[t], False)
+        found, matched, rms = match(t, joints[t], False)
         np.testing.assert_array_equal(found, np.clip(joints[t], lower, upper))
-        assert matched
+        assert matched and rms == 0.0
     # The last frame's restarts, screened or not, keep the exact pose.
     for kept_restarts in (0, 3):
         final = replace(config, restarts_kept=kept_restarts)
