@@ -2,41 +2,40 @@
 
 Two settings of :func:`imitation_agent.imagine.imagine_demonstration`, in the same run:
 
-- ``reference``: the reading as it was before 2026-12-04: ``ImagineConfig()``'s defaults
-  with every frame drawn in one pass, plane and arm (through the camera's non-tiny renderer
-  path, which falls back to TinyRenderer without a display), and BLAS free to take every
-  core. Since then ``KukaSim.render`` composites the arm over the plane's cached frame (the
-  same pixels, bar one level of one pixel in 1 of 3,000 random poses) and a reading holds
-  BLAS to one thread;
-- ``default``: ``ImagineConfig()``'s defaults, rendered and threaded as ``tcn read-demos``
-  reads: the embedding's search at every 10th frame where the pose the motion predicts,
-  refined in the frame first, does not match (``match_rms``), each searched pose refined
-  by Levenberg-Marquardt with central differences, the last frame's restarts screened in
-  the coarsest stage before the best 3 are refined (``restarts_kept``);
+- ``reference``: the reading as it was until 2026-12-07: ``ImagineConfig()``'s defaults
+  with neither the wide restarts of a last pose that does not match its frame
+  (``final_rms=None``) nor the retrace from the end (``retrace=False``);
+- ``default``: ``ImagineConfig()``'s defaults, as ``tcn read-demos`` reads: the embedding's
+  search at every 10th frame where the pose the motion predicts, refined in the frame
+  first, does not match (``match_rms``), each searched pose refined by Levenberg-Marquardt
+  with central differences, the last frame's restarts screened in the coarsest stage before
+  the best 3 are refined (``restarts_kept``), then the wide restarts where the last pose
+  still does not match and the retrace;
 - ``candidate`` (with ``--candidate N``): the defaults with ``--candidate-settings``
   changed, to weigh a change against them in one run.
 
-The first stage's embedding is the TCN of ``--embedding`` (what ``tcn read-demos`` uses), or
-raw pixels (``[0, 1]`` intensities) without it. The two are run demonstration by
-demonstration in turn, so that load on the machine hits both alike; each demonstration's
-wall-clock and process (CPU) seconds are reported, one process.
+Both are rendered and threaded as ``tcn read-demos`` reads (the arm composited over the
+plane's cached frame, BLAS held to one thread). The first stage's embedding is the TCN of
+``--embedding`` (what ``tcn read-demos`` uses), or raw pixels (``[0, 1]`` intensities)
+without it. In one process (the default), the settings are run demonstration by
+demonstration in turn, so that load on the machine hits them alike; each demonstration's
+wall-clock and process (CPU) seconds are reported.
 
 ``--workers N`` measures instead what ``tcn read-demos --workers N`` takes: each setting
 reads all the held-out demonstrations with :func:`tcn.reading.read_demonstrations`
 (render-and-compare with self-calibration, N processes, a fresh cache), the reference
-first, and the wall time per demonstration, process start-up included, is reported. There
-the reference differs by its one-pass drawing only (its reader holds BLAS to one thread).
+first, and the wall time per demonstration, process start-up included, is reported.
 
 Accuracy is against the recorded joints: the L2 error over the 7 joints at the last frame
 (within 0.2 rad counts as read) and averaged over all frames.
 
-Usage (after ``benchmarks/reproduce/demo.sh``, on its held-out demonstrations)::
+Usage (after ``benchmarks/reproduce/headline.sh``, on its 20 held-out demonstrations)::
 
-    python benchmarks/bench_reading.py --demos runs/reproduce/demo/seed_0/demos \
-        --embedding runs/reproduce/demo/seed_0/embedding --reference 4 --default 4 \
-        --json runs/bench_reading.json
-    python benchmarks/bench_reading.py --demos runs/reproduce/demo/seed_0/demos \
-        --embedding runs/reproduce/demo/seed_0/embedding --workers 2
+    python benchmarks/bench_reading.py --demos runs/reproduce/headline/seed_0/demos \
+        --embedding runs/reproduce/headline/seed_0/embedding --workers 2 \
+        --json runs/bench_reading_workers.json
+    python benchmarks/bench_reading.py --demos runs/reproduce/headline/seed_0/demos \
+        --embedding runs/reproduce/headline/seed_0/embedding --reference 4 --default 4
 """
 
 from __future__ import annotations
@@ -58,9 +57,9 @@ from tcn.dataset import dataset_sim_config, episode_paths
 SUCCESS = 0.2
 """rad, L2 over the joints: a final pose this close to the recorded one is read."""
 
-SETTINGS = {"reference": ImagineConfig(), "default": ImagineConfig()}
-ONE_PASS = {"reference"}
-"""The settings whose frames are drawn in one pass instead of composited, with BLAS free."""
+REFERENCE = {"final_rms": None, "retrace": False}
+"""The ``ImagineConfig`` fields that make the reference (the module docstring)."""
+SETTINGS = {"reference": ImagineConfig(**REFERENCE), "default": ImagineConfig()}
 
 
 def pixels(frames: np.ndarray) -> np.ndarray:
@@ -68,18 +67,13 @@ def pixels(frames: np.ndarray) -> np.ndarray:
     return frames.reshape(len(frames), -1).astype(np.float64) / 255.0
 
 
-def read_one(
-    sim: KukaSim, path: Path, config: ImagineConfig, embed=pixels, one_pass: bool = False
-) -> dict:
-    """One demonstration read with ``config`` in ``embed``'s space: its errors and seconds.
-    ``one_pass``: each frame is drawn whole (plane and arm) rather than composited, and BLAS
-    takes what threads it likes (else one, as a reader holds it)."""
+def read_one(sim: KukaSim, path: Path, config: ImagineConfig, embed=pixels) -> dict:
+    """One demonstration read with ``config`` in ``embed``'s space, BLAS held to one thread
+    as a reader holds it: its errors and seconds."""
     episode = read_episode(path)
     camera, frames, joints = episode.cameras[0], episode.frames[0], episode.joint_positions
-    if one_pass:
-        camera = replace(camera, renderer="opengl")
     wall, cpu = time.perf_counter(), time.process_time()
-    with threadpool_limits(limits=None if one_pass else 1, user_api="blas"):
+    with threadpool_limits(limits=1, user_api="blas"):
         imagined = imagine_demonstration(sim, camera, frames, joints[0], embed, config)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     errors = np.linalg.norm(imagined - joints, axis=1)
@@ -107,14 +101,17 @@ def read_in_workers(demos: Path, embedding: Path, workers: int) -> dict:
     model = load_embedding_model(checkpoint)
     held_out = load_demonstrations(demos, "val", model, keep_frames=True)
     results = {}
-    for name in SETTINGS:
-        batch = held_out
-        if name in ONE_PASS:
-            batch = [replace(d, camera=replace(d.camera, renderer="opengl")) for d in held_out]
+    for name, settings in (("reference", REFERENCE), ("default", {})):
         with tempfile.TemporaryDirectory(prefix="bench_reading_") as cache:
             start = time.perf_counter()
             read = read_demonstrations(
-                batch, "render-compare", model, checkpoint, cache=Path(cache), workers=workers
+                held_out,
+                "render-compare",
+                model,
+                checkpoint,
+                settings=settings,
+                cache=Path(cache),
+                workers=workers,
             )
             seconds = time.perf_counter() - start
         report = reading_report(read)
@@ -201,7 +198,7 @@ def main() -> None:
     for index, path in enumerate(paths[: max(counts.values())]):
         for name, config in settings.items():
             if index < counts[name]:
-                row = read_one(sim, path, config, embed, name in ONE_PASS)
+                row = read_one(sim, path, config, embed)
                 rows[name].append(row)
                 print(f"{name:9s} {json.dumps(row)}", flush=True)
     sim.close()

@@ -57,6 +57,14 @@ TIMEOUT = 30.0
 _domains = itertools.count()
 
 
+def takes_ctrl_c() -> None:
+    """Run in a child before it starts: SIGINT's default action, as a terminal's child has it.
+    A shell's background job (``make test &``, nohup) hands its children SIGINT ignored, and
+    Python then never raises KeyboardInterrupt; rclpy's nodes stop on it all the same, and
+    the launch saw them exit before it was interrupted itself."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def fresh_domain_id() -> int:
     """A domain id in 201..230 (other ROS test files use 1..200)."""
     return 201 + (os.getpid() + next(_domains)) % 30
@@ -232,6 +240,7 @@ def test_tcn_launch_with_a_position_agent_moves_the_arm(tmp_path, demo_bag, chec
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
+        preexec_fn=takes_ctrl_c,
     )
     try:
         wait_for(
