@@ -590,7 +590,9 @@ def restart_poses(pose: np.ndarray, config: ImagineConfig) -> list[np.ndarray]:
     return starts
 
 
-def flipped(pose: np.ndarray, triple: tuple[int, int, int], lower: np.ndarray, upper: np.ndarray):
+def flipped(
+    pose: np.ndarray, triple: tuple[int, int, int], lower: np.ndarray, upper: np.ndarray
+) -> np.ndarray | None:
     """``pose`` with one of :data:`FLIPS` applied: the triple's outer joints turned by pi (the
     way that stays within ``lower``..``upper``) and its middle joint mirrored; None where the
     limits leave no such pose."""
