@@ -4,7 +4,9 @@ held-out success and errors, from its ``eval/metrics.json``.
     python benchmarks/reproduce/compare_agents.py runs/reproduce/demo/seed_* \
         --agents agent agent_read
 
-Prints a table and writes it beside the runs as ``agents.json``; each agent's run must
+Prints a table and writes it beside the runs as ``agents_<first>_<second>...json`` (so that
+the headline's agent-oracle comparison and the read targets' agent-agent_read one, on the
+same runs, both stay); each agent's run must
 differ from the first's in its settings only by those of ``--may-differ`` (checked; by
 default ``observation.train_reader``, so the comparison is of the targets alone; the
 headline's oracle differs by ``reward.kind``).
@@ -50,7 +52,7 @@ def main() -> None:
             **{key: own.get(key) for key in args.may_differ},
             **{key: spread([m[key] for m in metrics]) for key in KEYS},
         }
-    out = args.runs[0].parent / "agents.json"
+    out = args.runs[0].parent / f"agents_{'_'.join(args.agents)}.json"
     out.write_text(json.dumps(table, indent=2))
     print(f"| agent ({', '.join(args.may_differ)}) | " + " | ".join(KEYS) + " |")
     print("|---" * (len(KEYS) + 1) + "|")
