@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# The read-targets row: the make demo agent trained on its training demonstrations as read
+# The read-targets row: the recipe's agent trained on its training demonstrations as read
 # from their frames (`--observation.train-reader render-compare`) instead of their recorded
 # joints, everything else as `tcn quickstart`'s agent (the default preset, 30k steps), then
-# both on the same held-out readings, over seeds 0, 1, 2. Needs benchmarks/reproduce/demo.sh's
-# runs; about 30 minutes a seed on 2 cores, most of it reading the 40 training
-# demonstrations (cached in each embedding run). Usage: [SEEDS="0 1 2"] benchmarks/reproduce/read_targets.sh [DEMO_OUT]
+# both on the same held-out readings, over seeds 0, 1, 2. Needs the quickstart runs of
+# benchmarks/reproduce/headline.sh (20 held-out demonstrations a seed; the default) or of
+# benchmarks/reproduce/demo.sh (4); about 15 minutes a seed on 2 cores, most of it reading
+# the 40 training demonstrations (cached in each embedding run).
+# Usage: [SEEDS="0 1 2"] benchmarks/reproduce/read_targets.sh [QUICKSTART_RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-OUT=${1:-runs/reproduce/demo}
+OUT=${1:-runs/reproduce/headline}
 TCN=${TCN:-.venv/bin/tcn}
 PY=${PY:-.venv/bin/python}
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
