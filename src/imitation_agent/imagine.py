@@ -35,7 +35,7 @@ the embedding, the demonstration and the settings.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -580,10 +580,18 @@ def restart_poses(pose: np.ndarray, config: ImagineConfig) -> list[np.ndarray]:
             2 * np.pi
         ) - np.pi
         starts.append(start)
+    starts += pairs_moved_apart(pose, [0.5 * k for k in range(1, config.refine_pairs + 1)])
+    return starts
+
+
+def pairs_moved_apart(pose: np.ndarray, amounts: Sequence[float]) -> list[np.ndarray]:
+    """``pose`` with each of :data:`COUPLED_PAIRS` moved apart by each of ``amounts`` (rad),
+    each way, keeping the pair's sum: pair by pair, amount by amount, + before -."""
+    starts = []
     for i, j in COUPLED_PAIRS:
-        for k in range(1, config.refine_pairs + 1):
-            for apart in (0.5 * k, -0.5 * k):
-                start = pose.copy()
+        for amount in amounts:
+            for apart in (amount, -amount):
+                start = np.array(pose, dtype=np.float64)
                 start[i] += apart
                 start[j] -= apart
                 starts.append(start)
@@ -623,13 +631,7 @@ def wide_restart_poses(pose: np.ndarray, lower: np.ndarray, upper: np.ndarray) -
                     break
             else:
                 starts.append(start)
-    for i, j in COUPLED_PAIRS:
-        for apart in WIDE_PAIR_MOVES:
-            for sign in (1.0, -1.0):
-                start = pose.copy()
-                start[i] += sign * apart
-                start[j] -= sign * apart
-                starts.append(np.clip(start, lower, upper))
+    starts += [np.clip(start, lower, upper) for start in pairs_moved_apart(pose, WIDE_PAIR_MOVES)]
     for turn in WIDE_FLANGE_TURNS:
         for sign in (1.0, -1.0):
             start = pose.copy()
@@ -887,13 +889,14 @@ def frame_matcher(
         return None
     render, limits = pose_renderer(sim, camera, light), search_limits(sim)
     size = REPRESENTATIONS[config.compare](frames[:1], 0.0).shape[1]
+    threshold = float(np.hypot(config.match_rms, floor))
 
     def match(t: int, pose: np.ndarray, last: bool) -> tuple[np.ndarray, bool, float]:
         found, cost = refine_in_frame(
             render, frames[t], pose, *limits, config, MATCH_STAGES, config.match_iterations
         )
         rms = float(np.sqrt(cost / size))
-        return found, rms <= float(np.hypot(config.match_rms, floor)), rms
+        return found, rms <= threshold, rms
 
     return match
 
