@@ -10,7 +10,8 @@ perturbation is also read with self-calibration off (``--read.no-calibrate``), t
 before calibration. Writes ``robust_reading.json`` and prints a markdown table: the share of
 final poses read within 0.2 rad, the median final error, and the agent's success.
 
-    python experiments/robust_reading.py --run runs/reproduce/demo/seed_0 --out runs/robust
+    python experiments/robust_reading.py --run runs/reproduce/headline/seed_0 --out runs/robust \
+        --count 10 --workers 2
 
 ``--set KEY=VALUE`` reads with other render-and-compare settings (``--set compare=pixels``).
 """
