@@ -2,30 +2,42 @@
 
 Shaped like the seed's two tables (Ramachandrani et al.): multi-view TCN and SMAK-Net
 ``att12 / att13 / att23 / att123``, then ``extended / softmax / resnet``, with parameters,
-iterations, alignment error and classification error on the validation episodes, and the
-iterations and training wall time each first reached ``--threshold`` alignment error (the
-seed's claim is faster convergence). Every row trains with the same loss, budget, data and
-seed through ``tcn train-embedding`` and is scored by ``tcn evaluate-embedding`` (the
-metrics of ARCHITECTURE.md), so the table is what those commands give. Finished runs are
-reused and interrupted ones resumed, so the script can be stopped and re-run.
+iterations, alignment error, classification error and triplet accuracy on the validation
+episodes, and the iterations and training wall time each first reached every alignment error
+of ``--thresholds`` (the seed's claim is faster convergence). Every row trains with the same
+loss, budget and data through ``tcn train-embedding``, once per ``--seeds`` seed, and is
+scored by ``tcn evaluate-embedding`` (the metrics of ARCHITECTURE.md), so the table is what
+those commands give; each figure is the mean ± standard deviation (n - 1) over the seeds,
+the single value for one seed.
+
+On a reach dataset (``tcn record --task reach``) the classification error is shown with its
+two floors (the exact joints and a random embedding, docs/embedding.md), which are the same
+for every row; other datasets have no classification error ("—"). Finished runs are reused
+and interrupted ones resumed, so the script can be stopped and re-run; ``--parallel 2``
+trains two runs at once, each logging to ``OUT/logs/``.
 
 Usage::
 
-    tcn record --out data/mv3s --episodes 200 --val-episodes 10 --views 3 --image-size 96 \
-        --workers 2 --joint-timing staggered
-    python benchmarks/smak_table.py --data data/mv3s --out runs/smak_table --epochs 40
+    tcn record --out data/reach3 --episodes 200 --val-episodes 10 --task reach --views 3 \
+        --image-size 96 --workers 2
+    python benchmarks/smak_table.py --data data/reach3 --out runs/smak_reach --epochs 40 \
+        --seeds 0 1 2 --parallel 2
     python benchmarks/smak_table.py --data data/mv3s --out runs/smak_table --rows tcn att123 \
-        --seeds 0 1
+        --seeds 0 1 --thresholds 0.15 0.12 --extra --device cuda
 
-Writes ``OUT/table.md`` and ``OUT/table.json`` and prints the table.
+Writes ``OUT/table.md`` (the table, its budget above it, the floors below) and
+``OUT/table.json`` (the budget, every row's flags, every seed's numbers and their mean and
+standard deviation) and prints the table.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 # row -> flags after the common ones. Inception rows follow the seed (Inception-v3 trunk to
@@ -51,28 +63,94 @@ SEED_TABLE = [  # the seed's reported numbers, for the table's first rows
     ("seed: SMAK-Net", "~1.08M", "69k", 0.109, 0.161),
 ]
 
-
-def tcn(*args: str) -> None:
-    command = [sys.executable, "-m", "tcn", *args]
-    print("+", " ".join(command[2:]), flush=True)
-    subprocess.run(command, check=True)
+ATTRIBUTES = ("target", "phase")  # the reach task's labels (tcn_embedding.reach_attributes)
+FLOORS = {"floor": "exact joints", "random": "random embedding"}  # classification_error_<key>
+NONE = "—"
 
 
-def train_and_evaluate(args: argparse.Namespace, row: str, seed: int) -> Path:
-    run = args.out / f"{row}_s{seed}"
-    flags = [
+# --------------------------------------------------------------------------- training
+def run_flags(args: argparse.Namespace, row: str, seed: int) -> list[str]:
+    """The ``tcn train-embedding`` flags of one run, after ``--data`` and ``--out``."""
+    return [
         "--preset", args.preset, "--objectives.loss", args.loss,
         "--schedule.epochs", str(args.epochs), "--schedule.eval-every", str(args.eval_every),
         "--seed", str(seed), "--no-progress",
         *args.extra, *ROWS[row],
     ]  # fmt: skip
+
+
+def tcn(*args: str, log: Path | None = None) -> None:
+    """Run ``tcn ARGS``, its output to the console or appended to ``log``."""
+    command = [sys.executable, "-m", "tcn", *args]
+    shown = " ".join(command[2:])
+    if log is None:
+        print("+", shown, flush=True)
+        subprocess.run(command, check=True)
+        return
+    print("+", shown, ">>", log, flush=True)
+    with log.open("a") as out:
+        out.write(f"+ {shown}\n")
+        out.flush()
+        subprocess.run(command, check=True, stdout=out, stderr=subprocess.STDOUT)
+
+
+def trained_epochs(run: Path) -> int:
+    """Epochs in the run's history.jsonl (0 for a run not started)."""
+    from tcn.runs import read_history
+
+    history = read_history(run)
+    return int(history[-1].get("epoch", 0)) if history else 0
+
+
+def train_and_evaluate(args: argparse.Namespace, row: str, seed: int) -> Path:
+    """Train ``OUT/<row>_s<seed>`` (resumed from its last checkpoint if there is one; not
+    at all if it has its epochs) and evaluate it unless its metrics are newer than it."""
+    run = args.out / f"{row}_s{seed}"
+    log = None
+    if args.parallel > 1:
+        (args.out / "logs").mkdir(exist_ok=True)
+        log = args.out / "logs" / f"{run.name}.log"
     last, metrics = run / "checkpoints" / "last.pt", run / "eval" / "metrics.json"
-    resume = ["--resume"] if last.exists() else []
-    tcn("train-embedding", "--data", str(args.data), "--out", str(run), *flags, *resume)
+    if not last.exists() or trained_epochs(run) < args.epochs:
+        resume = ["--resume"] if last.exists() else []
+        tcn("train-embedding", "--data", str(args.data), "--out", str(run),
+            *run_flags(args, row, seed), *resume, log=log)  # fmt: skip
     if not metrics.exists() or metrics.stat().st_mtime < last.stat().st_mtime:
         tcn("evaluate-embedding", "--model", str(run), "--data", str(args.data), "--out",
-            str(run / "eval"))  # fmt: skip
+            str(run / "eval"), log=log)  # fmt: skip
     return run
+
+
+def train_all(
+    args: argparse.Namespace, jobs: list[tuple[str, int]]
+) -> tuple[dict[tuple[str, int], Path], list[tuple[str, int]]]:
+    """:func:`train_and_evaluate` every ``(row, seed)``, ``args.parallel`` at once: the runs
+    that finished, in the order of ``jobs``, and the jobs whose command failed (the others
+    still run). An interrupt cancels the jobs not yet started."""
+    done: dict[tuple[str, int], Path] = {}
+    failed: list[tuple[str, int]] = []
+    if args.parallel == 1:
+        for job in jobs:
+            try:
+                done[job] = train_and_evaluate(args, *job)
+            except subprocess.CalledProcessError:
+                failed.append(job)
+        return done, failed
+    pool = ThreadPoolExecutor(max_workers=args.parallel)
+    try:
+        futures = {job: pool.submit(train_and_evaluate, args, *job) for job in jobs}
+        wait(futures.values())
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    for job, future in futures.items():
+        error = future.exception()
+        if error is None:
+            done[job] = future.result()
+        elif isinstance(error, subprocess.CalledProcessError):
+            failed.append(job)
+        else:
+            raise error
+    return done, failed
 
 
 def parameters(run: Path) -> int:
@@ -83,6 +161,12 @@ def parameters(run: Path) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+# --------------------------------------------------------------------------- one run
+def threshold_key(threshold: float) -> str:
+    """``0.15 -> "0.15"``: the key of a threshold in the summaries and table.json."""
+    return f"{threshold:g}"
+
+
 def first_reaching(history: list[dict], key: str, threshold: float) -> dict | None:
     """The first evaluated record with ``history[key] <= threshold`` (None if never)."""
     for record in history:
@@ -91,63 +175,247 @@ def first_reaching(history: list[dict], key: str, threshold: float) -> dict | No
     return None
 
 
-def summarise(run: Path, threshold: float) -> dict:
-    from tcn.runs import read_history
+def time_to_thresholds(history: list[dict], thresholds: list[float]) -> dict[str, dict]:
+    """Per threshold, the training steps and wall time (s) of the first evaluation at or
+    below it in ``val/alignment_error``, both None when none was."""
+    out = {}
+    for threshold in thresholds:
+        reached = first_reaching(history, "val/alignment_error", threshold)
+        out[threshold_key(threshold)] = {
+            "iterations": int(reached["train/steps"]) if reached else None,
+            "wall_s": reached.get("time/wall_s") if reached else None,
+        }
+    return out
 
-    metrics = json.loads((run / "eval" / "metrics.json").read_text())
-    history = read_history(run)
-    reached = first_reaching(history, "val/alignment_error", threshold)
+
+def summarise_metrics(
+    metrics: dict, history: list[dict], thresholds: list[float], parameters: int
+) -> dict:
+    """One run's numbers: ``metrics`` (its metrics.json) and ``history`` (its history.jsonl)
+    read into the fields the table shows. Classification fields are None on data that has
+    none."""
+
+    def per_attribute(key: str) -> dict[str, float] | None:
+        values = metrics.get(f"{key}_per_attribute")
+        return None if values is None else {name: values.get(name) for name in ATTRIBUTES}
+
     last = history[-1]
-    return {
-        "run": str(run),
-        "parameters": parameters(run),
+    summary = {
+        "parameters": parameters,
+        "epochs": last.get("epoch"),
         "iterations": int(last["train/steps"]),
         "wall_s": last.get("time/wall_s"),
         "alignment_error": metrics.get("alignment_error"),
-        "classification_error": metrics.get("classification_error"),
         "triplet_accuracy": metrics.get("triplet_accuracy"),
         "triplet_accuracy_margin": metrics.get("triplet_accuracy_margin"),
-        "iterations_to_threshold": int(reached["train/steps"]) if reached else None,
-        "wall_s_to_threshold": reached.get("time/wall_s") if reached else None,
+        "joint_probe_r2": metrics.get("joint_probe_r2"),
+        "to_threshold": time_to_thresholds(history, thresholds),
+    }
+    for suffix in ("", *(f"_{key}" for key in FLOORS)):
+        key = f"classification_error{suffix}"
+        summary[key] = metrics.get(key)
+        summary[f"{key}_per_attribute"] = per_attribute(key)
+    return summary
+
+
+def summarise(run: Path, seed: int, flags: list[str], thresholds: list[float]) -> dict:
+    """:func:`summarise_metrics` of a trained and evaluated run, with its seed, the flags
+    this invocation gives it and the settings it was trained with (its config.yaml)."""
+    from tcn.runs import read_config, read_history
+
+    metrics = json.loads((run / "eval" / "metrics.json").read_text())
+    summary = summarise_metrics(metrics, read_history(run), thresholds, parameters(run))
+    config = read_config(run).get("train")
+    return {"run": str(run), "seed": seed, "flags": flags, "config": config, **summary}
+
+
+# --------------------------------------------------------------------------- statistics
+def numbers(values: list) -> list[float]:
+    return [v for v in values if v is not None]
+
+
+def spread(values: list) -> dict:
+    """Mean and standard deviation (n - 1; None for one value) of the values that are not
+    None, and every value: what table.json keeps of a column."""
+    present = numbers(values)
+    return {
+        "mean": statistics.fmean(present) if present else None,
+        "std": statistics.stdev(present) if len(present) > 1 else None,
+        "n": len(present),
+        "values": values,
     }
 
 
-def mean(values: list) -> float | None:
-    values = [v for v in values if v is not None]
-    return sum(values) / len(values) if values else None
+def mean_std(values: list, scale: float = 1.0, digits: int = 1, unit: str = "") -> str:
+    """``"14.5 ± 0.5%"``: mean ± standard deviation (n - 1) of the values that are not None,
+    times ``scale``; the value alone for one, "—" for none."""
+    present = numbers(values)
+    if not present:
+        return NONE
+    text = f"{scale * statistics.fmean(present):.{digits}f}"
+    if len(present) > 1:
+        text += f" ± {scale * statistics.stdev(present):.{digits}f}"
+    return text + unit
 
 
-def table(results: dict[str, list[dict]], threshold: float) -> str:
-    def pct(x: float | None) -> str:
-        return "—" if x is None else f"{100 * x:.1f}%"
+def common(values: list, scale: float = 1.0, digits: int = 0, unit: str = "") -> str:
+    """The value every seed shares (parameters, iterations), else :func:`mean_std`."""
+    present = numbers(values)
+    if present and all(v == present[0] for v in present):
+        return f"{scale * present[0]:.{digits}f}{unit}"
+    return mean_std(values, scale, digits, unit)
 
-    def reached(rows: list[dict]) -> str:
-        hits = [r for r in rows if r["iterations_to_threshold"] is not None]
-        if not hits:
-            return "not reached"
-        its = mean([r["iterations_to_threshold"] for r in hits])
-        wall = mean([r["wall_s_to_threshold"] for r in hits])
-        share = "" if len(hits) == len(rows) else f" ({len(hits)}/{len(rows)} seeds)"
-        return f"{its:.0f} / {wall / 60:.1f} min{share}"
 
+def pct(values: list) -> str:
+    return mean_std(values, scale=100, unit="%")
+
+
+def reached_cell(runs: list[dict], threshold: float) -> str:
+    """Iterations / wall time to ``threshold`` alignment error, mean ± std over the seeds
+    that reached it, ``(k/n seeds)`` when not all did, "not reached" when none did."""
+    hits = [r["to_threshold"][threshold_key(threshold)] for r in runs]
+    hits = [h for h in hits if h["iterations"] is not None]
+    if not hits:
+        return "not reached"
+    its = mean_std([h["iterations"] for h in hits], digits=0)
+    wall = mean_std([h["wall_s"] for h in hits], scale=1 / 60, unit=" min")
+    share = "" if len(hits) == len(runs) else f" ({len(hits)}/{len(runs)} seeds)"
+    return f"{its} / {wall}{share}"
+
+
+def every_run(results: dict[str, list[dict]]) -> list[dict]:
+    return [r for runs in results.values() for r in runs]
+
+
+def column(runs: list[dict], key: str, attribute: str | None = None) -> list:
+    """Each run's ``key``, or with ``attribute`` its ``<key>_per_attribute[attribute]``
+    (None where the run has none)."""
+    if attribute is None:
+        return [r[key] for r in runs]
+    return [(r[f"{key}_per_attribute"] or {}).get(attribute) for r in runs]
+
+
+def floors_line(results: dict[str, list[dict]]) -> str:
+    """The classification error's two floors with their attributes, one line, or a line
+    saying the data has no classification error."""
+    runs = every_run(results)
+    if not numbers(column(runs, "classification_error_floor")):
+        return "No classification error: the data is no reach dataset (alignment error only)."
+    parts = []
+    for key, name in FLOORS.items():
+        key = f"classification_error_{key}"
+        attributes = ", ".join(
+            f"{attribute} {common(column(runs, key, attribute), 100, 1, '%')}"
+            for attribute in ATTRIBUTES
+        )
+        parts.append(f"{name} {common(column(runs, key), 100, 1, '%')} ({attributes})")
+    return (
+        "Classification error floors of this dataset (`tcn evaluate-embedding`, the same "
+        f"for every row): {'; '.join(parts)}."
+    )
+
+
+def span(values: list) -> str:
+    """``"40"`` when every value is 40, ``"40-60"`` when they differ."""
+    low, high = min(values), max(values)
+    return f"{low}" if low == high else f"{low}-{high}"
+
+
+def budget_line(budget: dict, results: dict[str, list[dict]]) -> str:
+    """What every row was trained with: epochs and steps (as the runs' histories say, so
+    a reused run trained longer shows), loss, preset, extra flags and seeds."""
+    runs = every_run(results)
+    epochs = span(column(runs, "epochs"))
+    asked = "" if epochs == str(budget["epochs"]) else f" (asked for {budget['epochs']})"
+    extra = f", extra flags `{' '.join(budget['extra'])}`" if budget["extra"] else ""
+    return (
+        f"Budget per run: {epochs} epochs{asked} = {span(column(runs, 'iterations'))} steps, "
+        f"loss {budget['loss']}, preset `{budget['preset']}`{extra}; data `{budget['data']}`; "
+        f"seeds {' '.join(map(str, sorted(set(column(runs, 'seed')))))}, each figure "
+        "mean ± std (n - 1) over them."
+    )
+
+
+def table(results: dict[str, list[dict]], thresholds: list[float], budget: dict) -> str:
+    """The markdown table of ``results`` (row -> one summary per seed), the budget above
+    it and the classification error's floors below it."""
+    cls_header = "classification error"
+    floor = column(every_run(results), "classification_error_floor")
+    random = column(every_run(results), "classification_error_random")
+    if numbers(floor):
+        cls_header += (
+            f" (floor {common(floor, 100, 1, '%')}, random {common(random, 100, 1, '%')})"
+        )
+    reach_headers = [f"iterations / wall time to {100 * t:.1f}% alignment" for t in thresholds]
+    blank = " |" * len(thresholds)
     lines = [
-        f"| model | seeds | parameters | iterations | alignment error | classification error "
-        f"| triplet accuracy (view 0) | iterations / wall time to {pct(threshold)} alignment |",
-        "|---|---|---|---|---|---|---|---|",
+        budget_line(budget, results),
+        "",
+        f"| model | seeds | parameters | iterations | alignment error | {cls_header} "
+        f"| triplet accuracy (view 0) | {' | '.join(reach_headers)} |",
+        "|---" * (7 + len(thresholds)) + "|",
     ]
     for name, params, its, align, cls in SEED_TABLE:
-        lines.append(f"| {name} | | {params} | {its} | {pct(align)} | {pct(cls)} | | |")
-    for row, rows in results.items():
-        size = f"{rows[0]['parameters'] / 1e6:.2f}M"
-        lines.append(
-            f"| {row} | {len(rows)} | {size} | {rows[0]['iterations']} "
-            f"| {pct(mean([r['alignment_error'] for r in rows]))} "
-            f"| {pct(mean([r['classification_error'] for r in rows]))} "
-            f"| {mean([r['triplet_accuracy'] for r in rows]) * 1000:.0f} | {reached(rows)} |"
-        )
+        lines.append(f"| {name} | | {params} | {its} | {pct([align])} | {pct([cls])} | |{blank}")
+    for row, runs in results.items():
+        cells = [
+            row,
+            str(len(runs)),
+            common([r["parameters"] for r in runs], scale=1e-6, digits=2, unit="M"),
+            common([r["iterations"] for r in runs]),
+            pct([r["alignment_error"] for r in runs]),
+            pct([r["classification_error"] for r in runs]),
+            mean_std([r["triplet_accuracy"] for r in runs], scale=1000, digits=0),
+            *(reached_cell(runs, t) for t in thresholds),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", floors_line(results)]
     return "\n".join(lines)
 
 
+def table_json(results: dict[str, list[dict]], thresholds: list[float], budget: dict) -> dict:
+    """table.json: the budget, and per row its flags, every seed's summary and each
+    column's :func:`spread` over the seeds."""
+    rows = {}
+    for row, runs in results.items():
+        columns = {
+            key: spread([r[key] for r in runs])
+            for key in (
+                "parameters", "iterations", "wall_s", "alignment_error",
+                "classification_error", "triplet_accuracy", "triplet_accuracy_margin",
+                "joint_probe_r2",
+            )
+        }  # fmt: skip
+        for attribute in ATTRIBUTES:
+            values = column(runs, "classification_error", attribute)
+            columns[f"classification_error_{attribute}"] = spread(values)
+        for threshold in thresholds:
+            hits = [r["to_threshold"][threshold_key(threshold)] for r in runs]
+            for key in ("iterations", "wall_s"):
+                columns[f"{key}_to_{threshold_key(threshold)}"] = spread([h[key] for h in hits])
+        rows[row] = {"row_flags": ROWS.get(row), "seeds": column(runs, "seed"),
+                     "columns": columns, "runs": runs}  # fmt: skip
+    runs = every_run(results)
+    floors = {
+        key: {
+            "classification_error": spread(column(runs, f"classification_error_{key}")),
+            **{
+                attribute: spread(column(runs, f"classification_error_{key}", attribute))
+                for attribute in ATTRIBUTES
+            },
+        }
+        for key in FLOORS
+    }
+    has_floors = bool(numbers(column(runs, "classification_error_floor")))
+    return {
+        "budget": budget,
+        "thresholds": thresholds,
+        "classification_floors": floors if has_floors else None,
+        "rows": rows,
+    }
+
+
+# --------------------------------------------------------------------------- main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="multi-view dataset")
@@ -158,21 +426,45 @@ def main() -> None:
     parser.add_argument("--loss", default="npairs", choices=["npairs", "triplet"])
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--eval-every", type=int, default=5)
-    parser.add_argument("--threshold", type=float, default=0.15, help="alignment error to reach")
+    parser.add_argument(
+        "--thresholds",
+        nargs="+",
+        type=float,
+        default=[0.15, 0.12],
+        help="alignment errors to report the time to reach (default 0.15 0.12)",
+    )
+    parser.add_argument(
+        "--parallel",
+        type=int,
+        default=1,
+        help="runs trained at once, each a subprocess logging to OUT/logs/ (default 1; with "
+        "2 on 2 cores add --extra --threads 1)",
+    )
     parser.add_argument(
         "--extra", nargs=argparse.REMAINDER, default=[], help="more train-embedding flags (last)"
     )
     args = parser.parse_args()
+    if args.parallel < 1:
+        parser.error(f"--parallel must be at least 1, got {args.parallel}")
     args.out.mkdir(parents=True, exist_ok=True)
+    runs, failed = train_all(args, [(row, seed) for row in args.rows for seed in args.seeds])
     results: dict[str, list[dict]] = {}
-    for row in args.rows:
-        for seed in args.seeds:
-            run = train_and_evaluate(args, row, seed)
-            results.setdefault(row, []).append(summarise(run, args.threshold))
-    text = table(results, args.threshold)
-    (args.out / "table.md").write_text(text + "\n")
-    (args.out / "table.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(text)
+    for (row, seed), run in runs.items():
+        summary = summarise(run, seed, run_flags(args, row, seed), args.thresholds)
+        results.setdefault(row, []).append(summary)
+    budget = {
+        "data": str(args.data), "epochs": args.epochs, "eval_every": args.eval_every,
+        "loss": args.loss, "preset": args.preset, "extra": args.extra,
+    }  # fmt: skip
+    if results:
+        text = table(results, args.thresholds, budget)
+        (args.out / "table.md").write_text(text + "\n")
+        data = table_json(results, args.thresholds, budget)
+        (args.out / "table.json").write_text(json.dumps(data, indent=2) + "\n")
+        print(text)
+    if failed:
+        names = " ".join(f"{row}_s{seed}" for row, seed in failed)
+        sys.exit(f"failed, see the output above or {args.out}/logs/: {names}")
 
 
 if __name__ == "__main__":
