@@ -161,6 +161,8 @@ class ImagineConfig:
             0.0010 to 0.0075; so some well-read poses are restarted too, at some 2,500
             frames, and keep their reading. None: never.
         wide_rounds: the most rounds of wider restarts (0: none).
+        wide_restarts_kept: ``restarts_kept`` for the wider restarts. Their flips look alike
+            at the first stage's blur, so its ranking among them is weak.
         retrace: once the last frame is read, the searched frames are visited again from the
             last backwards, each from the pose the later ones predict (``momentum`` as
             forwards); where that prediction lies more than ``retrace_distance`` rad from
@@ -206,6 +208,7 @@ class ImagineConfig:
     restarts_kept: int = 3
     final_rms: float | None = 0.0015
     wide_rounds: int = 2
+    wide_restarts_kept: int = 3
     retrace: bool = True
     retrace_distance: float = 0.5
     final_match: bool = False
@@ -230,6 +233,7 @@ class ImagineConfig:
             "restarts_kept",
             "match_iterations",
             "wide_rounds",
+            "wide_restarts_kept",
         ):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
@@ -647,13 +651,14 @@ def _refine_from(
     lower: np.ndarray,
     upper: np.ndarray,
     config: ImagineConfig,
+    kept: int,
 ) -> tuple[np.ndarray, float]:
-    """The best of :func:`refine_in_frame` from each of ``starts``: with
-    ``config.restarts_kept``, only the starts that the coarsest stage leaves best are refined
-    through the finer stages. Returns the pose whose frame differs least and that
-    difference (the last stage's)."""
+    """The best of :func:`refine_in_frame` from each of ``starts``: with ``kept`` (0: all),
+    only the ``kept`` starts that the coarsest stage leaves best are refined through the
+    finer stages. Returns the pose whose frame differs least and that difference (the last
+    stage's)."""
     stages = REFINE_STAGES
-    if 0 < config.restarts_kept < len(starts):  # screened in the coarsest stage first
+    if 0 < kept < len(starts):  # screened in the coarsest stage first
         screened = [
             refine_in_frame(
                 render,
@@ -668,7 +673,7 @@ def _refine_from(
             for start in starts
         ]
         starts = [found for found, _ in sorted(screened, key=lambda found: found[1])]
-        starts, stages = starts[: config.restarts_kept], stages[1:]
+        starts, stages = starts[:kept], stages[1:]
     refined = [
         refine_in_frame(render, goal_frame, start, lower, upper, config, stages)
         for start in starts
@@ -695,7 +700,7 @@ def refine_final_pose(
     from its :func:`wide_restart_poses` (``config.wide_rounds`` times at most, while that
     lowers the difference)."""
     best, cost = _refine_from(
-        render, goal_frame, restart_poses(pose, config), lower, upper, config
+        render, goal_frame, restart_poses(pose, config), lower, upper, config, config.restarts_kept
     )
     if config.final_rms is None:
         return best
@@ -703,8 +708,9 @@ def refine_final_pose(
     for _ in range(config.wide_rounds):
         if frame_rms(render, goal_frame, best, config) <= threshold:
             break
+        starts = wide_restart_poses(best, lower, upper)
         found, found_cost = _refine_from(
-            render, goal_frame, wide_restart_poses(best, lower, upper), lower, upper, config
+            render, goal_frame, starts, lower, upper, config, config.wide_restarts_kept
         )
         if found_cost >= cost:
             break

@@ -429,6 +429,8 @@ def test_bad_settings_and_inputs_are_refused():
         ImagineConfig(population=4, elites=5)
     with pytest.raises(ValueError, match="refine_pairs must be >= 0"):
         ImagineConfig(refine_pairs=-1)
+    with pytest.raises(ValueError, match="wide_restarts_kept must be >= 0"):
+        ImagineConfig(wide_restarts_kept=-1)
     with pytest.raises(ValueError, match="refine_tolerance must be in"):
         ImagineConfig(refine_tolerance=1.0)
     with pytest.raises(ValueError, match="compare must be one of"):
