@@ -57,9 +57,8 @@ from tcn.dataset import dataset_sim_config, episode_paths
 SUCCESS = 0.2
 """rad, L2 over the joints: a final pose this close to the recorded one is read."""
 
-REFERENCE = {"final_rms": None, "retrace": False}
-"""The ``ImagineConfig`` fields that make the reference (the module docstring)."""
-SETTINGS = {"reference": ImagineConfig(**REFERENCE), "default": ImagineConfig()}
+SETTINGS = {"reference": ImagineConfig(final_rms=None, retrace=False), "default": ImagineConfig()}
+"""The settings compared (the module docstring)."""
 
 
 def pixels(frames: np.ndarray) -> np.ndarray:
@@ -101,7 +100,7 @@ def read_in_workers(demos: Path, embedding: Path, workers: int) -> dict:
     model = load_embedding_model(checkpoint)
     held_out = load_demonstrations(demos, "val", model, keep_frames=True)
     results = {}
-    for name, settings in (("reference", REFERENCE), ("default", {})):
+    for name, config in SETTINGS.items():
         with tempfile.TemporaryDirectory(prefix="bench_reading_") as cache:
             start = time.perf_counter()
             read = read_demonstrations(
@@ -109,7 +108,7 @@ def read_in_workers(demos: Path, embedding: Path, workers: int) -> dict:
                 "render-compare",
                 model,
                 checkpoint,
-                settings=settings,
+                settings=config.to_dict(),
                 cache=Path(cache),
                 workers=workers,
             )

@@ -129,13 +129,6 @@ def train_all(
     still run). An interrupt cancels the jobs not yet started."""
     done: dict[tuple[str, int], Path] = {}
     failed: list[tuple[str, int]] = []
-    if args.parallel == 1:
-        for job in jobs:
-            try:
-                done[job] = train_and_evaluate(args, *job)
-            except subprocess.CalledProcessError:
-                failed.append(job)
-        return done, failed
     pool = ThreadPoolExecutor(max_workers=args.parallel)
     try:
         futures = {job: pool.submit(train_and_evaluate, args, *job) for job in jobs}
@@ -249,12 +242,12 @@ def spread(values: list) -> dict:
 def mean_std(values: list, scale: float = 1.0, digits: int = 1, unit: str = "") -> str:
     """``"14.5 ± 0.5%"``: mean ± standard deviation (n - 1) of the values that are not None,
     times ``scale``; the value alone for one, "—" for none."""
-    present = numbers(values)
-    if not present:
+    stats = spread(values)
+    if stats["mean"] is None:
         return NONE
-    text = f"{scale * statistics.fmean(present):.{digits}f}"
-    if len(present) > 1:
-        text += f" ± {scale * statistics.stdev(present):.{digits}f}"
+    text = f"{scale * stats['mean']:.{digits}f}"
+    if stats["std"] is not None:
+        text += f" ± {scale * stats['std']:.{digits}f}"
     return text + unit
 
 
@@ -270,11 +263,15 @@ def pct(values: list) -> str:
     return mean_std(values, scale=100, unit="%")
 
 
+def to_threshold(runs: list[dict], threshold: float) -> list[dict]:
+    """Each run's iterations and wall time to ``threshold`` (:func:`time_to_thresholds`)."""
+    return [r["to_threshold"][threshold_key(threshold)] for r in runs]
+
+
 def reached_cell(runs: list[dict], threshold: float) -> str:
     """Iterations / wall time to ``threshold`` alignment error, mean ± std over the seeds
     that reached it, ``(k/n seeds)`` when not all did, "not reached" when none did."""
-    hits = [r["to_threshold"][threshold_key(threshold)] for r in runs]
-    hits = [h for h in hits if h["iterations"] is not None]
+    hits = [h for h in to_threshold(runs, threshold) if h["iterations"] is not None]
     if not hits:
         return "not reached"
     its = mean_std([h["iterations"] for h in hits], digits=0)
@@ -295,11 +292,17 @@ def column(runs: list[dict], key: str, attribute: str | None = None) -> list:
     return [(r[f"{key}_per_attribute"] or {}).get(attribute) for r in runs]
 
 
+def has_floors(runs: list[dict]) -> bool:
+    """Whether the runs' data is a reach dataset: its metrics have the classification
+    error's floors."""
+    return bool(numbers(column(runs, "classification_error_floor")))
+
+
 def floors_line(results: dict[str, list[dict]]) -> str:
     """The classification error's two floors with their attributes, one line, or a line
     saying the data has no classification error."""
     runs = every_run(results)
-    if not numbers(column(runs, "classification_error_floor")):
+    if not has_floors(runs):
         return "No classification error: the data is no reach dataset (alignment error only)."
     parts = []
     for key, name in FLOORS.items():
@@ -340,12 +343,11 @@ def table(results: dict[str, list[dict]], thresholds: list[float], budget: dict)
     """The markdown table of ``results`` (row -> one summary per seed), the budget above
     it and the classification error's floors below it."""
     cls_header = "classification error"
-    floor = column(every_run(results), "classification_error_floor")
-    random = column(every_run(results), "classification_error_random")
-    if numbers(floor):
-        cls_header += (
-            f" (floor {common(floor, 100, 1, '%')}, random {common(random, 100, 1, '%')})"
-        )
+    every = every_run(results)
+    if has_floors(every):
+        floor = common(column(every, "classification_error_floor"), 100, 1, "%")
+        random = common(column(every, "classification_error_random"), 100, 1, "%")
+        cls_header += f" (floor {floor}, random {random})"
     reach_headers = [f"iterations / wall time to {100 * t:.1f}% alignment" for t in thresholds]
     blank = " |" * len(thresholds)
     lines = [
@@ -390,7 +392,7 @@ def table_json(results: dict[str, list[dict]], thresholds: list[float], budget: 
             values = column(runs, "classification_error", attribute)
             columns[f"classification_error_{attribute}"] = spread(values)
         for threshold in thresholds:
-            hits = [r["to_threshold"][threshold_key(threshold)] for r in runs]
+            hits = to_threshold(runs, threshold)
             for key in ("iterations", "wall_s"):
                 columns[f"{key}_to_{threshold_key(threshold)}"] = spread([h[key] for h in hits])
         rows[row] = {"row_flags": ROWS.get(row), "seeds": column(runs, "seed"),
@@ -406,11 +408,10 @@ def table_json(results: dict[str, list[dict]], thresholds: list[float], budget: 
         }
         for key in FLOORS
     }
-    has_floors = bool(numbers(column(runs, "classification_error_floor")))
     return {
         "budget": budget,
         "thresholds": thresholds,
-        "classification_floors": floors if has_floors else None,
+        "classification_floors": floors if has_floors(runs) else None,
         "rows": rows,
     }
 
