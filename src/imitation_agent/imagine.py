@@ -159,7 +159,14 @@ class ImagineConfig:
             headline's held-out demonstrations the true last pose leaves 0.0005 to 0.0018
             (a demonstration at rest is read on its still frames' mean), the misread ones
             0.0010 to 0.0075; so some well-read poses are restarted too, at some 2,500
-            frames, and keep their reading. None: never.
+            frames, and keep their reading. Where ``floor`` itself is above ``final_rms``
+            (noise, compression, a camera or light calibrated only so well), a flip's own
+            difference drowns in it, so the first round of wider restarts always runs: under
+            other light and noise, a flipped shoulder's blurred difference can be as low as
+            the true pose's. Of the last frame's refinements whose frames differ by at most
+            ``final_rms`` more than the best one's (in quadrature), the one nearest the
+            track's search wins (:func:`nearest_match`). None: never (the least difference
+            wins).
         wide_rounds: the most rounds of wider restarts (0: none).
         wide_restarts_kept: ``restarts_kept`` for the wider restarts. Their flips look alike
             at the first stage's blur, so its ranking among them is weak.
@@ -207,8 +214,8 @@ class ImagineConfig:
     match_iterations: int = 5
     restarts_kept: int = 3
     final_rms: float | None = 0.0015
-    wide_rounds: int = 2
-    wide_restarts_kept: int = 3
+    wide_rounds: int = 6
+    wide_restarts_kept: int = 6
     retrace: bool = True
     retrace_distance: float = 0.5
     final_match: bool = False
@@ -330,20 +337,31 @@ STILL_BLUR = 2.0
 """px: frames are blurred this much before :func:`still_frames` compares them."""
 STILL_TOLERANCE = 0.01
 """Root mean square difference ([0, 1] intensities, blurred by :data:`STILL_BLUR`) up to which
-a frame counts as the last one: sensor noise of 8-bit standard deviation 5, JPEG-compressed,
-gives about 0.007; the arm moving 0.04 rad, about 0.01."""
+a frame can count as the last one: sensor noise of 8-bit standard deviation 5, JPEG-compressed,
+gives about 0.006; the arm moving 0.04 rad, about 0.01."""
+STILL_NOISE_FRAMES = 8
+"""The frames before the last whose median difference from it is taken as the noise between
+two frames of the same pose (:func:`still_frames`)."""
+STILL_NOISE_MARGIN = 1.5
+"""A frame counts as at rest up to this many times the noise between two frames at rest."""
 
 
 def still_frames(frames: np.ndarray, tolerance: float = STILL_TOLERANCE) -> int:
     """How many frames at the end of ``frames`` ``(T, H, W, C)`` show the demonstration at rest
-    at its goal, at least 1: identical to the last one or, blurred by :data:`STILL_BLUR` px,
-    within ``tolerance`` of it (:data:`STILL_TOLERANCE`), each of them."""
+    at its goal, at least 1: each identical to the last one or, blurred by :data:`STILL_BLUR`
+    px, within the noise of it. The noise is measured on the demonstration itself: the median
+    difference of the :data:`STILL_NOISE_FRAMES` frames before the last from it, times
+    :data:`STILL_NOISE_MARGIN`, and at most ``tolerance`` (:data:`STILL_TOLERANCE`; 0: only
+    identical frames). Frames that differ only by noise then count, and the arm's last slow
+    hundredths of a radian, which a fixed tolerance took for rest, do not; frames rendered
+    without noise count only where identical."""
     frames = np.asarray(frames)
     changed = np.any((frames != frames[-1]).reshape(len(frames), -1), axis=1)
     if tolerance > 0 and changed.any():
         blurred = blurred_frames(frames, STILL_BLUR)
         rms = np.sqrt(np.mean((blurred - blurred[-1]) ** 2, axis=1))
-        changed &= rms > tolerance
+        noise = float(np.median(rms[-1 - STILL_NOISE_FRAMES : -1])) if len(frames) > 1 else 0.0
+        changed &= rms > min(tolerance, STILL_NOISE_MARGIN * noise)
     moved = np.flatnonzero(changed)
     return len(frames) - (int(moved[-1]) + 1 if moved.size else 0)
 
@@ -652,11 +670,11 @@ def _refine_from(
     upper: np.ndarray,
     config: ImagineConfig,
     kept: int,
-) -> tuple[np.ndarray, float]:
-    """The best of :func:`refine_in_frame` from each of ``starts``: with ``kept`` (0: all),
+) -> list[tuple[np.ndarray, float]]:
+    """:func:`refine_in_frame` from each of ``starts``: with ``kept`` (0: all),
     only the ``kept`` starts that the coarsest stage leaves best are refined through the
-    finer stages. Returns the pose whose frame differs least and that difference (the last
-    stage's)."""
+    finer stages. Returns each refined pose and its frame's difference (the last stage's sum
+    of squares), the least first."""
     stages = REFINE_STAGES
     if 0 < kept < len(starts):  # screened in the coarsest stage first
         screened = [
@@ -678,7 +696,16 @@ def _refine_from(
         refine_in_frame(render, goal_frame, start, lower, upper, config, stages)
         for start in starts
     ]
-    return min(refined, key=lambda found: found[1])
+    return sorted(refined, key=lambda found: found[1])
+
+
+def nearest_match(
+    refined: Sequence[tuple[np.ndarray, float]], pose: np.ndarray, margin: float
+) -> tuple[np.ndarray, float]:
+    """Of ``refined`` (pose, difference), least difference first: of those whose difference
+    exceeds the first's by at most ``margin``, the one nearest ``pose``."""
+    matching = [found for found in refined if found[1] <= refined[0][1] + margin]
+    return min(matching, key=lambda found: float(np.linalg.norm(found[0] - pose)))
 
 
 def refine_final_pose(
@@ -693,25 +720,37 @@ def refine_final_pose(
     """:func:`refine_pose` from ``pose`` and from each of its :func:`restart_poses`, where
     the embedding reads least well (a small tool seen from afar looks alike at several
     turns; coupled joints trade their angles); the frame that differs least from
-    ``goal_frame`` wins, since at the demonstration's pose the difference is 0. With
+    ``goal_frame`` wins, since at the demonstration's pose the difference is 0. But of the
+    refinements whose frames differ by no more than the winner's and ``config.final_rms``
+    more (root mean squares of the finest stage, in quadrature), the one nearest ``pose``,
+    where the track's search put it, wins (:func:`nearest_match`): a look-alike such as the
+    flange half a turn round (the tool is nearly symmetric) can differ from the frame by less
+    than the refinement leaves of the true pose where a coupled pair converges slowly, and
+    the arm cannot turn its flange half a revolution between two searched frames. With
     ``config.restarts_kept``, only the restarts that the coarsest stage leaves best are
     refined through the finer stages. Where the winner's frame still does not match
-    (``config.final_rms``, allowing for ``floor``: :func:`match_floor`), it is restarted
-    from its :func:`wide_restart_poses` (``config.wide_rounds`` times at most, while that
-    lowers the difference)."""
-    best, cost = _refine_from(
+    (``config.final_rms``, allowing for ``floor``: :func:`match_floor`), or where ``floor``
+    exceeds ``config.final_rms`` so that the check cannot tell, it is restarted from its
+    :func:`wide_restart_poses` (``config.wide_rounds`` times at most, while that lowers the
+    difference)."""
+    refined = _refine_from(
         render, goal_frame, restart_poses(pose, config), lower, upper, config, config.restarts_kept
     )
+    best, cost = refined[0]
     if config.final_rms is None:
         return best
     threshold = float(np.hypot(config.final_rms, floor))
-    for _ in range(config.wide_rounds):
-        if frame_rms(render, goal_frame, best, config) <= threshold:
+    size = REPRESENTATIONS[config.compare](goal_frame[None], 0.0).shape[1]
+    best, cost = nearest_match(refined, pose, config.final_rms**2 * size)
+    for round_ in range(config.wide_rounds):
+        # A floor above final_rms drowns a flip's own difference: the first round always runs.
+        checked = round_ > 0 or floor <= config.final_rms
+        if checked and frame_rms(render, goal_frame, best, config) <= threshold:
             break
         starts = wide_restart_poses(best, lower, upper)
         found, found_cost = _refine_from(
             render, goal_frame, starts, lower, upper, config, config.wide_restarts_kept
-        )
+        )[0]
         if found_cost >= cost:
             break
         best, cost = found, found_cost

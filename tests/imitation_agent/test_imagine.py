@@ -21,6 +21,7 @@ from imitation_agent.imagine import (
     imagine_demonstration,
     imagine_trajectory,
     match_floor,
+    nearest_match,
     pose_embedder,
     pose_renderer,
     refine_final_pose,
@@ -287,6 +288,48 @@ def test_a_reading_at_a_flipped_shoulder_is_restarted_to_the_frame_s_pose(scene)
     # Its frame does not match, so the wide restarts run, and the flip finds the goal.
     found = refine_final_pose(render, frame, start, lower, upper, config)
     assert np.linalg.norm(found - goal) < 0.1
+
+
+def test_a_floor_above_final_rms_restarts_a_flip_the_check_would_accept(scene):
+    """Under noise the check cannot tell a flipped shoulder from the pose: the first wide
+    round runs anyway."""
+    sim, camera, _, _ = scene
+    render, (lower, upper) = pose_renderer(sim, camera), search_limits(sim)
+    goal = np.array([0.6, 0.5, -0.7, -1.1, 0.5, 0.9, 0.3])
+    frame = render(goal[None])[0]
+    start = flipped(goal, FLIPS[0], lower, upper) + 0.02
+    config = ImagineConfig(refine_iterations=6, match_iterations=2, wide_rounds=1)
+    stuck = refine_final_pose(render, frame, start, lower, upper, replace(config, final_rms=None))
+    floor = 2 * frame_rms(render, frame, stuck, config)
+    assert frame_rms(render, frame, stuck, config) <= np.hypot(config.final_rms, floor)
+    found = refine_final_pose(render, frame, start, lower, upper, config, floor)
+    assert np.linalg.norm(found - goal) < 0.1
+
+
+def test_of_frames_alike_the_one_nearest_the_track_wins():
+    truth = np.array([-1.75, 1.17, 1.49, -0.02, 1.1, -0.19, -0.26])
+    half_turn = truth + np.pi * np.eye(7)[6]  # the flange half a turn round
+    off = truth + 1.0
+    refined = [(half_turn, 1.6e-4), (truth + 0.02, 3.9e-4), (off, 5.0)]
+    # The frame differs a little less at the half turn; the track's search is near the truth.
+    np.testing.assert_array_equal(nearest_match(refined, truth + 0.1, 1e-3)[0], truth + 0.02)
+    np.testing.assert_array_equal(nearest_match(refined, half_turn, 1e-3)[0], half_turn)
+    # A difference beyond the margin is no look-alike: the least difference wins.
+    np.testing.assert_array_equal(nearest_match(refined, truth + 0.1, 1e-4)[0], half_turn)
+    assert nearest_match(refined, off, 1e-3)[1] == 3.9e-4
+
+
+def test_rest_is_told_from_the_last_slow_frames_by_the_demonstration_s_own_noise():
+    length, rest = 30, 20
+    frames = np.full((length, 32, 32, 3), 100, np.uint8)
+    for t in range(rest):  # the left half brightens one level a frame until frame 20
+        frames[t, :, :16] += rest - t
+    # Frames 17 to 19 lie within STILL_TOLERANCE of the rest: no noise, so only the
+    # identical frames count.
+    assert still_frames(frames) == length - rest
+    rng = np.random.default_rng(0)
+    noisy = np.clip(np.rint(frames + rng.normal(0.0, 5.0, frames.shape)), 0, 255)
+    assert length - rest <= still_frames(noisy.astype(np.uint8)) <= length - rest + 2
 
 
 def test_refining_in_the_frame_finds_the_pose_a_search_left_it_near(scene):
