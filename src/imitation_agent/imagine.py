@@ -360,7 +360,7 @@ def still_frames(frames: np.ndarray, tolerance: float = STILL_TOLERANCE) -> int:
     if tolerance > 0 and changed.any():
         blurred = blurred_frames(frames, STILL_BLUR)
         rms = np.sqrt(np.mean((blurred - blurred[-1]) ** 2, axis=1))
-        noise = float(np.median(rms[-1 - STILL_NOISE_FRAMES : -1])) if len(frames) > 1 else 0.0
+        noise = float(np.median(rms[-1 - STILL_NOISE_FRAMES : -1]))
         changed &= rms > min(tolerance, STILL_NOISE_MARGIN * noise)
     moved = np.flatnonzero(changed)
     return len(frames) - (int(moved[-1]) + 1 if moved.size else 0)
@@ -453,6 +453,12 @@ REPRESENTATIONS: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
     "contrast": contrast_frames,
 }
 """Each :data:`Comparison` by name: (frames ``(N, H, W, C)``, blur px) -> ``(N, P)``."""
+
+
+def representation_size(config: ImagineConfig, frame: np.ndarray) -> int:
+    """How many values ``config.compare``'s representation has for a frame like ``frame``
+    ``(H, W, C)``: what a sum of squared differences is divided by for its mean."""
+    return REPRESENTATIONS[config.compare](np.asarray(frame)[None], 0.0).shape[1]
 
 
 def check_comparison(name: str, value: str) -> None:
@@ -736,12 +742,11 @@ def refine_final_pose(
     refined = _refine_from(
         render, goal_frame, restart_poses(pose, config), lower, upper, config, config.restarts_kept
     )
-    best, cost = refined[0]
     if config.final_rms is None:
-        return best
+        return refined[0][0]
     threshold = float(np.hypot(config.final_rms, floor))
-    size = REPRESENTATIONS[config.compare](goal_frame[None], 0.0).shape[1]
-    best, cost = nearest_match(refined, pose, config.final_rms**2 * size)
+    margin = config.final_rms**2 * representation_size(config, goal_frame)
+    best, cost = nearest_match(refined, pose, margin)
     for round_ in range(config.wide_rounds):
         # A floor above final_rms drowns a flip's own difference: the first round always runs.
         checked = round_ > 0 or floor <= config.final_rms
@@ -933,7 +938,7 @@ def frame_matcher(
     if config.match_rms is None or config.refine_iterations == 0:
         return None
     render, limits = pose_renderer(sim, camera, light), search_limits(sim)
-    size = REPRESENTATIONS[config.compare](frames[:1], 0.0).shape[1]
+    size = representation_size(config, frames[0])
     threshold = float(np.hypot(config.match_rms, floor))
 
     def match(t: int, pose: np.ndarray, last: bool) -> tuple[np.ndarray, bool, float]:
