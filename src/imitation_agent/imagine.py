@@ -179,6 +179,14 @@ class ImagineConfig:
             one again at the end is mended from the end; where the two agree, nothing is
             rendered. Needs the warm start (``match_rms``).
         retrace_distance: rad, see ``retrace``.
+        track_restarts: at each searched frame but the last whose refined pose still does
+            not match its frame (``match_rms``, allowing for the floor as the warm start
+            does), the pose is also refined from its :func:`restart_poses` (screened as
+            the last frame's are, ``restarts_kept``), and the least difference wins. Where
+            the arm passes near a singularity, a coupled pair trades its angles unseen and
+            the track can come out in another configuration; from there each later frame
+            refines to the wrong pose, and the last frame's restarts lie too far to find
+            the true one. Needs the warm start (``match_rms``).
         calibrate: before reading, estimate the camera the demonstration was filmed with
             from its first frame at its first pose (:mod:`imitation_agent.calibrate`), and
             read and render through that camera; a stored camera that renders the first
@@ -218,6 +226,7 @@ class ImagineConfig:
     wide_restarts_kept: int = 6
     retrace: bool = True
     retrace_distance: float = 0.5
+    track_restarts: bool = True
     final_match: bool = False
     calibrate: bool = True
     calibrate_fov: bool = False
@@ -643,9 +652,37 @@ def flipped(
     return pose if lower[middle] <= pose[middle] <= upper[middle] else None
 
 
+def flipped_resplit(
+    pose: np.ndarray, triple: tuple[int, int, int], lower: np.ndarray, upper: np.ndarray
+) -> list[np.ndarray]:
+    """``pose`` flipped at ``triple`` with its outer joints (a coupled pair) re-split: the
+    middle joint mirrored, the pair's sum kept or turned by a whole revolution either way
+    (what the half turns of :func:`flipped` give, each way), and split at the middle of what
+    the limits allow; one pose for each such sum that has a split within them. Near a
+    singularity of the triple's middle joint the pair turns about nearly one axis, so the
+    pose lies a pair move from a flip that may be the one the limits forbid; no single step
+    of the other wide restarts reaches it."""
+    pose = np.asarray(pose, dtype=np.float64)
+    first, middle, last = triple
+    starts = []
+    for turn in (0.0, 2 * np.pi, -2 * np.pi):
+        total = pose[first] + pose[last] + turn
+        low = max(lower[first], total - upper[last])
+        high = min(upper[first], total - lower[last])
+        if low > high or not lower[middle] <= -pose[middle] <= upper[middle]:
+            continue
+        start = pose.copy()
+        start[first] = (low + high) / 2
+        start[last] = total - start[first]
+        start[middle] = -pose[middle]
+        starts.append(start)
+    return starts
+
+
 def wide_restart_poses(pose: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> list[np.ndarray]:
     """The restarts of a last pose that still does not match its frame: every combination of
-    :data:`FLIPS` that the limits allow, each coupled pair moved apart by each of
+    :data:`FLIPS` that the limits allow, each flip re-split where a half turn leaves the
+    limits (:func:`flipped_resplit`), each coupled pair moved apart by each of
     :data:`WIDE_PAIR_MOVES` each way, and the flange turned by each of
     :data:`WIDE_FLANGE_TURNS` each way (the last two clipped to the limits)."""
     pose = np.asarray(pose, dtype=np.float64)
@@ -659,6 +696,8 @@ def wide_restart_poses(pose: np.ndarray, lower: np.ndarray, upper: np.ndarray) -
                     break
             else:
                 starts.append(start)
+    for triple in FLIPS:
+        starts += flipped_resplit(pose, triple, lower, upper)
     starts += [np.clip(start, lower, upper) for start in pairs_moved_apart(pose, WIDE_PAIR_MOVES)]
     for turn in WIDE_FLANGE_TURNS:
         for sign in (1.0, -1.0):
@@ -907,16 +946,27 @@ def frame_refiner(
 ) -> FrameRefiner | None:
     """The ``refine`` of :func:`imagine_trajectory` for a demonstration of ``frames``
     ``(T, H, W, 3)`` rendered by ``sim`` through ``camera``: :func:`refine_pose` at each
-    searched frame, :func:`refine_final_pose` at the last (allowing for ``floor``,
-    :func:`match_floor`); None when ``config`` does not refine."""
+    searched frame (restarted where it does not match, ``config.track_restarts``),
+    :func:`refine_final_pose` at the last (allowing for ``floor``, :func:`match_floor`);
+    None when ``config`` does not refine."""
     if config.refine_iterations == 0:
         return None
     render, limits = pose_renderer(sim, camera, light), search_limits(sim)
+    restarts = config.track_restarts and config.match_rms is not None
+    threshold = float(np.hypot(config.match_rms or 0.0, floor))
 
     def refine(t: int, pose: np.ndarray, last: bool) -> np.ndarray:
         if last:
             return refine_final_pose(render, frames[t], pose, *limits, config, floor)
-        return refine_in_frame(render, frames[t], pose, *limits, config)[0]
+        found, cost = refine_in_frame(render, frames[t], pose, *limits, config)
+        if restarts and frame_rms(render, frames[t], found, config) > threshold:
+            starts = restart_poses(found, config)
+            restarted, restarted_cost = _refine_from(
+                render, frames[t], starts, *limits, config, config.restarts_kept
+            )[0]
+            if restarted_cost < cost:
+                found = restarted
+        return found
 
     return refine
 

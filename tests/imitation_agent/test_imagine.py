@@ -16,7 +16,9 @@ from imitation_agent.imagine import (
     cross_entropy_search,
     edge_frames,
     flipped,
+    flipped_resplit,
     frame_matcher,
+    frame_refiner,
     frame_rms,
     imagine_demonstration,
     imagine_trajectory,
@@ -268,10 +270,78 @@ def test_wide_restarts_flip_and_move_apart_within_the_limits():
     pose = np.array([0.5, 0.2, -0.6, 0.4, 0.5, -0.6, 1.0])
     lower, upper = np.full(7, -2.9), np.full(7, 2.9)
     starts = wide_restart_poses(pose, lower, upper)
-    flips = [s for s in starts if np.max(np.abs(s - pose)) > np.pi - 1e-9]
+    # A flip turns joints by pi and mirrors others; a re-split does neither to its pair.
+    flips = [
+        s
+        for s in starts
+        if np.max(np.abs(s - pose)) > np.pi - 1e-9
+        and np.all(np.isclose(np.abs(s - pose), np.pi) | np.isclose(np.abs(s), np.abs(pose)))
+    ]
     assert len(flips) == 7  # every combination of the three flips fits here
-    assert len(starts) == 7 + 3 * 3 * 2 + 2 * 2
+    # Each triple's pair re-split at its own sum, and the wrist's (A5 + A7 = 1.5) also at
+    # its sum less a revolution; the others' sums turned a revolution leave the limits.
+    assert len(starts) == 7 + 3 + 1 + 3 * 3 * 2 + 2 * 2
     assert all(np.all(s >= lower) and np.all(s <= upper) for s in starts)
+
+
+# A pose near the elbow's singularity (A4 0.37) and the reading that a track left there:
+# the elbow flipped and its outer pair (A3, A5) traded about 1.6 rad (robust set, episode 4).
+ELBOW_POSE = np.array([-0.4, 1.24, 1.47, 0.37, 1.74, 0.36, -1.78])
+ELBOW_MISREAD = np.array([-0.6, 1.11, 0.21, -0.24, -2.83, 0.57, -2.19])
+
+
+def test_a_flip_re_split_keeps_or_turns_its_pair_s_sum_by_a_revolution_within_the_limits():
+    lower, upper = np.full(7, -2.96), np.full(7, 2.96)
+    starts = flipped_resplit(ELBOW_MISREAD, FLIPS[1], lower, upper)
+    total = ELBOW_MISREAD[2] + ELBOW_MISREAD[4]
+    # Kept (-2.62) and turned up (3.66) fit the limits; turned down (-8.9) does not.
+    np.testing.assert_allclose([s[2] + s[4] for s in starts], [total, total + 2 * np.pi])
+    for start in starts:
+        assert np.all(start >= lower) and np.all(start <= upper)
+        assert start[3] == -ELBOW_MISREAD[3]
+        np.testing.assert_array_equal(start[[0, 1, 5, 6]], ELBOW_MISREAD[[0, 1, 5, 6]])
+        # Split at the middle of what the limits allow: both as far from a limit.
+        margins = [min(start[j] - lower[j], upper[j] - start[j]) for j in (2, 4)]
+        assert margins[0] == pytest.approx(margins[1])
+    # The middle joint's mirror must fit too.
+    assert flipped_resplit(ELBOW_MISREAD, FLIPS[1], lower, np.r_[upper[:3], 0.1, upper[4:]]) == []
+
+
+def test_a_flip_the_limits_forbid_is_reached_by_re_splitting_its_pair(scene):
+    sim, camera, _, _ = scene
+    render, (lower, upper) = pose_renderer(sim, camera), search_limits(sim)
+    frame = render(ELBOW_POSE[None])[0]
+    config = ImagineConfig(refine_iterations=6)
+
+    def refined_error(start):
+        return np.linalg.norm(
+            refine_in_frame(render, frame, start, lower, upper, config)[0] - ELBOW_POSE
+        )
+
+    # Neither the misread pose nor its flip (A3 turned the way the limits allow) refine
+    # out of it: the true pose is the flip with A3 turned the other way, beyond its limit.
+    assert refined_error(ELBOW_MISREAD) > 3.0
+    assert refined_error(flipped(ELBOW_MISREAD, FLIPS[1], lower, upper)) > 3.0
+    errors = [refined_error(s) for s in flipped_resplit(ELBOW_MISREAD, FLIPS[1], lower, upper)]
+    assert min(errors) < 0.5
+
+
+def test_a_searched_frame_that_does_not_match_is_restarted(scene):
+    sim, camera, _, _ = scene
+    render = pose_renderer(sim, camera)
+    frame = render(ELBOW_POSE[None])[0]
+    start = ELBOW_POSE + np.array([0.0, 0.0, 1.0, 0.0, -1.0, 0.0, 0.0])  # (A3, A5) traded
+    config = ImagineConfig(refine_iterations=10, match_iterations=2)
+    found = {}
+    for restarts in (False, True):
+        refine = frame_refiner(sim, camera, frame[None], replace(config, track_restarts=restarts))
+        found[restarts] = refine(0, start, False)
+    # Refined alone, the pose stays where the pair traded its angles, and its frame does
+    # not match; restarted, a pair moved apart finds the frame's pose.
+    assert frame_rms(render, frame, found[False], config) > config.match_rms
+    assert np.linalg.norm(found[False] - ELBOW_POSE) > 1.0
+    assert frame_rms(render, frame, found[True], config) <= config.match_rms
+    assert np.linalg.norm(found[True] - ELBOW_POSE) < 0.3
 
 
 def test_a_reading_at_a_flipped_shoulder_is_restarted_to_the_frame_s_pose(scene):
