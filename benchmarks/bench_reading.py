@@ -2,15 +2,17 @@
 
 Two settings of :func:`imitation_agent.imagine.imagine_demonstration`, in the same run:
 
-- ``reference``: the reading as it was until 2026-12-07: ``ImagineConfig()``'s defaults
-  with neither the wide restarts of a last pose that does not match its frame
-  (``final_rms=None``) nor the retrace from the end (``retrace=False``);
+- ``reference``: ``ImagineConfig()``'s defaults with neither the wide restarts of a last
+  pose that does not match its frame (``final_rms=None``) nor the retrace from the end
+  (``retrace=False``): the reading as it was until 2026-12-07, but for the restarts of
+  unmatched searched frames (``track_restarts``, reading version 12), which it keeps;
 - ``default``: ``ImagineConfig()``'s defaults, as ``tcn read-demos`` reads: the embedding's
   search at every 10th frame where the pose the motion predicts, refined in the frame
   first, does not match (``match_rms``), each searched pose refined by Levenberg-Marquardt
   with central differences, the last frame's restarts screened in the coarsest stage before
-  the best 3 are refined (``restarts_kept``), then the wide restarts where the last pose
-  still does not match and the retrace;
+  the best 3 are refined (``restarts_kept``), a searched frame that still does not match
+  restarted (``track_restarts``), then the wide restarts where the last pose still does
+  not match and the retrace;
 - ``candidate`` (with ``--candidate N``): the defaults with ``--candidate-settings``
   changed, to weigh a change against them in one run.
 
