@@ -386,6 +386,12 @@ def frame_rms(
     return float(np.sqrt(np.mean(difference**2)))
 
 
+def allowing_for(floor: float, rms: float) -> float:
+    """A root mean square threshold ``rms`` allowing for what the renderer cannot match
+    (``floor``, :func:`match_floor`): the two in quadrature."""
+    return float(np.hypot(rms, floor))
+
+
 def match_floor(
     render: PoseRenderer, frame: np.ndarray, pose: np.ndarray, config: ImagineConfig
 ) -> float:
@@ -664,12 +670,14 @@ def flipped_resplit(
     of the other wide restarts reaches it."""
     pose = np.asarray(pose, dtype=np.float64)
     first, middle, last = triple
+    if not lower[middle] <= -pose[middle] <= upper[middle]:
+        return []
     starts = []
     for turn in (0.0, 2 * np.pi, -2 * np.pi):
         total = pose[first] + pose[last] + turn
         low = max(lower[first], total - upper[last])
         high = min(upper[first], total - lower[last])
-        if low > high or not lower[middle] <= -pose[middle] <= upper[middle]:
+        if low > high:
             continue
         start = pose.copy()
         start[first] = (low + high) / 2
@@ -681,8 +689,8 @@ def flipped_resplit(
 
 def wide_restart_poses(pose: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> list[np.ndarray]:
     """The restarts of a last pose that still does not match its frame: every combination of
-    :data:`FLIPS` that the limits allow, each flip re-split where a half turn leaves the
-    limits (:func:`flipped_resplit`), each coupled pair moved apart by each of
+    :data:`FLIPS` that the limits allow, each flip's outer pair re-split about its sum
+    (:func:`flipped_resplit`), each coupled pair moved apart by each of
     :data:`WIDE_PAIR_MOVES` each way, and the flange turned by each of
     :data:`WIDE_FLANGE_TURNS` each way (the last two clipped to the limits)."""
     pose = np.asarray(pose, dtype=np.float64)
@@ -744,6 +752,20 @@ def _refine_from(
     return sorted(refined, key=lambda found: found[1])
 
 
+def refine_restarts(
+    render: PoseRenderer,
+    goal_frame: np.ndarray,
+    pose: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    config: ImagineConfig,
+) -> list[tuple[np.ndarray, float]]:
+    """:func:`_refine_from` ``pose``'s :func:`restart_poses`, ``config.restarts_kept`` of
+    them after the screening: each refined pose and its difference, the least first."""
+    starts = restart_poses(pose, config)
+    return _refine_from(render, goal_frame, starts, lower, upper, config, config.restarts_kept)
+
+
 def nearest_match(
     refined: Sequence[tuple[np.ndarray, float]], pose: np.ndarray, margin: float
 ) -> tuple[np.ndarray, float]:
@@ -778,12 +800,10 @@ def refine_final_pose(
     exceeds ``config.final_rms`` so that the check cannot tell, it is restarted from its
     :func:`wide_restart_poses` (``config.wide_rounds`` times at most, while that lowers the
     difference)."""
-    refined = _refine_from(
-        render, goal_frame, restart_poses(pose, config), lower, upper, config, config.restarts_kept
-    )
+    refined = refine_restarts(render, goal_frame, pose, lower, upper, config)
     if config.final_rms is None:
         return refined[0][0]
-    threshold = float(np.hypot(config.final_rms, floor))
+    threshold = allowing_for(floor, config.final_rms)
     margin = config.final_rms**2 * representation_size(config, goal_frame)
     best, cost = nearest_match(refined, pose, margin)
     for round_ in range(config.wide_rounds):
@@ -953,17 +973,16 @@ def frame_refiner(
         return None
     render, limits = pose_renderer(sim, camera, light), search_limits(sim)
     restarts = config.track_restarts and config.match_rms is not None
-    threshold = float(np.hypot(config.match_rms or 0.0, floor))
+    threshold = allowing_for(floor, config.match_rms or 0.0)
 
     def refine(t: int, pose: np.ndarray, last: bool) -> np.ndarray:
         if last:
             return refine_final_pose(render, frames[t], pose, *limits, config, floor)
         found, cost = refine_in_frame(render, frames[t], pose, *limits, config)
         if restarts and frame_rms(render, frames[t], found, config) > threshold:
-            starts = restart_poses(found, config)
-            restarted, restarted_cost = _refine_from(
-                render, frames[t], starts, *limits, config, config.restarts_kept
-            )[0]
+            restarted, restarted_cost = refine_restarts(render, frames[t], found, *limits, config)[
+                0
+            ]
             if restarted_cost < cost:
                 found = restarted
         return found
@@ -989,7 +1008,7 @@ def frame_matcher(
         return None
     render, limits = pose_renderer(sim, camera, light), search_limits(sim)
     size = representation_size(config, frames[0])
-    threshold = float(np.hypot(config.match_rms, floor))
+    threshold = allowing_for(floor, config.match_rms)
 
     def match(t: int, pose: np.ndarray, last: bool) -> tuple[np.ndarray, bool, float]:
         found, cost = refine_in_frame(
