@@ -25,7 +25,8 @@ Usage::
     python benchmarks/smak_table.py --data data/mv3s --out runs/smak_table --rows tcn att123 \
         --seeds 0 1 --thresholds 0.15 0.12 --extra --device cuda
 
-Writes ``OUT/table.md`` (the table, its budget above it, the floors below) and
+Writes ``OUT/table.md`` (the table, its budget above it, the floors and the alignment error
+against steps below), ``OUT/trend.png`` (that trend, plotted) and
 ``OUT/table.json`` (the budget, every row's flags, every seed's numbers and their mean and
 standard deviation) and prints the table.
 """
@@ -181,6 +182,15 @@ def time_to_thresholds(history: list[dict], thresholds: list[float]) -> dict[str
     return out
 
 
+def alignment_curve(history: list[dict]) -> list[list[float]]:
+    """``[[steps, alignment error], ...]``: every evaluation of ``val/alignment_error``."""
+    return [
+        [int(r["train/steps"]), r["val/alignment_error"]]
+        for r in history
+        if "val/alignment_error" in r
+    ]
+
+
 def summarise_metrics(
     metrics: dict, history: list[dict], thresholds: list[float], parameters: int
 ) -> dict:
@@ -203,6 +213,7 @@ def summarise_metrics(
         "triplet_accuracy_margin": metrics.get("triplet_accuracy_margin"),
         "joint_probe_r2": metrics.get("joint_probe_r2"),
         "to_threshold": time_to_thresholds(history, thresholds),
+        "alignment_curve": alignment_curve(history),
     }
     for suffix in ("", *(f"_{key}" for key in FLOORS)):
         key = f"classification_error{suffix}"
@@ -375,6 +386,64 @@ def table(results: dict[str, list[dict]], thresholds: list[float], budget: dict)
     return "\n".join(lines)
 
 
+def trend(runs: list[dict]) -> dict[int, list[float]]:
+    """Steps -> each seed's alignment error at that evaluation (the seeds that have one)."""
+    at: dict[int, list[float]] = {}
+    for run in runs:
+        for steps, error in run.get("alignment_curve") or []:
+            at.setdefault(int(steps), []).append(error)
+    return dict(sorted(at.items()))
+
+
+def trend_table(results: dict[str, list[dict]]) -> str:
+    """Alignment error against training steps, mean ± std over each row's seeds at every
+    evaluation: the trend a longer budget continues ("—" where a row has none)."""
+    steps = sorted({s for runs in results.values() for s in trend(runs)})
+    if not steps:
+        return ""
+    lines = [
+        "| model | " + " | ".join(f"{s} steps" for s in steps) + " |",
+        "|---" * (1 + len(steps)) + "|",
+    ]
+    for row, runs in results.items():
+        at = trend(runs)
+        lines.append(f"| {row} | " + " | ".join(pct(at.get(s, [])) for s in steps) + " |")
+    return "\n".join(lines)
+
+
+def plot_trend(results: dict[str, list[dict]], thresholds: list[float], path: Path) -> None:
+    """``path``: each row's mean alignment error against steps, its seeds' spread shaded,
+    with the thresholds (dotted) and the issue's 8% (dashed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
+    for row, runs in results.items():
+        at = trend(runs)
+        if not at:
+            continue
+        steps = list(at)
+        mean = [100 * statistics.fmean(v) for v in at.values()]
+        std = [100 * statistics.stdev(v) if len(v) > 1 else 0.0 for v in at.values()]
+        (line,) = ax.plot(steps, mean, "o-", ms=3, lw=1.2, label=f"{row} ({len(runs)})")
+        low = [m - s for m, s in zip(mean, std, strict=True)]
+        high = [m + s for m, s in zip(mean, std, strict=True)]
+        ax.fill_between(steps, low, high, color=line.get_color(), alpha=0.15, lw=0)
+    for threshold in thresholds:
+        ax.axhline(100 * threshold, color="0.6", ls=":", lw=1)
+    ax.axhline(8.0, color="0.3", ls="--", lw=1)
+    ax.set_xlabel("training steps")
+    ax.set_ylabel("validation alignment error (%)")
+    ax.set_title("mean over seeds (shaded: ± std); dotted: thresholds, dashed: 8% goal",
+                 fontsize=8)  # fmt: skip
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def table_json(results: dict[str, list[dict]], thresholds: list[float], budget: dict) -> dict:
     """table.json: the budget, and per row its flags, every seed's summary and each
     column's :func:`spread` over the seeds."""
@@ -459,6 +528,10 @@ def main() -> None:
     }  # fmt: skip
     if results:
         text = table(results, args.thresholds, budget)
+        trend_text = trend_table(results)
+        if trend_text:
+            text += "\n\nAlignment error against training steps (validation):\n\n" + trend_text
+            plot_trend(results, args.thresholds, args.out / "trend.png")
         (args.out / "table.md").write_text(text + "\n")
         data = table_json(results, args.thresholds, budget)
         (args.out / "table.json").write_text(json.dumps(data, indent=2) + "\n")

@@ -157,3 +157,18 @@ def test_table_json_keeps_every_seed_flags_and_attributes(smak_table, reach_resu
     assert floors["floor"]["phase"]["mean"] == pytest.approx(0.046)
     assert floors["random"]["classification_error"]["mean"] == pytest.approx(0.728)
     assert data["budget"] == BUDGET and data["thresholds"] == [0.15, 0.12]
+
+
+def test_trend_is_each_row_s_mean_alignment_at_every_evaluated_step(
+    smak_table, reach_results, tmp_path
+):
+    text = smak_table.trend_table(reach_results)
+    header = text.splitlines()[0]
+    assert header == "| model | 32 steps | 64 steps | 96 steps |"
+    # tcn: (0.2, 0.16, 0.2), (0.14, 0.13, 0.19), (0.14, 0.13, 0.18) over seeds 0, 1, 2
+    assert row_cells(text, "tcn")[1:] == ["18.7 ± 2.3%", "15.3 ± 3.2%", "15.0 ± 2.6%"]
+    # att123 was not evaluated at 64 steps
+    assert row_cells(text, "att123")[1:] == ["13.0%", "—", "10.0%"]
+    smak_table.plot_trend(reach_results, [0.15, 0.12], tmp_path / "trend.png")
+    assert (tmp_path / "trend.png").stat().st_size > 0
+    assert smak_table.trend_table({"tcn": [{"alignment_curve": []}]}) == ""
