@@ -120,7 +120,14 @@ class RenderAndCompare:
     ``embed`` maps uint8 frames ``(N, H, W, 3)`` to embeddings ``(N, D)``: the space the
     first stage searches in (the TCN's, or any other such as downsampled pixels); the
     refinement compares frames themselves (:func:`imitation_agent.imagine.refine_pose`).
-    One simulator per scene is kept until :meth:`close`.
+
+    The camera and light estimates, and each reading, are made in a simulator of their own,
+    closed afterwards: PyBullet's TinyRenderer carries state from one call to the next (a
+    pose's frame can differ by one intensity level at an edge pixel with the frames rendered
+    before it, ``experiments/renderer_state.py``), and a search amplifies such a difference
+    where the frame barely tells two poses apart. A reading is therefore the same whatever
+    the reader read before it (a pool worker's other demonstrations) and however often it
+    is made.
     """
 
     name: ClassVar[str] = "render-compare"
@@ -131,35 +138,33 @@ class RenderAndCompare:
     ) -> None:
         self.embed = embed
         self.config = config or ImagineConfig()
-        self._sims: dict[str, KukaSim] = {}
         self._cameras: dict[tuple[str, str], CameraConfig] = {}
-        self._lights: dict[tuple[str, str], Lighting] = {}
+        self._lights: dict[tuple[str, str], Lighting | None] = {}
 
-    def _sim(self, demo: Demonstration) -> KukaSim:
+    @staticmethod
+    def _frames(demo: Demonstration) -> np.ndarray:
         if demo.frames is None:
             raise ValueError(f"{demo.name}: render-and-compare needs the demonstration's frames")
-        scene = json.dumps(demo.sim.to_dict(), sort_keys=True)
-        if scene not in self._sims:
-            self._sims[scene] = KukaSim(demo.sim)
-        return self._sims[scene]
+        return demo.frames
 
     @staticmethod
     def _calibration_key(demo: Demonstration) -> tuple[str, str]:
         """What a calibration depends on: the demonstration and its stored camera."""
         return demo.name, json.dumps(demo.camera.to_dict(), sort_keys=True)
 
-    def camera(self, demo: Demonstration) -> CameraConfig:
-        """With ``config.calibrate``, the camera estimated from the first frame at the first
-        pose (once per demonstration and stored camera); else the stored camera."""
-        if not self.config.calibrate:
-            return demo.camera
+    def _calibrate(self, demo: Demonstration) -> tuple[CameraConfig, Lighting | None]:
+        """The camera and light :meth:`camera` and :meth:`light` give, estimated once per
+        demonstration and stored camera, both in one fresh simulator."""
         key = self._calibration_key(demo)
-        if key not in self._cameras:
+        if key in self._cameras:
+            return self._cameras[key], self._lights[key]
+        frame, pose = self._frames(demo)[0], demo.joint_positions[0]
+        with KukaSim(demo.sim) as sim:
             camera, info = calibrate_camera(
-                self._sim(demo),
+                sim,
                 demo.camera,
-                demo.frames[0],
-                demo.joint_positions[0],
+                frame,
+                pose,
                 CalibrationConfig(
                     fit_fov=self.config.calibrate_fov, compare=self.config.calibrate_compare
                 ),
@@ -173,57 +178,56 @@ class RenderAndCompare:
                     info["rms"],
                     info["frames"],
                 )
-            self._cameras[key] = camera
-        return self._cameras[key]
+            light = None
+            if self.config.calibrate_light:
+                light, info = calibrate_lighting(sim, camera, frame, pose)
+                if light != Lighting():
+                    log.info(
+                        "%s: light estimated from its first frame (difference %.4f -> %.4f "
+                        "rms, %d frames rendered)",
+                        demo.name,
+                        info["default_rms"],
+                        info["rms"],
+                        info["frames"],
+                    )
+        self._cameras[key], self._lights[key] = camera, light
+        return camera, light
+
+    def camera(self, demo: Demonstration) -> CameraConfig:
+        """With ``config.calibrate``, the camera estimated from the first frame at the first
+        pose (once per demonstration and stored camera); else the stored camera."""
+        return self._calibrate(demo)[0] if self.config.calibrate else demo.camera
 
     def light(self, demo: Demonstration) -> Lighting | None:
         """With ``config.calibrate`` and ``config.calibrate_light``, the light estimated from
         the first frame at the first pose through :meth:`camera` (once per demonstration and
         stored camera; the renderer's default where it renders that frame at least as
         well); None (the renderer's default) otherwise."""
-        if not (self.config.calibrate and self.config.calibrate_light):
-            return None
-        key = self._calibration_key(demo)
-        if key not in self._lights:
-            light, info = calibrate_lighting(
-                self._sim(demo), self.camera(demo), demo.frames[0], demo.joint_positions[0]
-            )
-            if light != Lighting():
-                log.info(
-                    "%s: light estimated from its first frame (difference %.4f -> %.4f rms, "
-                    "%d frames rendered)",
-                    demo.name,
-                    info["default_rms"],
-                    info["rms"],
-                    info["frames"],
-                )
-            self._lights[key] = light
-        return self._lights[key]
+        return self._calibrate(demo)[1] if self.config.calibrate else None
 
     def read(self, demo: Demonstration) -> np.ndarray:
-        """The reading, with BLAS held to one thread: its products are a few thousand by 7,
-        where a second thread gains nothing and, with one reader a core, only contends
-        (the CPU time of a reading went from 1.5 times its wall time to 1.0)."""
-        sim = self._sim(demo)
-        with threadpool_limits(limits=1, user_api="blas"):
+        """The reading, in a fresh simulator, with BLAS held to one thread: its products are
+        a few thousand by 7, where a second thread gains nothing and, with one reader a
+        core, only contends (the CPU time of a reading went from 1.5 times its wall time to
+        1.0)."""
+        frames = self._frames(demo)
+        camera, light = self.camera(demo), self.light(demo)
+        with KukaSim(demo.sim) as sim, threadpool_limits(limits=1, user_api="blas"):
             return imagine_demonstration(
                 sim,
-                self.camera(demo),
-                demo.frames,
+                camera,
+                frames,
                 demo.joint_positions[0],
                 self.embed,
                 self.config,
                 goals=demo.embeddings,
-                light=self.light(demo),
+                light=light,
             )
 
     def settings(self) -> dict[str, Any]:
         return self.config.to_dict()
 
     def close(self) -> None:
-        for sim in self._sims.values():
-            sim.close()
-        self._sims.clear()
         self._cameras.clear()
         self._lights.clear()
 

@@ -18,6 +18,7 @@ from imitation_agent import (
     RecordedJoints,
     RenderAndCompare,
     make_reader,
+    readers,
     reading_errors,
 )
 from imitation_agent.imagine import resting_frames, still_frames
@@ -98,6 +99,40 @@ def test_render_and_compare_keeps_an_exact_pose_at_zero_difference(demo):
         RenderAndCompare(pixels, CHEAP).read(
             Demonstration("x", demo.joint_positions, demo.embeddings, CAMERA, sim=SimConfig())
         )
+
+
+def test_a_reading_is_the_same_whatever_the_reader_read_before(demo, monkeypatch):
+    """PyBullet's TinyRenderer carries state from one call to the next, so each estimate
+    and each reading gets a simulator of its own, closed after it: a demonstration reads the
+    same first, after another, again, or by another reader (a pool worker's history)."""
+    made, closed = [], set()
+
+    class Counted(KukaSim):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+        def close(self):
+            closed.add(id(self))
+            super().close()
+
+    monkeypatch.setattr(readers, "KukaSim", Counted)
+    other = Demonstration(
+        "other",
+        demo.joint_positions[::-1].copy(),
+        demo.embeddings[::-1].copy(),
+        CAMERA,
+        frames=demo.frames[::-1].copy(),
+    )
+    reader = RenderAndCompare(pixels, CHEAP)
+    first = reader.read(demo)
+    assert len(made) == 2  # the camera and light estimate, then the reading
+    reader.read(other)
+    again = reader.read(demo)
+    assert len(made) == 5  # the estimate is kept: a fresh simulator for the reading alone
+    assert {id(sim) for sim in made} <= closed
+    np.testing.assert_array_equal(again, first)
+    np.testing.assert_array_equal(RenderAndCompare(pixels, CHEAP).read(demo), first)
 
 
 def test_render_and_compare_reads_through_the_camera_it_estimates(demo):
