@@ -425,8 +425,9 @@ def plot_trend(results: dict[str, list[dict]], thresholds: list[float], path: Pa
         if not at:
             continue
         steps = list(at)
-        mean = [100 * statistics.fmean(v) for v in at.values()]
-        std = [100 * statistics.stdev(v) if len(v) > 1 else 0.0 for v in at.values()]
+        stats = [spread(v) for v in at.values()]
+        mean = [100 * s["mean"] for s in stats]
+        std = [100 * (s["std"] or 0.0) for s in stats]
         (line,) = ax.plot(steps, mean, "o-", ms=3, lw=1.2, label=f"{row} ({len(runs)})")
         low = [m - s for m, s in zip(mean, std, strict=True)]
         high = [m + s for m, s in zip(mean, std, strict=True)]

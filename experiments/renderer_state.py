@@ -3,8 +3,8 @@
 Renders each pose three times in a row in one simulator and counts the poses whose repeated
 frames differ, and by how much; then renders the first such pose in a fresh simulator. The
 first pose is one where it was found: a central-difference step of the reading of seed 1,
-episode 57 of the headline run (docs/journal.md, session 22), in the recipe's scene (tool
-scale 2) through its camera (1.9 m away, pitch -30 degrees) at 96 px. The rest are drawn
+episode 57 of the headline run (docs/journal.md, session 22), in the recipe's scene
+and camera (``tcn.record.RecordConfig``'s defaults) at 96 px. The rest are drawn
 uniformly within the joint limits.
 
 Why it matters: the reader (imitation_agent.RenderAndCompare) compares rendered frames with
@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from kuka_sim import KukaSim, SimConfig, make_cameras
+from kuka_sim import KukaSim
+from tcn.record import RecordConfig
 
 FOUND = (
     0.22447458661573177,
@@ -62,8 +62,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="JSON summary")
     args = parser.parse_args()
 
-    config = SimConfig(tool_scale=args.tool_scale)
-    camera = replace(make_cameras(1, args.image_size)[0], distance=1.9, pitch=-30.0)
+    scene = RecordConfig(image_size=args.image_size, tool_scale=args.tool_scale)
+    config, camera = scene.sim(), scene.cameras()[0]
     rng = np.random.default_rng(args.seed)
     with KukaSim(config) as sim:
         lower, upper = sim.lower_limits, sim.upper_limits

@@ -980,9 +980,8 @@ def frame_refiner(
             return refine_final_pose(render, frames[t], pose, *limits, config, floor)
         found, cost = refine_in_frame(render, frames[t], pose, *limits, config)
         if restarts and frame_rms(render, frames[t], found, config) > threshold:
-            restarted, restarted_cost = refine_restarts(render, frames[t], found, *limits, config)[
-                0
-            ]
+            best = refine_restarts(render, frames[t], found, *limits, config)[0]
+            restarted, restarted_cost = best
             if restarted_cost < cost:
                 found = restarted
         return found
