@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -117,9 +118,29 @@ def train_and_evaluate(args: argparse.Namespace, row: str, seed: int) -> Path:
         tcn("train-embedding", "--data", str(args.data), "--out", str(run),
             *run_flags(args, row, seed), *resume, log=log)  # fmt: skip
     if not metrics.exists() or metrics.stat().st_mtime < last.stat().st_mtime:
+        threads = eval_threads(args)
         tcn("evaluate-embedding", "--model", str(run), "--data", str(args.data), "--out",
-            str(run / "eval"), log=log)  # fmt: skip
+            str(run / "eval"), *(["--threads", str(threads)] if threads else []),
+            log=log)  # fmt: skip
     return run
+
+
+def eval_threads(args: argparse.Namespace) -> int | None:
+    """Torch threads of each evaluation: the training's ``--threads`` among ``--extra``, else
+    with ``--parallel`` runs at once an equal share of the cores, else torch's default (None).
+
+    An evaluation left at torch's default beside other runs asks for every core, and its
+    threads, more than the cores left, wait on each other at every operation: several times
+    slower than one thread (docs/smak.md)."""
+    extra = args.extra
+    for i, flag in enumerate(extra):
+        if flag == "--threads" and i + 1 < len(extra):
+            return int(extra[i + 1])
+        if flag.startswith("--threads="):
+            return int(flag.split("=", 1)[1])
+    if args.parallel > 1:
+        return max(1, (os.cpu_count() or 1) // args.parallel)
+    return None
 
 
 def train_all(

@@ -7,6 +7,7 @@ import logging
 
 import numpy as np
 import pytest
+import torch
 
 from tcn.cli import main
 from tcn.runs import read_history
@@ -142,16 +143,13 @@ def test_evaluation_on_a_reach_dataset_reports_the_classification_error_and_its_
     assert main(record) == 0
     train = ["train-embedding", "--data", str(data), "--out", str(run), *TRIPLETS_ONLY, *TINY]
     assert main([*train, "--schedule.epochs", "1"]) == 0
-    assert (
-        main(
-            ["evaluate-embedding", "--model", str(run), "--data", str(data)]
-            + [
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    threads = torch.get_num_threads()
+    try:
+        evaluate = ["evaluate-embedding", "--model", str(run), "--data", str(data)]
+        assert main([*evaluate, "--out", str(out), "--threads", "1"]) == 0
+        assert torch.get_num_threads() == 1  # as asked, beside other runs
+    finally:
+        torch.set_num_threads(threads)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["classification_train_episodes"] == 4
     for key in (

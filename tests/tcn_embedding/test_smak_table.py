@@ -172,3 +172,33 @@ def test_trend_is_each_row_s_mean_alignment_at_every_evaluated_step(
     smak_table.plot_trend(reach_results, [0.15, 0.12], tmp_path / "trend.png")
     assert (tmp_path / "trend.png").stat().st_size > 0
     assert smak_table.trend_table({"tcn": [{"alignment_curve": []}]}) == ""
+
+
+@pytest.mark.parametrize(
+    ("extra", "parallel", "threads"),
+    [
+        (["--threads", "1"], 2, "1"),  # the training's own setting
+        (["--device", "cpu", "--threads=3"], 1, "3"),
+        ([], 2, "2"),  # a share of the 4 cores
+        ([], 1, None),  # alone: torch's default
+    ],
+)
+def test_each_evaluation_takes_the_runs_share_of_the_cores(
+    smak_table, tmp_path, monkeypatch, extra, parallel, threads
+):
+    calls = []
+    monkeypatch.setattr(smak_table, "tcn", lambda *args, log=None: calls.append(args))
+    monkeypatch.setattr(smak_table.os, "cpu_count", lambda: 4)
+    run = tmp_path / "runs" / "att13_s0"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.pt").write_bytes(b"")
+    (run / "history.jsonl").write_text(json.dumps({"epoch": 3}) + "\n")
+    args = smak_table.argparse.Namespace(
+        out=tmp_path / "runs", data=tmp_path / "reach", epochs=3, parallel=parallel,
+        extra=extra, preset="contrastive", loss="npairs", eval_every=1,
+    )  # fmt: skip
+    smak_table.train_and_evaluate(args, "att13", 0)
+    (command,) = calls  # trained already: only the evaluation
+    assert command[0] == "evaluate-embedding"
+    given = command[command.index("--threads") + 1] if "--threads" in command else None
+    assert given == threads
