@@ -118,7 +118,7 @@ def test_table_on_reach_data_shows_mean_std_and_the_floors(smak_table, reach_res
     tcn = row_cells(text, "tcn")
     assert len(tcn) == len(header.strip("|").split("|"))
     assert tcn[1:6] == ["3", "1.40M", "96", "15.0 ± 2.6%", "42.0 ± 2.0%"]
-    assert tcn[6] == "930 ± 0"
+    assert tcn[6] == "930 ± 0 / 870 ± 0"  # triplet accuracy, then with the margin
     assert tcn[7].endswith("(2/3 seeds)") and tcn[8] == "not reached"
     assert row_cells(text, "att123")[4:6] == ["10.0%", "38.0%"]
     assert (
@@ -135,6 +135,15 @@ def test_table_without_classification_shows_a_dash(smak_table):
     assert "floor" not in header
     assert row_cells(text, "tcn")[5] == "—"
     assert "No classification error" in text and "exact joints" not in text
+
+
+def test_single_view_data_has_no_alignment_and_no_time_to_reach_it(smak_table):
+    """One view: no alignment error anywhere in the history, so no threshold is "not
+    reached"; both triplet accuracies (the paper's single-view metric) are shown."""
+    metrics = {"triplet_accuracy": 0.979, "triplet_accuracy_margin": 0.924}
+    results = {"tcn_resnet": summaries(smak_table, [metrics], [history([None, None])])}
+    cells = row_cells(smak_table.table(results, [0.15, 0.12], BUDGET), "tcn_resnet")
+    assert cells[4] == "—" and cells[6] == "979 / 924" and cells[7:] == ["—", "—"]
 
 
 def test_table_json_keeps_every_seed_flags_and_attributes(smak_table, reach_results):
