@@ -346,7 +346,8 @@ def floors_line(results: dict[str, list[dict]]) -> str:
     saying the data has no classification error."""
     runs = every_run(results)
     if not has_floors(runs):
-        return "No classification error: the data is no reach dataset (alignment error only)."
+        left = "alignment error" if numbers(column(runs, "alignment_error")) else "one view"
+        return f"No classification error: the data is no reach dataset ({left} only)."
     parts = []
     for key, name in FLOORS.items():
         key = f"classification_error_{key}"
@@ -400,7 +401,8 @@ def table(results: dict[str, list[dict]], thresholds: list[float], budget: dict)
         f"| triplet accuracy / with margin (view 0) | {' | '.join(reach_headers)} |",
         "|---" * (7 + len(thresholds)) + "|",
     ]
-    for name, params, its, align, cls in SEED_TABLE:
+    seed_rows = SEED_TABLE if numbers(column(every, "alignment_error")) else []  # multi-view
+    for name, params, its, align, cls in seed_rows:
         lines.append(f"| {name} | | {params} | {its} | {pct([align])} | {pct([cls])} | |{blank}")
     for row, runs in results.items():
         cells = [

@@ -139,11 +139,15 @@ def test_table_without_classification_shows_a_dash(smak_table):
 
 def test_single_view_data_has_no_alignment_and_no_time_to_reach_it(smak_table):
     """One view: no alignment error anywhere in the history, so no threshold is "not
-    reached"; both triplet accuracies (the paper's single-view metric) are shown."""
+    reached" and the seed's multi-view rows are left out; both triplet accuracies (the
+    paper's single-view metric) are shown."""
     metrics = {"triplet_accuracy": 0.979, "triplet_accuracy_margin": 0.924}
     results = {"tcn_resnet": summaries(smak_table, [metrics], [history([None, None])])}
-    cells = row_cells(smak_table.table(results, [0.15, 0.12], BUDGET), "tcn_resnet")
+    text = smak_table.table(results, [0.15, 0.12], BUDGET)
+    cells = row_cells(text, "tcn_resnet")
     assert cells[4] == "—" and cells[6] == "979 / 924" and cells[7:] == ["—", "—"]
+    assert "no reach dataset (one view only)" in text
+    assert "seed:" not in text  # the seed's rows are multi-view figures
 
 
 def test_table_json_keeps_every_seed_flags_and_attributes(smak_table, reach_results):
