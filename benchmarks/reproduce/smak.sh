@@ -7,10 +7,8 @@
 # - reach: the reach task in the recipe's scene (the default preset, where docs/embedding.md
 #   measured its floors); alignment error and the classification error beside its two
 #   floors -> $OUT/reach/table.md
-# and single-view triplet accuracy (the paper's protocol) on the paper's dataset (200
-# one-view episodes, as benchmarks/reproduce/embedding.sh), TCN against SMAK att123 on the
-# `contrastive` preset's ResNet-18 trunk, triplets, the preset's 60 epochs -> $OUT/single/table.md
-# EPOCHS (default 120 = 3840 steps) sets every multi-view run's budget, ROWS their rows
+# (SMAK's single-view triplet accuracy, beside TCN's: benchmarks/reproduce/embedding.sh.)
+# EPOCHS (default 120 = 3840 steps) sets every run's budget, ROWS their rows
 # (default the seed's eight), SEEDS the seeds, PARALLEL the runs trained at once. Many hours on 2 cores at 120 epochs (EPOCHS=40: about 15 minutes a
 # run with PARALLEL=2; add --extra --threads 1). Further arguments go to smak_table.py; on a
 # GPU: benchmarks/reproduce/smak.sh runs/reproduce/smak --extra --device cuda
@@ -31,11 +29,6 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
     --preset paper --image-size 96 --joint-timing staggered --workers 2 --no-progress
 "$TCN" record --out "$OUT/data/reach" --episodes 200 --val-episodes 10 --views 3 \
     --task reach --image-size 96 --workers 2 --no-progress
-"$TCN" record --out "$OUT/data/single" --episodes 200 --val-episodes 10 --preset paper \
-    --workers 2 --no-progress
-# shellcheck disable=SC2086  # SEEDS is a list
-"$PY" benchmarks/smak_table.py --data "$OUT/data/single" --out "$OUT/single" \
-    --rows tcn_resnet resnet --loss triplet --epochs 60 --seeds $SEEDS --parallel "$PARALLEL" "$@"
 for data in random reach; do
     # shellcheck disable=SC2086  # ROWS and SEEDS are lists
     "$PY" benchmarks/smak_table.py --data "$OUT/data/$data" --out "$OUT/$data" \
