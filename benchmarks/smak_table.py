@@ -140,12 +140,13 @@ def eval_threads(args: argparse.Namespace) -> int | None:
     An evaluation left at torch's default beside other runs asks for every core, and its
     threads, more than the cores left, wait on each other at every operation: several times
     slower than one thread (docs/smak.md)."""
-    extra = args.extra
-    for i, flag in enumerate(extra):
-        if flag == "--threads" and i + 1 < len(extra):
-            return int(extra[i + 1])
-        if flag.startswith("--threads="):
-            return int(flag.split("=", 1)[1])
+    from tcn.commands import add_threads_argument
+
+    parser = argparse.ArgumentParser(add_help=False)
+    add_threads_argument(parser)
+    threads = parser.parse_known_args(args.extra)[0].threads
+    if threads:
+        return threads
     if args.parallel > 1:
         return max(1, (os.cpu_count() or 1) // args.parallel)
     return None
@@ -312,7 +313,7 @@ def reached_cell(runs: list[dict], threshold: float) -> str:
     """Iterations / wall time to ``threshold`` alignment error, mean ± std over the seeds
     that reached it, ``(k/n seeds)`` when not all did, "not reached" when none did, "—" on
     data without an alignment error (one view)."""
-    if not any(r.get("alignment_curve") for r in runs):
+    if not has_alignment(runs):
         return NONE
     hits = [h for h in to_threshold(runs, threshold) if h["iterations"] is not None]
     if not hits:
@@ -335,6 +336,11 @@ def column(runs: list[dict], key: str, attribute: str | None = None) -> list:
     return [(r[f"{key}_per_attribute"] or {}).get(attribute) for r in runs]
 
 
+def has_alignment(runs: list[dict]) -> bool:
+    """Whether the runs' data has several views: their metrics have an alignment error."""
+    return bool(numbers(column(runs, "alignment_error")))
+
+
 def has_floors(runs: list[dict]) -> bool:
     """Whether the runs' data is a reach dataset: its metrics have the classification
     error's floors."""
@@ -346,7 +352,7 @@ def floors_line(results: dict[str, list[dict]]) -> str:
     saying the data has no classification error."""
     runs = every_run(results)
     if not has_floors(runs):
-        left = "alignment error" if numbers(column(runs, "alignment_error")) else "one view"
+        left = "alignment error" if has_alignment(runs) else "one view"
         return f"No classification error: the data is no reach dataset ({left} only)."
     parts = []
     for key, name in FLOORS.items():
@@ -401,7 +407,7 @@ def table(results: dict[str, list[dict]], thresholds: list[float], budget: dict)
         f"| triplet accuracy / with margin (view 0) | {' | '.join(reach_headers)} |",
         "|---" * (7 + len(thresholds)) + "|",
     ]
-    seed_rows = SEED_TABLE if numbers(column(every, "alignment_error")) else []  # multi-view
+    seed_rows = SEED_TABLE if has_alignment(every) else []  # the seed's are multi-view
     for name, params, its, align, cls in seed_rows:
         lines.append(f"| {name} | | {params} | {its} | {pct([align])} | {pct([cls])} | |{blank}")
     for row, runs in results.items():

@@ -8,10 +8,11 @@
 #   measured its floors); alignment error and the classification error beside its two
 #   floors -> $OUT/reach/table.md
 # (SMAK's single-view triplet accuracy, beside TCN's: benchmarks/reproduce/embedding.sh.)
-# EPOCHS (default 120 = 3840 steps) sets every run's budget, ROWS their rows
-# (default the seed's eight), SEEDS the seeds, PARALLEL the runs trained at once. Many hours on 2 cores at 120 epochs (EPOCHS=40: about 15 minutes a
-# run with PARALLEL=2; add --extra --threads 1). Further arguments go to smak_table.py; on a
-# GPU: benchmarks/reproduce/smak.sh runs/reproduce/smak --extra --device cuda
+# EPOCHS (default 120 = 3840 steps) sets every run's budget, ROWS their rows (default
+# smak_table.py's: the seed's eight), SEEDS the seeds, PARALLEL the runs trained at once.
+# Many hours on 2 cores at 120 epochs (EPOCHS=40 with PARALLEL=2 and --extra --threads 1:
+# about 9 minutes a reach run, 6 a random one, two at a time). Further arguments go to
+# smak_table.py; on a GPU: benchmarks/reproduce/smak.sh runs/reproduce/smak --extra --device cuda
 # Usage: [EPOCHS=120] [ROWS="tcn att12 ..."] [SEEDS="0 1 2"] [PARALLEL=1]
 #        benchmarks/reproduce/smak.sh [OUT [FLAGS...]]
 set -euo pipefail
@@ -21,7 +22,7 @@ shift || true
 TCN=${TCN:-.venv/bin/tcn}
 PY=${PY:-.venv/bin/python}
 EPOCHS=${EPOCHS:-120}
-ROWS=${ROWS:-tcn att12 att13 att23 att123 extended softmax resnet}
+ROWS=${ROWS:-}
 SEEDS=${SEEDS:-0 1 2}
 PARALLEL=${PARALLEL:-1}
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
@@ -32,5 +33,5 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 for data in random reach; do
     # shellcheck disable=SC2086  # ROWS and SEEDS are lists
     "$PY" benchmarks/smak_table.py --data "$OUT/data/$data" --out "$OUT/$data" \
-        --rows $ROWS --epochs "$EPOCHS" --seeds $SEEDS --parallel "$PARALLEL" "$@"
+        ${ROWS:+--rows $ROWS} --epochs "$EPOCHS" --seeds $SEEDS --parallel "$PARALLEL" "$@"
 done

@@ -28,6 +28,8 @@ import argparse
 import json
 from pathlib import Path
 
+from tcn.commands import add_threads_argument, set_threads
+
 HELP = "metrics.json and pictures for a trained embedding"
 
 
@@ -45,22 +47,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--margin", type=float, default=None, help="triplet margin (default: the run's, else 2.0)"
     )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="torch CPU threads (default: torch's, one a core; give 1 each to evaluations "
-        "that share the cores with other runs)",
-    )
+    add_threads_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from tcn.embedding_run import evaluate_embedding
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     metrics = evaluate_embedding(
         args.model,
         args.data,

@@ -38,6 +38,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tcn.commands import add_threads_argument, set_threads
+
 HELP = "train the TCN embedding (presets: default, paper)"
 
 
@@ -71,7 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--checkpoint-every", type=int, default=1, help="epochs between checkpoints"
     )
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    add_threads_argument(parser)
     parser.add_argument("--no-progress", action="store_true")
     from tcn.presets import add_flags
     from tcn_embedding.model import TCNConfig
@@ -82,15 +84,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from tcn.embedding_run import train_embedding_run
     from tcn.presets import config_from_args
     from tcn.runs import stored_settings
     from tcn_embedding.train import TrainConfig
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     stored = stored_settings(args.out, "train", args.resume)
     config = config_from_args("embedding", args, TrainConfig, stored)
     last = train_embedding_run(
